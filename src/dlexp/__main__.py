@@ -1,0 +1,3 @@
+from dlexp.cli import console_main
+
+console_main()

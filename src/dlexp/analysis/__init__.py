@@ -1,0 +1,1 @@
+"""Exercises that need no training: activation curves and derivatives, the gradient-flow simulation."""

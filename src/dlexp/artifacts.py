@@ -1,0 +1,239 @@
+"""The only module that writes files: run folders, atomic writes, CSV appends, provenance.
+
+Every whole-file write goes to a temporary file in the same folder and is
+renamed into place, so a reader (or a ``kill -9``) never sees half a file.
+CSV logs are appended one complete line per write and flushed at once, so
+after a crash ``metrics.csv`` holds every finished epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import yaml
+
+SUMMARY = "summary.json"
+CONFIG = "config.yaml"
+METRICS = "metrics.csv"
+LAYER_STATS = "layer_stats.csv"
+PLOTS = "plots"
+
+METRICS_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds", "wall_seconds"]
+LAYER_STATS_COLUMNS = ["epoch", "layer", "units", "dead_fraction", "weight_proxy_dead_fraction",
+                       "act_mean", "act_std", "grad_norm"]
+
+
+def unique_id() -> str:
+    """Six hex digits, so runs started in the same second get distinct folders (hydra #2925)."""
+    return secrets.token_hex(3)
+
+
+def stamp() -> str:
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def new_run_dir(root: Path, name: str) -> Path:
+    """Create ``root/name/<stamp>_<id>/``; never reuses an existing folder."""
+    while True:
+        path = Path(root) / name / f"{stamp()}_{unique_id()}"
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            continue
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Inf are not JSON: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return _json_safe(value.item())
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def write_csv(path: Path, rows: Iterable[dict], columns: Optional[list[str]] = None) -> None:
+    rows = list(rows)
+    columns = columns or (list(rows[0]) if rows else [])
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_dataframe(path: Path, df) -> None:
+    atomic_write_text(path, df.to_csv(index=False))
+
+
+def save_figure(path: Path, fig) -> None:
+    """Render a matplotlib figure to PNG and put it in place atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+class CsvLog:
+    """Append-only CSV: the header once, then one complete, flushed line per row.
+
+    Args:
+        path: the file; appended to if it exists (a resumed run continues it).
+        columns: column order; extra keys in rows are ignored.
+    """
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path, self.columns = Path(path), columns
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = open(self.path, "a", encoding="utf-8", newline="")
+        if new:
+            self._write_line(columns)
+
+    def _write_line(self, values: list) -> None:
+        buf = io.StringIO()
+        csv.writer(buf).writerow(values)
+        self._file.write(buf.getvalue())  # one write per line: a crash cannot split a row
+        self._file.flush()
+
+    def append(self, row: dict) -> None:
+        self._write_line([_fmt(row.get(c, "")) for c in self.columns])
+
+    def extend(self, rows: Iterable[dict]) -> None:
+        for r in rows:
+            self.append(r)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else repr(value))
+    return value
+
+
+def git_commit() -> Optional[str]:
+    """The commit of the checkout dlexp runs from, or None for an installed copy."""
+    src = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance() -> dict:
+    return {
+        "dlexp": _version("dlexp"),
+        "tensorflow": _version("tensorflow") or _version("tensorflow-cpu"),
+        "keras": _version("keras"),
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "git_commit": git_commit(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "argv": sys.argv,
+        "started_at": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (and finished children), in MB."""
+    import resource
+
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return self_kb / 1024.0
+
+
+def remove_if_only(path: Path, allowed: set[str]) -> None:
+    """Remove a folder that holds nothing but ``allowed`` entries (Hydra's own files after a config error)."""
+    import shutil
+
+    path = Path(path)
+    if path.is_dir() and all(p.name in allowed for p in path.iterdir()):
+        shutil.rmtree(path, ignore_errors=True)
+        parent = path.parent
+        for _ in range(3):  # also drop now-empty outputs/<name>/[multirun/] parents
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+
+def wall_clock() -> float:
+    return time.perf_counter()

@@ -1,0 +1,196 @@
+"""Keras callbacks that collect per-epoch records in memory and hand them on.
+
+Each callback has one job. None of them writes files: they call a sink
+function that the driver supplies (``artifacts`` writes), so the same
+callbacks serve tests, the CLI and reproductions.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dlexp.diagnostics import ActivationSummary, l2_norm, weight_proxy_dead_fraction
+
+Row = dict
+Sink = Callable[[Row], None]
+
+METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Records one row per epoch (losses, accuracies, wall seconds) and passes it to ``sink``.
+
+    Args:
+        sink: called with each row as soon as the epoch ends (so files can be flushed per epoch).
+
+    Example:
+        >>> rows = []
+        >>> model.fit(x, y, callbacks=[EpochRecorder(rows.append)])  # doctest: +SKIP
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        super().__init__()
+        self.sink = sink
+        self.rows: list[Row] = []
+
+    def on_train_begin(self, logs=None) -> None:
+        self.rows = []
+        self._t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = logs or {}
+        now = time.perf_counter()
+        row = {"epoch": epoch + 1}
+        for key in METRIC_KEYS:
+            row[key] = float(logs[key]) if key in logs else math.nan
+        row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["epoch_seconds"] = now - self._epoch_start
+        row["wall_seconds"] = now - self._t0
+        self.rows.append(row)
+        self.sink(row)
+
+
+class LayerDiagnostics(keras.callbacks.Callback):
+    """Per hidden layer, at initialization (epoch 0) and after every epoch: dead units
+    (on activations over all of ``x``), the notebook's weight proxy, activation
+    mean/std, and the L2 norm of the loss gradient w.r.t. the layer's kernel.
+
+    Args:
+        x, y: the training inputs the measures are taken on (dead = 0 for all of them).
+        loss_fn: the model's loss, for gradients.
+        sink: called with the list of rows of one epoch.
+        grad_samples: the gradient is taken on the first ``grad_samples`` inputs
+            (a fixed batch, so epochs are comparable).
+        chunk: inputs per forward pass, to bound memory on large data sets.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, loss_fn, sink: Callable[[list[Row]], None],
+                 grad_samples: int = 1024, chunk: int = 8192, measure_initial: bool = True) -> None:
+        super().__init__()
+        self.x, self.y = x, y
+        self.loss_fn, self.sink = loss_fn, sink
+        self.grad_samples, self.chunk = grad_samples, chunk
+        self.measure_initial = measure_initial
+        self.rows: list[Row] = []
+
+    def on_train_begin(self, logs=None) -> None:
+        self.rows = []
+        model = self.model
+        self.names = [l.name for l in model.layers if l.name.startswith("act_")]
+        self.denses = [model.get_layer("dense_" + n.split("_", 1)[1]) for n in self.names]
+        acts_model = keras.Model(model.inputs, [model.get_layer(n).output for n in self.names])
+        kernels = [d.kernel for d in self.denses]
+        loss_fn = self.loss_fn
+
+        @tf.function(reduce_retracing=True)
+        def activations(x):
+            out = acts_model(x, training=False)
+            return out if isinstance(out, (list, tuple)) else [out]
+
+        @tf.function(reduce_retracing=True)
+        def gradients(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=False))
+            return tape.gradient(loss, kernels)
+
+        self._activations, self._gradients = activations, gradients
+        if self.measure_initial:
+            self._measure(0)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self._measure(epoch + 1)
+
+    def _measure(self, epoch: int) -> None:
+        summaries: Optional[list[ActivationSummary]] = None
+        for start in range(0, len(self.x), self.chunk):
+            acts = [a.numpy() for a in self._activations(self.x[start:start + self.chunk])]
+            if summaries is None:
+                summaries = [ActivationSummary.of(a) for a in acts]
+            else:
+                for s, a in zip(summaries, acts):
+                    s.add(a)
+        n = min(self.grad_samples, len(self.x))
+        grads = self._gradients(self.x[:n], self.y[:n])
+        rows = []
+        for name, dense, s, g in zip(self.names, self.denses, summaries, grads):
+            rows.append({
+                "epoch": epoch,
+                "layer": int(name.split("_", 1)[1]),
+                "units": int(dense.units),
+                "dead_fraction": s.dead_fraction,
+                "weight_proxy_dead_fraction": weight_proxy_dead_fraction(keras.ops.convert_to_numpy(dense.kernel)),
+                "act_mean": s.mean,
+                "act_std": s.std,
+                "grad_norm": l2_norm(g.numpy()) if g is not None else math.nan,
+            })
+        self.rows.extend(rows)
+        self.sink(rows)
+
+
+class NonFiniteStop(keras.callbacks.Callback):
+    """Stops training when the loss becomes NaN or Inf, and remembers that it did.
+
+    Keras' TerminateOnNaN stops too, but says nothing the driver can read back;
+    this one sets ``diverged_at`` (the epoch, 1-based) so the run is marked diverged.
+    """
+
+    def on_train_begin(self, logs=None) -> None:
+        self.diverged_at: Optional[int] = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = self._epoch
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = epoch + 1
+            self.model.stop_training = True
+
+
+class PlainProgress(keras.callbacks.Callback):
+    """One line per epoch on stderr, for logs and pipes."""
+
+    def __init__(self, label: str, epochs: int) -> None:
+        super().__init__()
+        self.label, self.epochs = label, epochs
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = logs or {}
+        parts = [f"{k}={logs[k]:.4f}" for k in METRIC_KEYS if k in logs]
+        print(f"[{self.label}] epoch {epoch + 1}/{self.epochs} " + " ".join(parts), file=sys.stderr, flush=True)
+
+
+class RichProgress(keras.callbacks.Callback):
+    """A rich progress bar with epoch, loss, accuracy and ETA, for terminals."""
+
+    def __init__(self, progress, label: str, epochs: int) -> None:
+        super().__init__()
+        self.progress, self.label, self.epochs = progress, label, epochs
+
+    def on_train_begin(self, logs=None) -> None:
+        self.task = self.progress.add_task(self.label, total=self.epochs, metrics="")
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = logs or {}
+        text = " ".join(f"{k}={logs[k]:.3f}" for k in ("loss", "accuracy", "val_accuracy") if k in logs)
+        self.progress.update(self.task, completed=epoch + 1, metrics=text)
+
+    def on_train_end(self, logs=None) -> None:
+        self.progress.update(self.task, completed=self.epochs)

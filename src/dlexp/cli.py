@@ -1,0 +1,293 @@
+"""``dlexp`` command line: a small dispatcher in front of the Hydra app.
+
+Hydra owns ``sys.argv``, so ``dlexp train ...`` rewrites argv and calls the
+``@hydra.main`` function; the other subcommands are plain argparse. Nothing
+here imports TensorFlow: ``--help``, ``list`` and config errors answer fast.
+Before Hydra creates a run folder, ``preflight`` composes and validates every
+job of the command line, so a bad value leaves no folder behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from dlexp.errors import DlexpError
+
+USAGE = """\
+usage: dlexp <command> [arguments]
+
+commands:
+  train [OVERRIDES]       train one configuration, a preset (+exp=NAME) or a sweep (-m)
+  reproduce [EXERCISE...] run the notebook's exercises and write a report
+            [--seeds N] [--out DIR]
+  report DIR              aggregate a run, sweep or reproduction folder into tables and a report
+  list                    the presets and exercises, one line each
+
+options:
+  --debug                 show Python tracebacks for errors
+  --version               print the version
+
+`dlexp train --help` shows the config groups; see README.md for the output files.
+"""
+
+# Flags that only print something: hand them to Hydra untouched, no preflight.
+HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion",
+                    "-sc", "--version", "--resolve", "-p", "--package"}
+HYDRA_VALUE_FLAGS = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name",
+                     "--experimental-rerun", "-p", "--package", "-c", "--cfg", "-i", "--info"}
+
+_LAST_STATUS: list[str] = []
+
+
+def _error(message: str) -> int:
+    print(f"dlexp: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+
+    from dlexp.artifacts import unique_id
+
+    # Cached, so hydra.run.dir resolves to one folder however often it is read.
+    if not OmegaConf.has_resolver("dlexp_uid"):
+        OmegaConf.register_new_resolver("dlexp_uid", lambda: unique_id(), use_cache=True)
+
+
+def split_train_args(args: list[str]) -> tuple[dict, list[str]]:
+    """Separate Hydra's flags from overrides: ({flag: value}, overrides)."""
+    flags: dict = {}
+    overrides: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-m", "--multirun"):
+            flags["multirun"] = True
+        elif a in HYDRA_VALUE_FLAGS and i + 1 < len(args):
+            flags[a] = args[i + 1]
+            i += 1
+        elif a.startswith("--config-dir=") or a.startswith("--config-name=") or a.startswith("--config-path="):
+            key, _, value = a.partition("=")
+            flags[key] = value
+        elif a.startswith("-") and "=" not in a:
+            flags[a] = True
+        else:
+            overrides.append(a)
+        i += 1
+    return flags, overrides
+
+
+def _hydra_message(err: Exception) -> str:
+    """Hydra's multi-line errors as one line that names the field and the allowed values."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and "/" in err.missing_cfg_file:
+        group, _, choice = err.missing_cfg_file.rpartition("/")
+        options = ", ".join(sorted(err.options or [])) or "(none found)"
+        return f"{group}: got {choice!r}; allowed: {options}"
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return "; ".join(lines) if lines else type(err).__name__
+
+
+def preflight(args: list[str]) -> int:
+    """Compose and validate every job the command line asks for. Returns the number of jobs."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf.errors import OmegaConfBaseException
+
+    from dlexp import data, experiment
+
+    flags, overrides = split_train_args(args)
+    config_dir = flags.get("-cd") or flags.get("--config-dir")
+    config_name = flags.get("-cn") or flags.get("--config-name") or "config"
+    multirun = flags.get("multirun", False)
+    _register_resolvers()
+    search_path = create_automatic_config_search_path(None, None, "pkg://dlexp.conf")
+    if config_dir is not None:
+        if not os.path.isdir(config_dir):
+            raise DlexpError(f"--config-dir: got {config_dir!r}; allowed: an existing folder of configs")
+        # Same rule as `dlexp train -cd`: the user's folder is searched before the packaged configs.
+        search_path.prepend(provider="command-line", path=f"file://{os.path.abspath(config_dir)}",
+                            anchor=SearchPathQuery(provider="schema"))
+    GlobalHydra.instance().clear()
+    try:
+        hydra = Hydra.create_main_hydra2(task_name="dlexp", config_search_path=search_path)
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        if multirun and any(o.is_sweep_override() and not o.is_discrete_sweep() for o in parsed):
+            # A custom sweeper (e.g. Optuna ranges): check the base config once.
+            batches = [[o.input_line for o in parsed if not o.is_sweep_override()]]
+        elif multirun:
+            batches = BasicSweeper.split_arguments(parsed, None)[0]
+        else:
+            batches = [overrides]
+        jobs = []
+        for job_overrides in batches:
+            cfg = hydra.compose_config(config_name, list(job_overrides), run_mode=RunMode.RUN,
+                                       with_log_configuration=False)
+            jobs.extend(experiment.expand(cfg))
+    except DlexpError:
+        raise
+    except (HydraException, OmegaConfBaseException) as err:
+        raise DlexpError(_hydra_message(err)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    for job in jobs:
+        check_import_path(job.spec.activation.name)
+    data.check_sizes([j.spec for j in jobs])  # missing/malformed data files, batch larger than the data
+    return len(jobs)
+
+
+def check_import_path(name: str) -> None:
+    """A user activation's module must exist (found without importing it, so without TF)."""
+    import importlib.util
+
+    from dlexp.errors import ConfigError
+    from dlexp.names import is_import_path
+
+    if not is_import_path(name):
+        return
+    module = name.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigError("activation.name", name, f"'module:function' with an importable module ('{module}' not found)")
+
+
+def _configure_threads(cfg) -> None:
+    """Size TensorFlow's thread pools before TF starts, so parallel jobs do not oversubscribe the cores."""
+    if "tensorflow" in sys.modules:
+        return  # a reused worker: TF is already configured
+    threads = cfg.trainer.get("threads")
+    if threads is None:
+        try:
+            from hydra.core.hydra_config import HydraConfig
+
+            n_jobs = HydraConfig.get().launcher.get("n_jobs")
+        except Exception:
+            n_jobs = None
+        if n_jobs and n_jobs > 0:
+            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    if threads:
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+        os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, min(2, threads)))
+
+
+def _train_task(cfg) -> Optional[dict]:
+    """The body of the Hydra app: one job (a run, or a preset's variants) into Hydra's output folder."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from dlexp import artifacts
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _configure_threads(cfg)
+    from dlexp.runner import train
+
+    try:
+        summary = train(cfg, run_dir, overrides=list(hc.overrides.task))
+    except DlexpError as err:
+        # Hydra made the folder before we could see the data; leave nothing half-written behind.
+        artifacts.remove_if_only(run_dir, {".hydra", f"{hc.job.name}.log"})
+        print(f"dlexp: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None  # SystemExit passes Hydra's traceback printer untouched
+    _LAST_STATUS.append(summary.get("status", "failed"))
+    from dlexp.console import print_summary
+
+    print_summary(summary, run_dir)
+    return summary
+
+
+def _hydra_app() -> Callable[[], None]:
+    import hydra
+
+    return hydra.main(version_base="1.3", config_path="pkg://dlexp.conf", config_name="config")(_train_task)
+
+
+def cmd_train(args: list[str]) -> int:
+    info_only = any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in args)
+    if not info_only:
+        preflight(args)
+    _register_resolvers()
+    app = _hydra_app()
+    saved = sys.argv
+    sys.argv = ["dlexp-train"] + args
+    try:
+        app()
+    finally:
+        sys.argv = saved
+    if any(s == "failed" for s in _LAST_STATUS) and not split_train_args(args)[0].get("multirun"):
+        return 1
+    return 0
+
+
+def cmd_list(args: list[str]) -> int:
+    from dlexp.presets import list_presets
+
+    for name, description in list_presets():
+        print(f"{name:24s} {description}")
+    return 0
+
+
+def cmd_reproduce(args: list[str]) -> int:
+    from dlexp.reproduce import main as reproduce_main
+
+    return reproduce_main(args)
+
+
+def cmd_report(args: list[str]) -> int:
+    from dlexp.report import main as report_main
+
+    return report_main(args)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "train": cmd_train,
+    "reproduce": cmd_reproduce,
+    "report": cmd_report,
+    "list": cmd_list,
+}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow can be imported
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    if debug:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if args[0] == "--version":
+        from dlexp import __version__
+
+        print(f"dlexp {__version__}")
+        return 0
+    command = COMMANDS.get(args[0])
+    if command is None:
+        return _error(f"command: got {args[0]!r}; allowed: {', '.join(COMMANDS)}")
+    try:
+        return command(args[1:])
+    except DlexpError as err:
+        if debug:
+            raise
+        return _error(str(err))
+    except KeyboardInterrupt:
+        print("dlexp: interrupted", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""The one error type users see: a field, the value received, and what is allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DlexpError(Exception):
+    """An error with a message meant for the user, printed as one line without a traceback."""
+
+
+class ConfigError(DlexpError):
+    """A config value that is wrong, with the field, the value and what is allowed.
+
+    Example:
+        >>> str(ConfigError("trainer.epochs", -1, "an integer >= 1"))
+        'trainer.epochs: got -1; allowed: an integer >= 1'
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str, kind: str = "got") -> None:
+        self.field, self.value, self.allowed, self.kind = field, value, allowed, kind
+        super().__init__(f"{field}: {kind} {value!r}; allowed: {allowed}")
+
+    def under(self, prefix: str) -> "ConfigError":
+        """The same error with the group name in front of the field."""
+        return ConfigError(f"{prefix}.{self.field}", self.value, self.allowed, self.kind)
+
+
+class DataError(DlexpError):
+    """A data file that is missing, unreadable or malformed, or data that cannot be fetched."""

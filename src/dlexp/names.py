@@ -1,0 +1,39 @@
+"""Names the config may use, known without importing TensorFlow.
+
+The builders live in ``activations.py`` and ``models.py``; tests check that
+these lists and the builders' registries agree.
+"""
+
+from __future__ import annotations
+
+import re
+
+ACTIVATIONS: tuple[str, ...] = (
+    "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "swish", "gelu", "mish",
+    "softplus", "linear", "xtanh_sqrt",
+)
+
+# Keras initializer name -> the keyword arguments dlexp lets a config set.
+INITIALIZER_PARAMS: dict[str, tuple[str, ...]] = {
+    "zeros": (),
+    "ones": (),
+    "constant": ("value",),
+    "random_normal": ("mean", "stddev"),
+    "random_uniform": ("minval", "maxval"),
+    "truncated_normal": ("mean", "stddev"),
+    "glorot_uniform": (),
+    "glorot_normal": (),
+    "he_normal": (),
+    "he_uniform": (),
+    "lecun_normal": (),
+    "lecun_uniform": (),
+    "orthogonal": ("gain",),
+    "variance_scaling": ("scale", "mode", "distribution"),
+}
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def is_import_path(name: str) -> bool:
+    """True for 'package.module:function', the form of a user-defined activation."""
+    return bool(_IMPORT_PATH.match(name))

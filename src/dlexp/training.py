@@ -1,0 +1,140 @@
+"""Compile and fit one network the plain Keras way: optimizer, clipping, callbacks, early stopping.
+
+``fit_one`` returns a ``FitResult`` with everything measured; it writes no
+files (the sinks it is given may).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+
+from dlexp import callbacks as cb
+from dlexp import models
+from dlexp.config import RunSpec
+from dlexp.data import Dataset, validation_cut
+
+OPTIMIZERS: dict[str, type] = {
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+# clipping.kind -> the Keras optimizer argument that implements it
+CLIP_ARGUMENTS: dict[str, Optional[str]] = {
+    "none": None,
+    "value": "clipvalue",
+    "norm": "clipnorm",
+    "global_norm": "global_clipnorm",
+}
+
+
+def make_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
+    kwargs = {"learning_rate": spec.optimizer.learning_rate}
+    if spec.optimizer.name == "sgd":
+        kwargs["momentum"] = spec.optimizer.momentum
+    clip_arg = CLIP_ARGUMENTS[spec.clipping.kind]
+    if clip_arg:
+        kwargs[clip_arg] = spec.clipping.value
+    return OPTIMIZERS[spec.optimizer.name](**kwargs)
+
+
+def loss_for(data: Dataset) -> keras.losses.Loss:
+    return keras.losses.BinaryCrossentropy() if data.binary else keras.losses.SparseCategoricalCrossentropy()
+
+
+@dataclass
+class FitResult:
+    """What one run measured. ``model`` is kept for plots and probes, then dropped."""
+
+    status: str  # completed | diverged | interrupted | failed
+    history: list[dict]
+    layer_stats: list[dict]
+    test_loss: float
+    test_accuracy: float
+    param_count: int
+    epochs_run: int
+    best_epoch: Optional[int]
+    fit_seconds: float
+    model: Optional[keras.Model] = None
+    diverged_at: Optional[int] = None
+    error: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+
+
+def fit_one(
+    spec: RunSpec,
+    data: Dataset,
+    on_epoch: Callable[[dict], None] = lambda row: None,
+    on_layer_rows: Callable[[list[dict]], None] = lambda rows: None,
+    progress: Optional[list[keras.callbacks.Callback]] = None,
+    backup_dir: Optional[str] = None,
+) -> FitResult:
+    """Train ``spec`` on ``data`` as one ``model.fit``; seeds set here, once."""
+    keras.backend.clear_session()  # joblib reuses worker processes
+    keras.utils.set_random_seed(spec.seed)
+    t = spec.trainer
+    model = models.build(spec, data.input_dim, data.n_classes)
+    loss = loss_for(data)
+    model.compile(optimizer=make_optimizer(spec), loss=loss, metrics=["accuracy"])
+
+    cut = validation_cut(len(data.x_train), t.validation_split)
+    recorder = cb.EpochRecorder(on_epoch)
+    nonfinite = cb.NonFiniteStop()
+    callbacks: list[keras.callbacks.Callback] = []
+    if backup_dir is not None:
+        # Saves after every epoch; on a resumed run restores weights, optimizer and epoch.
+        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True))
+    callbacks += [recorder, nonfinite]
+    diag = None
+    if t.diagnostics:
+        diag = cb.LayerDiagnostics(data.x_train[:cut], data.y_train[:cut], loss, on_layer_rows)
+        callbacks.append(diag)
+    stopper = None
+    if t.early_stopping.enabled:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=t.early_stopping.monitor, patience=t.early_stopping.patience,
+            restore_best_weights=t.early_stopping.restore_best,
+        )
+        callbacks.append(stopper)
+    callbacks += progress or []
+
+    start = time.perf_counter()
+    model.fit(
+        data.x_train, data.y_train, epochs=t.epochs, batch_size=t.batch_size,
+        validation_split=t.validation_split, shuffle=t.shuffle, verbose=0, callbacks=callbacks,
+    )
+    fit_seconds = time.perf_counter() - start
+
+    test = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True, batch_size=1024)
+    status = "diverged" if nonfinite.diverged_at is not None else "completed"
+    best_epoch = None
+    if stopper is not None and recorder.rows:
+        key = t.early_stopping.monitor
+        vals = [r[key] for r in recorder.rows]
+        pick = np.nanargmax if "accuracy" in key else np.nanargmin
+        best_epoch = int(pick(vals)) + 1 if not all(math.isnan(v) for v in vals) else None
+    return FitResult(
+        status=status,
+        history=recorder.rows,
+        layer_stats=diag.rows if diag else [],
+        test_loss=float(test["loss"]),
+        test_accuracy=float(test.get("accuracy", test.get("binary_accuracy", math.nan))),
+        param_count=int(model.count_params()),
+        epochs_run=len(recorder.rows),
+        best_epoch=best_epoch,
+        fit_seconds=fit_seconds,
+        model=model,
+        diverged_at=nonfinite.diverged_at,
+    )
+
+
+def predict_classes(model: keras.Model, points: np.ndarray) -> np.ndarray:
+    """Predicted class per row (sigmoid output thresholded at 0.5 for binary models)."""
+    probs = model.predict(points, verbose=0, batch_size=8192)
+    return (probs[:, 0] > 0.5).astype(int) if probs.shape[1] == 1 else probs.argmax(axis=1)
