@@ -129,6 +129,14 @@ def write_dataframe(path: Path, df) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
+def write_npz(path: Path, **arrays) -> None:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def save_figure(path: Path, fig) -> None:
     """Render a matplotlib figure to PNG and put it in place atomically."""
     buf = io.BytesIO()

@@ -267,6 +267,8 @@ class TrainerConfig:
     shuffle: bool = True
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     diagnostics: bool = True  # per-epoch dead units, activation stats, gradient norms
+    probes: bool = False  # after training: linear probe + t-SNE of each layer's output (Exercise 5)
+    backend: str = "auto"  # auto: stack compatible runs into one vectorized fit; keras: one model.fit each
     progress: str = "auto"  # auto | rich | plain | none
     threads: Optional[int] = None  # TF intra-op threads; None = cores / parallel jobs
 
@@ -277,6 +279,7 @@ class TrainerConfig:
         _fraction("test_size", self.test_size)
         _check(self.progress in ("auto", "rich", "plain", "none"), "progress", self.progress,
                "one of: auto, rich, plain, none")
+        _check(self.backend in ("auto", "keras", "stack"), "backend", self.backend, "one of: auto, keras, stack")
         if self.threads is not None:
             _positive_int("threads", self.threads)
 

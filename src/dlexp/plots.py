@@ -11,12 +11,17 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 CMAP = "viridis"
 
 
 def _grid(ax) -> None:
     ax.grid(True, alpha=0.3)
+
+
+def _integer_epochs(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def learning_curves(histories: dict[str, pd.DataFrame], title: str = "Learning curves") -> Figure:
@@ -32,6 +37,7 @@ def learning_curves(histories: dict[str, pd.DataFrame], title: str = "Learning c
                 ax.plot(df["epoch"], df[f"val_{key}"], color=c, lw=2, ls="--", label=f"{label} - val")
     for ax, name in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
         ax.set_xlabel("Epoch")
+        _integer_epochs(ax)
         ax.set_ylabel(name)
         ax.set_title(f"Training {name.lower()}")
         ax.legend(fontsize=8)
@@ -85,6 +91,7 @@ def dead_units(layer_stats: pd.DataFrame, title: str = "Dead units per layer") -
         ax.plot(df["epoch"], 100 * df["dead_fraction"], color=c, lw=2, marker="o", ms=3, label=f"layer {layer} (activations)")
         ax.plot(df["epoch"], 100 * df["weight_proxy_dead_fraction"], color=c, lw=1.5, ls="--", label=f"layer {layer} (weight proxy)")
     ax.set_xlabel("Epoch (0 = initialization)")
+    _integer_epochs(ax)
     ax.set_ylabel("Dead units (%)")
     ax.set_ylim(-2, 102)
     ax.set_title(title)
@@ -103,6 +110,7 @@ def gradient_norms(layer_stats: pd.DataFrame, title: str = "Gradient norm per la
         ax.plot(df["epoch"], vals, color=f"C{i % 10}", lw=2, marker="o", ms=3, label=f"layer {layer}")
     ax.set_yscale("log")
     ax.set_xlabel("Epoch (0 = initialization)")
+    _integer_epochs(ax)
     ax.set_ylabel("||dL/dW|| (log)")
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=2)
@@ -122,5 +130,25 @@ def bars(labels: Sequence[str], values: Sequence[float], errors: Optional[Sequen
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     _grid(ax)
+    fig.tight_layout()
+    return fig
+
+
+def tsne_panels(embeddings: dict[str, np.ndarray], y: np.ndarray, dims: dict[str, int],
+                probe_acc: Optional[dict[str, float]] = None,
+                title: str = "Hierarchical feature learning: layer-wise representations") -> Figure:
+    """One scatter per representation (input, then each hidden layer), coloured by class."""
+    n = len(embeddings)
+    fig = Figure(figsize=(4 * n, 4))
+    axes = np.atleast_1d(fig.subplots(1, n))
+    for ax, (name, emb) in zip(axes, embeddings.items()):
+        ax.scatter(emb[:, 0], emb[:, 1], c=y, cmap=CMAP, alpha=0.6, s=15)
+        sub = f"{name}\n({dims[name]} dims"
+        sub += f", probe acc {probe_acc[name]:.3f})" if probe_acc and name in probe_acc else ")"
+        ax.set_title(sub, fontsize=10)
+        ax.set_xlabel("Component 1")
+        ax.set_ylabel("Component 2")
+        _grid(ax)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

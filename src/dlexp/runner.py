@@ -1,12 +1,15 @@
 """``train(cfg, run_dir)``: the one training entrypoint the CLI, the tests and ``reproduce`` call.
 
 Read it top to bottom: validate and list the runs, load each data set once,
-then per run: fit (callbacks collect), write its folder, plot. Failures of one
-run are recorded in its ``summary.json`` and do not stop the others.
+group runs that can share one vectorized fit, then per run: fit (callbacks
+collect), write its folder, plot. A failing run is recorded in its own
+``summary.json`` and does not stop the others.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 import traceback
@@ -17,17 +20,27 @@ from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
 from dlexp import artifacts, config, data, experiment, plots
 from dlexp.errors import DlexpError
 from dlexp.experiment import Job
+
+FINISHED = ("completed", "diverged")  # results worth keeping; anything else is run again
 
 
 def spec_to_dict(spec: config.RunSpec) -> dict:
     d = asdict(spec)
     d["model"]["hidden"] = list(spec.model.hidden)
     return d
+
+
+def spec_hash(spec: config.RunSpec) -> str:
+    """Identifies what a run computed (everything but progress display), to skip finished runs safely."""
+    d = spec_to_dict(spec)
+    d["trainer"].pop("progress", None)
+    d["trainer"].pop("threads", None)
+    d["trainer"].pop("backend", None)
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def load_data(jobs: list[Job]) -> dict[Any, data.Dataset]:
@@ -47,18 +60,30 @@ def data_key(spec: config.RunSpec):
     return (repr(spec.dataset), t.test_size, t.split_seed, t.stratify)
 
 
-class _Progress:
+def is_finished(folder: Path, spec: config.RunSpec) -> bool:
+    path = folder / artifacts.SUMMARY
+    if not path.exists():
+        return False
+    try:
+        s = artifacts.read_json(path)
+    except (OSError, ValueError):
+        return False
+    return s.get("status") in FINISHED and s.get("spec_hash") == spec_hash(spec)
+
+
+class Progress:
     """Rich bars on a terminal, one plain line per finished run otherwise, or nothing."""
 
     def __init__(self, mode: str, stack: ExitStack) -> None:
         tty = sys.stderr.isatty()
-        self.mode = "rich" if mode == "rich" or (mode == "auto" and tty) else ("plain" if mode == "plain" else
-                                                                               "line" if mode == "auto" else "none")
+        if mode == "auto":
+            mode = "rich" if tty else "line"
+        self.mode = mode
         self.rich = None
-        if self.mode == "rich":
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        if mode == "rich":
+            from rich.progress import BarColumn, Progress as RichBar, TextColumn, TimeRemainingColumn
 
-            self.rich = stack.enter_context(Progress(
+            self.rich = stack.enter_context(RichBar(
                 TextColumn("{task.description}"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
                 TextColumn("{task.fields[metrics]}"), TimeRemainingColumn(), transient=False))
 
@@ -75,71 +100,56 @@ class _Progress:
         if self.mode in ("line", "plain"):
             acc = summary.get("test_accuracy")
             acc_s = f"{acc:.3f}" if isinstance(acc, float) else "n/a"
-            print(f"[dlexp] {label}: {summary['status']} test_accuracy={acc_s} "
-                  f"epochs={summary.get('epochs_run')} ({summary['timings']['total_seconds']:.1f}s)",
-                  file=sys.stderr, flush=True)
+            print(f"[dlexp] {label}: {summary['status']} test_accuracy={acc_s} epochs={summary.get('epochs_run')} "
+                  f"({summary['timings']['total_seconds']:.1f}s, {summary.get('trainer')})", file=sys.stderr, flush=True)
 
 
-def run_job(job: Job, dataset: data.Dataset, folder: Path, progress: _Progress, meta: dict) -> tuple[dict, Optional[dict]]:
-    """Fit one run and write its complete folder. Returns its summary and decision-boundary panel (2-D data)."""
-    from dlexp import training  # TensorFlow is imported only once a run really starts
+class _RunWriter:
+    """The open files of one run while it trains."""
 
-    t0 = time.perf_counter()
-    folder.mkdir(parents=True, exist_ok=True)
-    spec = job.spec
-    if job.subdir:
-        artifacts.write_yaml(folder / artifacts.CONFIG, spec_to_dict(spec))
-    summary = {
-        "kind": "run", "name": spec.name, "variant": spec.variant, "seed": spec.seed,
-        "status": "running", "trainer": "keras", "epochs_planned": spec.trainer.epochs,
-        **meta,
-    }
-    artifacts.write_json(folder / artifacts.SUMMARY, summary)
-    metrics_log = artifacts.CsvLog(folder / artifacts.METRICS, artifacts.METRICS_COLUMNS)
-    layer_log = artifacts.CsvLog(folder / artifacts.LAYER_STATS, artifacts.LAYER_STATS_COLUMNS)
-    result = None
-    try:
-        result = training.fit_one(spec, dataset, on_epoch=metrics_log.append, on_layer_rows=layer_log.extend,
-                                  progress=progress.callbacks(job.label, spec.trainer.epochs))
-        summary.update(status=result.status, diverged_at=result.diverged_at)
-    except KeyboardInterrupt:
-        summary.update(status="interrupted")
-        raise
-    except DlexpError:
-        raise
-    except Exception as err:  # one bad run must not take the sweep down; its folder says why
-        summary.update(status="failed", error=f"{type(err).__name__}: {err}")
-        artifacts.atomic_write_text(folder / "error.txt", traceback.format_exc())
-    finally:
-        metrics_log.close()
-        layer_log.close()
-        panel = _finish(summary, folder, dataset, result, t0)
-    progress.finished(job.label, summary)
-    return summary, panel
+    def __init__(self, job: Job, folder: Path, meta: dict) -> None:
+        self.job, self.folder, self.t0 = job, folder, time.perf_counter()
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in (artifacts.METRICS, artifacts.LAYER_STATS, "probes.csv", "error.txt"):
+            (folder / stale).unlink(missing_ok=True)  # a rerun starts its logs afresh
+        spec = job.spec
+        artifacts.write_yaml(folder / artifacts.CONFIG, spec_to_dict(spec)) if job.subdir else None
+        self.summary = {"kind": "run", "name": spec.name, "variant": spec.variant, "seed": spec.seed,
+                        "status": "running", "spec_hash": spec_hash(spec), "epochs_planned": spec.trainer.epochs,
+                        **meta}
+        artifacts.write_json(folder / artifacts.SUMMARY, self.summary)
+        self.metrics = artifacts.CsvLog(folder / artifacts.METRICS, artifacts.METRICS_COLUMNS)
+        self.layers = artifacts.CsvLog(folder / artifacts.LAYER_STATS, artifacts.LAYER_STATS_COLUMNS)
 
+    def fail(self, err: BaseException) -> None:
+        self.summary.update(status="failed", error=f"{type(err).__name__}: {err}")
+        artifacts.atomic_write_text(self.folder / "error.txt", "".join(traceback.format_exception(err)))
 
-def _finish(summary: dict, folder: Path, dataset: data.Dataset, result, t0: float) -> Optional[dict]:
-    """Fill in the summary from what was measured and draw the run's plots (best effort)."""
-    history = _read_csv(folder / artifacts.METRICS)
-    summary["epochs_run"] = int(len(history))
-    if result is not None:
-        summary.update(
-            test_loss=result.test_loss, test_accuracy=result.test_accuracy, param_count=result.param_count,
-            best_epoch=result.best_epoch,
-        )
-    if len(history):
-        last = history.iloc[-1]
-        summary["final"] = {k: float(last[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
-    panel = None
-    try:
-        panel = _run_plots(folder, dataset, history, result)
-    except Exception as err:  # a plot must never cost the run its summary
-        summary.setdefault("warnings", []).append(f"plots: {type(err).__name__}: {err}")
-    summary["timings"] = {"fit_seconds": getattr(result, "fit_seconds", None),
-                          "total_seconds": time.perf_counter() - t0}
-    summary["peak_rss_mb"] = artifacts.peak_rss_mb()
-    artifacts.write_json(folder / artifacts.SUMMARY, summary)
-    return panel
+    def finish(self, dataset: data.Dataset, result) -> dict:
+        """Close the logs, fill in the summary from what was measured, draw plots (best effort)."""
+        self.metrics.close()
+        self.layers.close()
+        s, folder = self.summary, self.folder
+        if result is not None:
+            s.update(status=result.status if s["status"] == "running" else s["status"],
+                     diverged_at=result.diverged_at, test_loss=result.test_loss,
+                     test_accuracy=result.test_accuracy, param_count=result.param_count, best_epoch=result.best_epoch)
+        elif s["status"] == "running":
+            s["status"] = "failed"
+        history = _read_csv(folder / artifacts.METRICS)
+        s["epochs_run"] = int(len(history))
+        if len(history):
+            last = history.iloc[-1]
+            s["final"] = {k: float(last[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        try:
+            _post_training(self.job.spec, folder, dataset, history, result)
+        except Exception as err:  # a plot or probe must never cost the run its summary
+            s.setdefault("warnings", []).append(f"post-training: {type(err).__name__}: {err}")
+        s["timings"] = {"fit_seconds": getattr(result, "fit_seconds", None),
+                        "total_seconds": time.perf_counter() - self.t0}
+        s["peak_rss_mb"] = artifacts.peak_rss_mb()
+        artifacts.write_json(folder / artifacts.SUMMARY, s)
+        return s
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -149,32 +159,132 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame()
 
 
-def _run_plots(folder: Path, dataset: data.Dataset, history: pd.DataFrame, result) -> Optional[dict]:
+def _post_training(spec: config.RunSpec, folder: Path, dataset: data.Dataset, history: pd.DataFrame, result) -> None:
     out = folder / artifacts.PLOTS
     if len(history):
-        artifacts.save_figure(out / "learning_curves.png", plots.learning_curves({"run": history}))
+        artifacts.save_figure(out / "learning_curves.png", plots.learning_curves({spec.variant: history}))
     stats = _read_csv(folder / artifacts.LAYER_STATS)
     if len(stats):
         artifacts.save_figure(out / "dead_units.png", plots.dead_units(stats))
         artifacts.save_figure(out / "gradient_norms.png", plots.gradient_norms(stats))
-    if result is not None and result.model is not None and dataset.input_dim == 2:
-        panel = boundary_panel(result.model, dataset, "decision boundary")
-        artifacts.save_figure(out / "decision_boundary.png", plots.decision_boundaries([panel]))
-        return panel
-    return None
+    model = getattr(result, "model", None)
+    if model is None:
+        return
+    if dataset.input_dim == 2:
+        panel = boundary_panel(model, dataset)
+        artifacts.write_npz(folder / "decision_grid.npz", **{k: panel[k] for k in ("xx", "yy", "classes")})
+        artifacts.save_figure(out / "decision_boundary.png",
+                              plots.decision_boundaries([{**panel, "title": f"{spec.variant} (seed {spec.seed})"}]))
+    if spec.trainer.probes:
+        _probes(spec, folder, dataset, model)
 
 
-def boundary_panel(model, dataset: data.Dataset, title: str) -> dict:
+def _probes(spec: config.RunSpec, folder: Path, dataset: data.Dataset, model) -> None:
+    from dlexp import probes
+    from dlexp.training import hidden_representations
+
+    cut = data.validation_cut(len(dataset.x_train), spec.trainer.validation_split)
+    train_reps = hidden_representations(model, dataset.x_train[:cut])
+    test_reps = hidden_representations(model, dataset.x_test)
+    table = probes.probe_table(train_reps, dataset.y_train[:cut], test_reps, dataset.y_test, seed=spec.seed)
+    artifacts.write_dataframe(folder / "probes.csv", table)
+    idx = probes.sample_indices(len(dataset.x_test), 500, seed=spec.seed)
+    emb = probes.tsne_embeddings({k: v[idx] for k, v in test_reps.items()}, seed=42)
+    dims = {k: int(v.shape[1]) for k, v in test_reps.items()}
+    acc = dict(zip(table["representation"], table["probe_accuracy"]))
+    artifacts.save_figure(folder / artifacts.PLOTS / "tsne.png", plots.tsne_panels(emb, dataset.y_test[idx], dims, acc))
+
+
+def boundary_panel(model, dataset: data.Dataset) -> dict:
     from dlexp.training import predict_classes
 
     x_all = np.vstack([dataset.x_train, dataset.x_test])
     xx, yy, points = plots.decision_grid(x_all)
     classes = predict_classes(model, points).reshape(xx.shape)
-    return {"title": title, "xx": xx, "yy": yy, "classes": classes, "x": dataset.x_test, "y": dataset.y_test}
+    return {"xx": xx, "yy": yy, "classes": classes, "x": dataset.x_test, "y": dataset.y_test}
 
 
-def train(cfg: Any, run_dir: Path, *, overrides: Optional[list[str]] = None, progress: Optional[str] = None) -> dict:
-    """Run every job of the experiment ``cfg`` into ``run_dir``; return the experiment summary.
+def plan(jobs: list[Job]) -> list[list[Job]]:
+    """Groups of jobs to train together: compatible runs share a vectorized stack, the rest go alone."""
+    try:
+        from dlexp.stack import stack_key
+    except ImportError:
+        return [[j] for j in jobs]
+    groups: dict[Any, list[Job]] = {}
+    order: list[Any] = []
+    for i, job in enumerate(jobs):
+        backend = job.spec.trainer.backend
+        key = stack_key(job.spec) if backend != "keras" else None
+        key = ("solo", i) if key is None else ("stack", key)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(job)
+    # A group of one is trained by plain Keras (unless backend=stack): a stack of one costs the same.
+    return [groups[key] for key in order]
+
+
+def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter], progress: Progress) -> list:
+    """Train a group; returns one FitResult (or None on failure) per job."""
+    if len(group) == 1 and group[0].spec.trainer.backend != "stack":
+        from dlexp import training
+
+        w, job = writers[0], group[0]
+        try:
+            return [training.fit_one(job.spec, dataset, on_epoch=w.metrics.append, on_layer_rows=w.layers.extend,
+                                     progress=progress.callbacks(job.label, job.spec.trainer.epochs))]
+        except (KeyboardInterrupt, DlexpError):
+            raise
+        except Exception as err:  # one bad run must not take the sweep down; its folder says why
+            w.fail(err)
+            return [None]
+    from dlexp.stack import fit_stack
+
+    try:
+        return fit_stack([j.spec for j in group], dataset, on_epoch=[w.metrics.append for w in writers],
+                         on_layer_rows=[w.layers.extend for w in writers])
+    except (KeyboardInterrupt, DlexpError):
+        raise
+    except Exception as err:
+        for w in writers:
+            w.fail(err)
+        return [None] * len(group)
+
+
+def execute(jobs: list[Job], datasets: dict, base_dir: Path, meta: dict, progress: Progress,
+            skip_finished: bool = False) -> list[dict]:
+    """Train ``jobs`` into ``base_dir / job.subdir``; return their summaries in job order."""
+    summaries: dict[int, dict] = {}
+    todo = []
+    for i, job in enumerate(jobs):
+        folder = base_dir / job.subdir
+        if skip_finished and is_finished(folder, job.spec):
+            summaries[i] = artifacts.read_json(folder / artifacts.SUMMARY)
+        else:
+            todo.append(job)
+    index = {id(j): i for i, j in enumerate(jobs)}
+    for group in plan(todo):
+        dataset = datasets[data_key(group[0].spec)]
+        trainer = "stack" if len(group) > 1 or group[0].spec.trainer.backend == "stack" else "keras"
+        writers = [_RunWriter(j, base_dir / j.subdir, {**meta, "dataset": dataset.name, "subdir": j.subdir,
+                                                     "trainer": trainer, "stack_size": len(group)}) for j in group]
+        results: list = [None] * len(group)
+        try:
+            results = _fit_group(group, dataset, writers, progress)
+        except KeyboardInterrupt:
+            for w in writers:
+                w.summary["status"] = "interrupted"
+            raise
+        finally:
+            for job, w, r in zip(group, writers, results):
+                summaries[index[id(job)]] = w.finish(dataset, r)
+                progress.finished(job.label, summaries[index[id(job)]])
+    return [summaries[i] for i in range(len(jobs))]
+
+
+def train(cfg: Any, run_dir: Path, *, overrides: Optional[list[str]] = None, progress: Optional[str] = None,
+          skip_finished: bool = False) -> dict:
+    """Run every job of the experiment ``cfg`` into ``run_dir``; return the experiment (or run) summary.
 
     Raises ConfigError/DataError before writing anything when the config or data is bad.
     """
@@ -185,18 +295,11 @@ def train(cfg: Any, run_dir: Path, *, overrides: Optional[list[str]] = None, pro
     run_dir.mkdir(parents=True, exist_ok=True)
     artifacts.write_yaml(run_dir / artifacts.CONFIG, plain)
     meta = {"overrides": list(overrides or []), "provenance": artifacts.provenance()}
-    summaries: list[dict] = []
-    panels: list[Optional[dict]] = []
     with ExitStack() as stack:
-        prog = _Progress(progress or jobs[0].spec.trainer.progress, stack)
-        for job in jobs:
-            ds = datasets[data_key(job.spec)]
-            summary, panel = run_job(job, ds, run_dir / job.subdir, prog,
-                                     {**meta, "dataset": ds.name, "subdir": job.subdir})
-            summaries.append(summary)
-            panels.append(panel)
+        prog = Progress(progress or jobs[0].spec.trainer.progress, stack)
+        summaries = execute(jobs, datasets, run_dir, meta, prog, skip_finished=skip_finished)
     if len(jobs) > 1:
         from dlexp.compare import write_comparison
 
-        return write_comparison(plain, jobs, summaries, panels, run_dir)
+        return write_comparison(plain, jobs, run_dir)
     return summaries[0]

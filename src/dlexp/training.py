@@ -138,3 +138,25 @@ def predict_classes(model: keras.Model, points: np.ndarray) -> np.ndarray:
     """Predicted class per row (sigmoid output thresholded at 0.5 for binary models)."""
     probs = model.predict(points, verbose=0, batch_size=8192)
     return (probs[:, 0] > 0.5).astype(int) if probs.shape[1] == 1 else probs.argmax(axis=1)
+
+
+def representation_layers(model: keras.Model) -> list[str]:
+    """Per hidden layer, the layer whose output feeds the next Dense: BN when it comes last, else the activation."""
+    names = [l.name for l in model.layers]
+    out = []
+    for name in names:
+        if name.startswith("act_"):
+            i = name.split("_", 1)[1]
+            out.append(f"bn_{i}" if f"bn_{i}" in names and names.index(f"bn_{i}") > names.index(name) else name)
+    return out
+
+
+def hidden_representations(model: keras.Model, x: np.ndarray) -> dict[str, np.ndarray]:
+    """{"Input": x, "Layer 1": ..., ...} in inference mode."""
+    layer_names = representation_layers(model)
+    extractor = keras.Model(model.inputs, [model.get_layer(n).output for n in layer_names])
+    outs = extractor.predict(x, verbose=0, batch_size=4096)
+    outs = outs if isinstance(outs, list) else [outs]
+    reps = {"Input": x}
+    reps.update({f"Layer {k}": o for k, o in enumerate(outs, start=1)})
+    return reps
