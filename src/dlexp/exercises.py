@@ -1,0 +1,50 @@
+"""The notebook's exercises as data: conf/exercises/NAME.yaml (presets, analysis, claims). No TensorFlow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from dlexp.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    order: int
+    title: str
+    notebook: str
+    presets: tuple[str, ...]
+    analysis: str | None
+    claims: tuple[dict, ...] = field(default_factory=tuple)
+
+
+def exercises_dir() -> Path:
+    return Path(str(resources.files("dlexp.conf") / "exercises"))
+
+
+def load(name: str) -> Exercise:
+    path = exercises_dir() / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError("exercise", name, "one of: " + ", ".join(names()))
+    with open(path, encoding="utf-8") as f:
+        d = yaml.safe_load(f) or {}
+    return Exercise(name=name, order=int(d.get("order", 99)), title=d.get("title", name),
+                    notebook=d.get("notebook", ""), presets=tuple(d.get("presets") or ()),
+                    analysis=d.get("analysis"), claims=tuple(d.get("claims") or ()))
+
+
+def names() -> list[str]:
+    """Exercise names in the notebook's order."""
+    found = []
+    for path in exercises_dir().glob("*.yaml"):
+        with open(path, encoding="utf-8") as f:
+            found.append((int((yaml.safe_load(f) or {}).get("order", 99)), path.stem))
+    return [n for _, n in sorted(found)]
+
+
+def all_exercises() -> list[Exercise]:
+    return [load(n) for n in names()]

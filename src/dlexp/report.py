@@ -1,0 +1,202 @@
+"""``dlexp report DIR`` and the reproduction report: folders in, tables, verdicts and documents out.
+
+Everything is recomputed from the run folders (summary.json, metrics.csv,
+layer_stats.csv, ...), so a report can be rebuilt at any time, e.g. after a
+reproduction was extended with more seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from dlexp import artifacts, stats
+from dlexp.compare import results_frame, run_folders, write_comparison
+from dlexp.document import Code, Heading, Image, Para, Table, to_html, to_markdown
+from dlexp.errors import ConfigError
+from dlexp.exercises import Exercise, load
+
+METHOD = """Each claim the notebook makes is turned into a check on a metric (the `check` column). \
+Every configuration was trained once per seed; seeds change the weight initialization, dropout masks \
+and data shuffling, never the data set. For a claim comparing two configurations we take, for each \
+seed, the difference a - b of the metric (a paired comparison: both were trained with the same seed), \
+then the mean of those differences and its 95% confidence interval, mean ± t(0.975, n-1)·sd/√n. \
+For a claim about one configuration we do the same with the metric itself. \
+**Verdict rule:** *supported* when the whole interval lies on the side the claim states; \
+*contradicted* when the whole interval lies on the other side (for a value that does not change \
+with the seed, such as a parameter count, when the value itself fails the comparison); \
+*inconclusive* when the interval contains the threshold, or when only one seed was run. \
+Inconclusive does not mean false: it means these runs cannot tell."""
+
+VERDICT_COLUMNS = ["exercise", "claim", "check", "n_seeds", "mean", "ci_low", "ci_high", "verdict"]
+
+
+def _fmt_ci(row) -> str:
+    if any(isinstance(row[k], float) and math.isnan(row[k]) for k in ("ci_low", "ci_high")):
+        return "-"
+    return f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
+
+
+def variant_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: finished runs, mean test accuracy with its 95% CI, parameters, epochs."""
+    rows = []
+    for variant, g in frame.groupby("variant", sort=False):
+        acc = stats.mean_ci(g.loc[g["status"].isin(["completed", "diverged"]), "test_accuracy"].astype(float))
+        statuses = ", ".join(f"{k} {v}" for k, v in g["status"].value_counts().items())
+        rows.append({"variant": variant, "runs": statuses, "test_accuracy": acc.mean,
+                     "95% CI": "-" if math.isnan(acc.ci_low) else f"[{acc.ci_low:.3f}, {acc.ci_high:.3f}]",
+                     "params": int(g["param_count"].dropna().iloc[0]) if g["param_count"].notna().any() else None,
+                     "epochs_run": float(g["epochs_run"].mean())})
+    return pd.DataFrame(rows)
+
+
+def settings_table(preset_dir: Path) -> pd.DataFrame:
+    """What each variant ran with, from the first seed's config.yaml."""
+    import yaml
+
+    rows, seen = [], set()
+    for folder in run_folders(preset_dir):
+        cfg_path = folder / artifacts.CONFIG
+        if not cfg_path.exists():
+            continue
+        c = yaml.safe_load(cfg_path.read_text())
+        if c.get("variant") in seen:
+            continue
+        seen.add(c.get("variant"))
+        t, m = c["trainer"], c["model"]
+        es = t["early_stopping"]
+        rows.append({
+            "variant": c.get("variant"), "dataset": c["dataset"]["name"],
+            "hidden": ("residual " if m["kind"] == "residual" else "") + "-".join(map(str, m["hidden"])),
+            "activation": c["activation"]["name"], "init": c["initializer"]["name"],
+            "norm": c["normalization"]["kind"] + ("" if c["normalization"]["kind"] == "none" else f" ({c['normalization']['placement']})"),
+            "dropout": m["dropout"], "clipping": c["clipping"]["kind"] + ("" if c["clipping"]["kind"] == "none" else f" {c['clipping']['value']}"),
+            "optimizer": f"{c['optimizer']['name']} lr={c['optimizer']['learning_rate']}",
+            "epochs": t["epochs"], "batch": t["batch_size"], "val split": t["validation_split"],
+            "early stop": f"patience {es['patience']}" if es["enabled"] else "no",
+        })
+    return pd.DataFrame(rows)
+
+
+def _claims_blocks(claims: pd.DataFrame) -> list:
+    if claims.empty:
+        return []
+    view = claims.copy()
+    view["95% CI"] = view.apply(_fmt_ci, axis=1)
+    cols = ["claim", "check", "n_seeds", "mean", "95% CI", "verdict", "note"]
+    return [Heading("Claims: the notebook vs the measurements", 3), Table(view[cols])]
+
+
+def exercise_blocks(out: Path, ex: Exercise, claims: pd.DataFrame, seeds: list[int]) -> list:
+    from dlexp.report_figures import exercise_figures
+
+    ex_dir = out / ex.name
+    blocks: list = [Heading(ex.title, 2), Para(f"Notebook: {ex.notebook}.")]
+    analysis_plots = sorted((ex_dir / "analysis" / "plots").glob("*.png"))
+    if analysis_plots:
+        blocks.append(Para("Computed without training (numpy), as in the notebook; the simulation is repeated "
+                           f"for seeds {', '.join(map(str, seeds))}."))
+        blocks += [Image(p, p.stem.replace("_", " ")) for p in analysis_plots]
+        blocks += _analysis_tables(ex_dir)
+    for preset in ex.presets:
+        preset_dir = ex_dir / preset
+        if not preset_dir.exists():
+            continue
+        seeds_arg = f" seeds=[{','.join(map(str, seeds))}]" if len(seeds) > 1 else ""
+        blocks += [Heading(f"Preset `{preset}`", 3), Para("Rerun with:"), Code(f"dlexp train +exp={preset}{seeds_arg}")]
+        settings = settings_table(preset_dir)
+        if not settings.empty:
+            blocks += [Para("Settings:"), Table(settings)]
+        frame = results_frame(preset_dir)
+        if not frame.empty:
+            blocks += [Para("Results (test accuracy: mean over seeds, 95% CI):"), Table(variant_table(frame))]
+        for name, caption in (("learning_curves", "learning curves, first seed of each variant (train solid, validation dashed)"),
+                              ("decision_boundaries", "decision boundaries on the test points, first seed of each variant")):
+            path = preset_dir / artifacts.PLOTS / f"{name}.png"
+            if path.exists():
+                blocks.append(Image(path, f"{preset}: {caption}"))
+    for path, caption in exercise_figures(ex, ex_dir):
+        blocks.append(Image(path, caption))
+    blocks += _claims_blocks(claims[claims["exercise"] == ex.name] if not claims.empty else claims)
+    return blocks
+
+
+def _analysis_tables(ex_dir: Path) -> list:
+    first = sorted((ex_dir / "analysis").glob("seed*"))
+    if not first:
+        return []
+    blocks = []
+    for csv_path in sorted(first[0].glob("*.csv")):
+        frame = pd.read_csv(csv_path)
+        if len(frame) <= 30:
+            blocks += [Para(f"{csv_path.stem.replace('_', ' ')} ({first[0].name}):"), Table(frame, digits=4)]
+    return blocks
+
+
+def rebuild_comparisons(out: Path, exercises: list[Exercise]) -> None:
+    """Recreate each preset's results.csv and comparison plots from its run folders."""
+    import yaml
+
+    from dlexp import experiment
+
+    for ex in exercises:
+        for preset_cfg in sorted((out / ex.name).glob(f"*/{artifacts.CONFIG}")):
+            cfg = yaml.safe_load(preset_cfg.read_text())
+            if cfg and cfg.get("name") and run_folders(preset_cfg.parent):
+                write_comparison(cfg, experiment.expand(cfg), preset_cfg.parent)
+
+
+def write_reproduction_report(out: Path) -> dict:
+    """claims.csv, report.md and report.html for a reproduction folder. Returns their paths."""
+    from dlexp import claims as claims_mod
+
+    out = Path(out)
+    manifest = artifacts.read_json(out / "reproduction.json")
+    exercises = [load(n) for n in manifest["exercises"]]
+    rebuild_comparisons(out, exercises)
+    claims = claims_mod.evaluate(out, exercises)
+    artifacts.write_dataframe(out / "claims.csv", claims)
+    seeds = manifest.get("seeds") or []
+    blocks: list = [Heading("dlexp reproduction: From shallow to deep networks", 1),
+                    Para(f"Exercises: {', '.join(e.name for e in exercises)}. Seeds: {', '.join(map(str, seeds))}."
+                         + (f" Epoch budget overridden to {manifest['epochs_override']} (a smoke run: numbers are not the notebook's)."
+                            if manifest.get("epochs_override") else ""))]
+    if not claims.empty:
+        counts = claims["verdict"].value_counts().to_dict()
+        blocks += [Heading("Verdicts", 2),
+                   Para(", ".join(f"{v}: {counts.get(v, 0)}" for v in (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE))
+                        + f" (of {len(claims)} claims)."),
+                   Table(claims.assign(**{"95% CI": claims.apply(_fmt_ci, axis=1)})[
+                       ["exercise", "claim", "check", "n_seeds", "mean", "95% CI", "verdict"]])]
+    blocks += [Heading("Method", 2), Para(METHOD)]
+    for ex in exercises:
+        blocks += exercise_blocks(out, ex, claims, seeds)
+    prov = manifest.get("provenance") or {}
+    blocks += [Heading("Provenance", 2),
+               Code(json.dumps({k: prov.get(k) for k in ("dlexp", "tensorflow", "keras", "python", "git_commit", "host", "platform", "cpus")}, indent=2))]
+    artifacts.atomic_write_text(out / "report.md", to_markdown(blocks, out))
+    artifacts.atomic_write_text(out / "report.html", to_html(blocks, "dlexp reproduction report"))
+    return {"md": out / "report.md", "html": out / "report.html", "claims": out / "claims.csv"}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="dlexp report", description="Aggregate a run, sweep or reproduction folder.")
+    p.add_argument("folder")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        raise SystemExit(2 if exc.code else 0) from None
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ConfigError("folder", args.folder, "an existing run, sweep or reproduction folder")
+    if (folder / "reproduction.json").exists():
+        paths = write_reproduction_report(folder)
+        print(f"claims: {paths['claims']}\nreport: {paths['html']}")
+        return 0
+    from dlexp.sweep_report import write_sweep_report
+
+    return write_sweep_report(folder)

@@ -1,0 +1,185 @@
+"""``dlexp reproduce``: run the notebook's exercises over several seeds and write the report.
+
+Layout of the output folder (default ``outputs/reproduce``)::
+
+    reproduction.json              what was asked (exercises, seeds, overrides)
+    claims.csv, report.md, report.html
+    <exercise>/analysis/seed<k>/   the no-training exercises (tables, metrics.json)
+    <exercise>/<preset>/runs/<variant>/seed<k>/   one complete run folder per run
+
+Re-running the same command skips every run whose summary says it finished
+with the same settings, so an interrupted reproduction continues where it
+stopped and ``--seeds 10`` after ``--seeds 5`` only trains the new seeds.
+A lock file keeps two reproductions from writing the same folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+from dlexp import artifacts
+from dlexp.errors import ConfigError, DlexpError
+from dlexp.exercises import Exercise, load, names
+
+MANIFEST = "reproduction.json"
+FIRST_SEED = 42  # the notebook's seed; seed k of N is 42 + k
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="dlexp reproduce", description="Run the notebook's exercises and write a report.")
+    p.add_argument("exercises", nargs="*", help="exercise names (default: all); see `dlexp list`")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per configuration (default 5)")
+    p.add_argument("--out", default="outputs/reproduce", help="output folder (default outputs/reproduce)")
+    p.add_argument("--epochs", type=int, default=None, help="override every preset's epochs (a smoke budget)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override applied to every preset (repeatable)")
+    p.add_argument("--mnist", default=None, metavar="NPZ", help="also run real_dataset on this MNIST .npz")
+    p.add_argument("--progress", default="auto", choices=["auto", "rich", "plain", "none"])
+    p.add_argument("--no-report", action="store_true", help="train only; `dlexp report DIR` writes it later")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line message
+        raise SystemExit(2 if exc.code else 0) from None
+    known = names()
+    for name in args.exercises:
+        if name not in known:
+            raise ConfigError("exercise", name, "one of: " + ", ".join(known))
+    if args.seeds < 1:
+        raise ConfigError("--seeds", args.seeds, "an integer >= 1")
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError("--epochs", args.epochs, "an integer >= 1")
+    return args
+
+
+def seeds_for(n: int) -> list[int]:
+    return [FIRST_SEED + k for k in range(n)]
+
+
+def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace) -> list[str]:
+    over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}"]
+    if args.epochs is not None:
+        over.append(f"trainer.epochs={args.epochs}")
+    return over + list(args.overrides)
+
+
+def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Namespace) -> list[tuple]:
+    """(exercise, preset, plain config, jobs) for every preset, all validated before anything runs."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from dlexp import data, experiment
+    from dlexp.cli import _hydra_message, _register_resolvers
+
+    _register_resolvers()
+    plans = []
+    with initialize_config_module("dlexp.conf", version_base="1.3"):
+        for ex in exercises:
+            presets = [(p, []) for p in ex.presets]
+            if ex.name == "real_dataset" and args.mnist:
+                presets.append(("real_dataset", [f"dataset=mnist", f"dataset.path={args.mnist}", "name=real_dataset_mnist"]))
+            for preset, extra in presets:
+                try:
+                    cfg = compose("config", preset_overrides(preset, seeds, args) + extra)
+                except (HydraException, OmegaConfBaseException) as err:
+                    raise DlexpError(_hydra_message(err)) from None
+                plain = experiment.plain_config(cfg)
+                jobs = experiment.expand(plain)
+                data.check_sizes([j.spec for j in jobs])
+                plans.append((ex, plain["name"], plain, jobs))
+    return plans
+
+
+def run_analysis(ex: Exercise, seeds: list[int], out: Path) -> None:
+    """The no-training exercises: tables and metrics per seed, figures once."""
+    from dlexp.analysis import exercises as analysis
+
+    fn = getattr(analysis, f"{ex.analysis}_analysis")
+    base = out / ex.name / "analysis"
+    for i, seed in enumerate(seeds):
+        folder = base / f"seed{seed}"
+        if (folder / "metrics.json").exists():
+            continue
+        result = fn(seed=seed) if "seed" in fn.__code__.co_varnames else fn()
+        tables, figures, metrics = (_field(result, k) for k in ("tables", "figures", "metrics"))
+        for name, frame in tables.items():
+            artifacts.write_dataframe(folder / f"{name}.csv", frame)
+        if i == 0 or not (base / "plots").exists():
+            for name, fig in figures.items():
+                artifacts.save_figure(base / "plots" / f"{name}.png", fig)
+        artifacts.write_json(folder / "metrics.json", {k: float(v) for k, v in metrics.items()})
+
+
+def _field(result, key: str):
+    return result[key] if isinstance(result, dict) else getattr(result, key)
+
+
+def _lock(out: Path):
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise DlexpError(f"--out: got {str(out)!r}; another dlexp reproduce is writing there; "
+                         "allowed: wait for it to finish, or choose another --out") from None
+    return lock
+
+
+def update_manifest(out: Path, exercises: list[str], seeds: list[int], args: argparse.Namespace) -> dict:
+    path = out / MANIFEST
+    old = artifacts.read_json(path) if path.exists() else {}
+    done = list(dict.fromkeys((old.get("exercises") or []) + exercises))
+    manifest = {"kind": "reproduction", "exercises": [n for n in names() if n in done],
+                "seeds": sorted(set(old.get("seeds") or []) | set(seeds)),
+                "epochs_override": args.epochs, "overrides": list(args.overrides), "mnist": args.mnist,
+                "provenance": artifacts.provenance()}
+    artifacts.write_json(path, manifest)
+    return manifest
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    selected = [load(n) for n in (args.exercises or names())]
+    seeds = seeds_for(args.seeds)
+    out = Path(args.out).resolve()
+    plans = compose_jobs(selected, seeds, args)  # config errors surface here, before any file is written
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out)
+    try:
+        return _run(selected, plans, seeds, out, args)
+    finally:
+        lock.release()
+
+
+def _run(selected: list[Exercise], plans: list[tuple], seeds: list[int], out: Path, args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from dlexp import compare, runner
+
+    update_manifest(out, [e.name for e in selected], seeds, args)
+    for ex in selected:
+        if ex.analysis:
+            print(f"[dlexp] {ex.name}: analysis ({len(seeds)} seeds)", file=sys.stderr, flush=True)
+            run_analysis(ex, seeds, out)
+    meta = {"provenance": artifacts.provenance(), "overrides": list(args.overrides)}
+    with ExitStack() as stack:
+        progress = runner.Progress(args.progress, stack)
+        for ex, preset, plain, jobs in plans:
+            folder = out / ex.name / preset
+            datasets = runner.load_data(jobs)
+            artifacts.write_yaml(folder / artifacts.CONFIG, plain)
+            print(f"[dlexp] {ex.name}/{preset}: {len(jobs)} runs", file=sys.stderr, flush=True)
+            runner.execute(jobs, datasets, folder, {**meta, "exercise": ex.name}, progress, skip_finished=True)
+            compare.write_comparison(plain, jobs, folder)
+    if args.no_report:
+        return 0
+    from dlexp.report import write_reproduction_report
+
+    paths = write_reproduction_report(out)
+    print(f"report: {paths['html']}")
+    return 0
