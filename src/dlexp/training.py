@@ -111,7 +111,7 @@ def fit_one(
     )
     fit_seconds = time.perf_counter() - start
 
-    test = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True, batch_size=1024)
+    test_loss, test_accuracy = evaluate(model, loss, data.x_test, data.y_test)
     status = "diverged" if nonfinite.diverged_at is not None else "completed"
     best_epoch = None
     if stopper is not None and recorder.rows:
@@ -123,8 +123,8 @@ def fit_one(
         status=status,
         history=recorder.rows,
         layer_stats=diag.rows if diag else [],
-        test_loss=float(test["loss"]),
-        test_accuracy=float(test.get("accuracy", test.get("binary_accuracy", math.nan))),
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
         param_count=int(model.count_params()),
         epochs_run=len(recorder.rows),
         best_epoch=best_epoch,
@@ -134,10 +134,27 @@ def fit_one(
     )
 
 
-def predict_classes(model: keras.Model, points: np.ndarray) -> np.ndarray:
-    """Predicted class per row (sigmoid output thresholded at 0.5 for binary models)."""
-    probs = model.predict(points, verbose=0, batch_size=8192)
+def predict_proba(model: keras.Model, x: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Inference-mode outputs, called eagerly: for these small nets that beats tracing model.predict."""
+    parts = [keras.ops.convert_to_numpy(model(x[i:i + chunk], training=False)) for i in range(0, len(x), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, model.outputs[0].shape[-1]))
+
+
+def classes_of(probs: np.ndarray) -> np.ndarray:
+    """Predicted class per row (a single sigmoid unit is thresholded at 0.5)."""
     return (probs[:, 0] > 0.5).astype(int) if probs.shape[1] == 1 else probs.argmax(axis=1)
+
+
+def predict_classes(model: keras.Model, points: np.ndarray) -> np.ndarray:
+    return classes_of(predict_proba(model, points))
+
+
+def evaluate(model: keras.Model, loss_fn, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Test loss and accuracy over the whole set (what model.evaluate reports), without tracing."""
+    probs = predict_proba(model, x)
+    target = y.reshape(-1, 1).astype("float32") if probs.shape[1] == 1 else y
+    loss = float(keras.ops.convert_to_numpy(loss_fn(target, probs)))
+    return loss, float(np.mean(classes_of(probs) == y))
 
 
 def representation_layers(model: keras.Model) -> list[str]:

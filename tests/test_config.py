@@ -1,0 +1,108 @@
+"""Every config option composes and validates; bad values fail with one line naming the field."""
+
+import pytest
+
+from dlexp import config, experiment
+from dlexp.errors import ConfigError
+from dlexp.presets import group_options, list_presets
+
+GROUPS = ["dataset", "model", "activation", "initializer", "normalization", "clipping", "optimizer", "trainer"]
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_group_option_composes_and_validates(compose, group):
+    options = group_options(group)
+    assert options, group
+    for option in options:
+        cfg = compose([f"{group}={option}"])
+        jobs = experiment.expand(cfg)
+        assert len(jobs) == 1 and isinstance(jobs[0].spec, config.RunSpec)
+
+
+@pytest.mark.parametrize("preset", [name for name, _ in list_presets()])
+def test_every_preset_composes_and_expands(compose, preset):
+    cfg = compose([f"+exp={preset}"])
+    jobs = experiment.expand(cfg)
+    assert jobs and all(j.spec.name == cfg.name for j in jobs)
+    assert len({j.subdir for j in jobs}) == len(jobs), "every run needs its own folder"
+
+
+def test_every_preset_has_a_description():
+    for name, description in list_presets():
+        assert description, name
+
+
+BAD_VALUES = [
+    (["trainer.epochs=-1"], "trainer.epochs", "-1"),
+    (["trainer.epochs=0"], "trainer.epochs", "0"),
+    (["trainer.batch_size=0"], "trainer.batch_size", "0"),
+    (["trainer.validation_split=1.5"], "trainer.validation_split", "1.5"),
+    (["trainer.validation_split=0"], "trainer.validation_split", "0"),
+    (["model.hidden=[]"], "model.hidden", "[]"),
+    (["model.hidden=[10,-3]"], "model.hidden", "-3"),
+    (["model.dropout=1.0"], "model.dropout", "1.0"),
+    (["trainer.epochs=abc"], "trainer.epochs", "abc"),
+    (["+trainer.foo=1"], "trainer.foo", "foo"),
+    (["activation.name=relux"], "activation.name", "relux"),
+    (["initializer.name=nope"], "initializer.name", "nope"),
+    (["initializer=random_normal", "initializer.params.stddev=-1"], "initializer.params.stddev", "-1"),
+    (["initializer=zeros", "+initializer.params.stddev=1"], "initializer.params.stddev", "1"),
+    (["clipping.kind=sideways"], "clipping.kind", "sideways"),
+    (["clipping=value", "clipping.value=0"], "clipping.value", "0"),
+    (["optimizer.learning_rate=-0.1"], "optimizer.learning_rate", "-0.1"),
+    (["normalization.placement=middle"], "normalization.placement", "middle"),
+    (["dataset.noise=-1"], "dataset.noise", "-1"),
+    (["model.kind=residual", "model.hidden=[10,20]"], "model.hidden", "[10, 20]"),
+    (["seeds=[1,1]"], "seeds", "[1, 1]"),
+    (["+model._target_=os.system"], "model._target_", "_target_"),
+]
+
+
+@pytest.mark.parametrize("overrides,field,value", BAD_VALUES)
+def test_bad_values_name_field_value_and_allowed(compose, overrides, field, value):
+    cfg = compose(overrides)
+    with pytest.raises(ConfigError) as info:
+        experiment.expand(cfg)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(field), message
+    assert value in message and "allowed" in message, message
+
+
+def test_variant_errors_name_the_variant(compose):
+    cfg = compose(["+exp=shallow_vs_deep", "+variants.broken.model.hidden=[]"])
+    with pytest.raises(ConfigError, match=r"^variants\.broken\.model\.hidden"):
+        experiment.expand(cfg)
+
+
+def test_batch_larger_than_data_is_rejected_before_training(compose):
+    from dlexp import data
+
+    jobs = experiment.expand(compose(["trainer.batch_size=5000"]))
+    with pytest.raises(ConfigError, match=r"trainer.batch_size: got 5000; allowed: at most the 639"):
+        data.check_sizes([j.spec for j in jobs])
+
+
+def test_grid_expands_to_the_cartesian_product(compose):
+    cfg = compose(["+exp=hyperparameter_study"])
+    jobs = experiment.expand(cfg)
+    assert len(jobs) == 27
+    lrs = {j.spec.optimizer.learning_rate for j in jobs}
+    assert lrs == {0.0003, 0.003, 0.03}
+    assert {len(j.spec.model.hidden) for j in jobs} == {1, 3, 5}
+
+
+def test_seeds_repeat_every_variant(compose):
+    jobs = experiment.expand(compose(["+exp=shallow_vs_deep", "seeds=[1,2,3]"]))
+    assert [(j.spec.variant, j.spec.seed) for j in jobs] == [
+        ("shallow", 1), ("shallow", 2), ("shallow", 3), ("deep", 1), ("deep", 2), ("deep", 3)]
+    assert jobs[0].subdir == "runs/shallow/seed1"
+
+
+def test_config_module_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from dlexp import cli, config, experiment, data, presets, exercises, stats, claims;"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,94 @@
+"""The presets follow the notebook: a table of its sizes, epochs, batch sizes, splits and parameter counts."""
+
+import pytest
+
+from dlexp import data, experiment, models
+from dlexp.exercises import all_exercises, names
+from dlexp.presets import list_presets
+
+# preset, variant -> (dataset, hidden, activation, epochs, batch, val split, early stopping patience or None)
+NOTEBOOK = {
+    ("shallow_vs_deep", "shallow"): ("spiral", (1000,), "relu", 50, 32, 0.2, None),
+    ("shallow_vs_deep", "deep"): ("spiral", (100, 100, 100), "relu", 50, 32, 0.2, None),
+    ("activation_comparison", "relu"): ("moons_circles", (128, 64, 32), "relu", 50, 32, 0.2, 10),
+    ("activation_comparison", "gelu"): ("moons_circles", (128, 64, 32), "gelu", 50, 32, 0.2, 10),
+    ("representations", "default"): ("moons_circles", (128, 64, 32), "relu", 30, 32, 0.2, None),
+    ("dead_relu", "zeros"): ("moons_circles", (256, 128, 64), "relu", 20, 32, 0.2, None),
+    ("gradient_clipping", "clipvalue"): ("unstable", (128, 128, 128, 128), "tanh", 50, 32, 0.2, None),
+    ("batch_norm", "batchnorm_dropout"): ("moons_circles", (256, 128, 64, 32), "relu", 50, 32, 0.2, 10),
+}
+
+
+def _job(compose, preset, variant):
+    jobs = experiment.expand(compose([f"+exp={preset}"]))
+    return next(j for j in jobs if j.spec.variant == variant)
+
+
+@pytest.mark.parametrize("key", list(NOTEBOOK))
+def test_preset_settings_match_the_notebook(compose, key):
+    preset, variant = key
+    dataset, hidden, act, epochs, batch, val, patience = NOTEBOOK[key]
+    s = _job(compose, preset, variant).spec
+    assert s.dataset.name == dataset
+    assert s.model.hidden == hidden
+    assert s.activation.name == act
+    assert (s.trainer.epochs, s.trainer.batch_size, s.trainer.validation_split) == (epochs, batch, val)
+    assert s.trainer.test_size == 0.2 and s.trainer.split_seed == 42
+    es = s.trainer.early_stopping
+    assert (es.patience if es.enabled else None) == patience
+    if patience:
+        assert es.restore_best and es.monitor == "val_loss"
+
+
+def test_exercise1_parameter_counts(compose):
+    """6,003 and 20,803 parameters, as Keras counts them (and as the notebook prints)."""
+    for variant, expected in (("shallow", 6003), ("deep", 20803)):
+        spec = _job(compose, "shallow_vs_deep", variant).spec
+        assert models.count_params(spec, input_dim=2, n_classes=3) == expected
+
+
+def test_parameter_count_formula_matches_keras(compose):
+    for preset, variant in (("shallow_vs_deep", "deep"), ("batch_norm", "batchnorm_dropout")):
+        spec = _job(compose, preset, variant).spec
+        ds = data.load(spec.dataset, 0.2, 42, True)
+        assert models.build(spec, ds.input_dim, ds.n_classes).count_params() == \
+            models.count_params(spec, ds.input_dim, ds.n_classes)
+
+
+def test_exercise_specific_settings(compose):
+    dead = {j.spec.variant: j.spec for j in experiment.expand(compose(["+exp=dead_relu"]))}
+    assert dead["random_normal"].initializer.params == {"mean": 0.0, "stddev": 0.5}
+    assert dead["he_normal"].initializer.name == "he_normal"
+    clip = {j.spec.variant: j.spec for j in experiment.expand(compose(["+exp=gradient_clipping"]))}
+    assert clip["no_clipping"].clipping.kind == "none"
+    assert (clip["clipvalue"].clipping.kind, clip["clipvalue"].clipping.value) == ("value", 1.0)
+    assert clip["clipvalue"].trainer.stratify is False  # the notebook's Exercise 7 split is not stratified
+    bn = {j.spec.variant: j.spec for j in experiment.expand(compose(["+exp=batch_norm"]))}
+    assert bn["batchnorm"].normalization.placement == "pre_activation"
+    assert bn["dropout"].model.dropout == 0.3 and bn["plain"].normalization.kind == "none"
+    act = experiment.expand(compose(["+exp=activation_comparison"]))
+    assert {j.spec.variant for j in act} == {"relu", "elu", "selu", "swish", "gelu"}
+    assert all(j.spec.model.dropout == 0.3 and j.spec.normalization.placement == "post_activation" for j in act)
+    deepest = experiment.expand(compose(["+exp=deepest_network"]))
+    assert max(len(j.spec.model.hidden) for j in deepest) >= 50
+    assert {j.spec.model.kind for j in deepest} == {"mlp", "residual"}
+
+
+def test_data_sets_have_the_notebooks_sizes():
+    from dlexp import config as C
+
+    spiral = data.load(C.SpiralData(), 0.2, 42, True)
+    assert spiral.n_samples == 999 and len(spiral.x_test) == 200 and spiral.n_classes == 3
+    mc = data.load(C.MoonsCirclesData(), 0.2, 42, True)
+    assert mc.n_samples == 1000 and len(mc.x_test) == 200 and mc.n_classes == 4
+    un = data.load(C.UnstableData(), 0.2, 42, False)
+    assert un.x_train.shape == (800, 10) and un.binary
+
+
+def test_every_exercise_names_existing_presets():
+    presets = {n for n, _ in list_presets()}
+    assert names()[:8] == ["shallow_vs_deep", "vanishing_gradients", "modern_activations", "activation_comparison",
+                           "representations", "dead_relu", "gradient_clipping", "batch_norm"]
+    for ex in all_exercises():
+        assert set(ex.presets) <= presets, ex.name
+        assert ex.presets or ex.analysis, ex.name
