@@ -1,0 +1,71 @@
+"""The installed `dlexp` command, end to end in subprocesses."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _one_line_error(proc):
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not _tf_noise(ln)]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def _tf_noise(line):
+    return any(s in line for s in ("cuda", "absl::", "cuInit", "TF_ENABLE_ONEDNN"))
+
+
+def test_help_and_list_answer_fast_without_tensorflow(run_dlexp):
+    for args in (["--help"], ["list"]):
+        start = time.perf_counter()
+        proc = run_dlexp(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert time.perf_counter() - start < 30  # generous: this checks it works, the benchmark times it
+    assert "shallow_vs_deep" in run_dlexp("list").stdout
+    assert "dlexp train" in run_dlexp("train", "--help").stdout
+
+
+@pytest.mark.parametrize("args,starts", [
+    (["train", "trainer.epochs=-1"], "dlexp: error: trainer.epochs: got -1; allowed: an integer >= 1"),
+    (["train", "activation=relux"], "dlexp: error: activation: got 'relux'; allowed: elu, gelu"),
+    (["train", "+exp=nope"], "dlexp: error: exp: got 'nope'; allowed: activation_comparison"),
+    (["train", "trainer.batch_size=5000"], "dlexp: error: trainer.batch_size: got 5000"),
+    (["train", "dataset=mnist", "dataset.path=/no/such.npz"], "dlexp: error: dataset.path: got '/no/such.npz'"),
+    (["train", "activation.name=no_such_module:fn"], "dlexp: error: activation.name: got 'no_such_module:fn'"),
+    (["train", "-m", "trainer.epochs=2,-3"], "dlexp: error: trainer.epochs: got -3"),
+    (["reproduce", "nope"], "dlexp: error: exercise: got 'nope'; allowed: one of: shallow_vs_deep"),
+    (["frobnicate"], "dlexp: error: command: got 'frobnicate'"),
+])
+def test_bad_input_one_line_no_traceback_no_folder(run_dlexp, tmp_path, args, starts):
+    line = _one_line_error(run_dlexp(*args))
+    assert line.startswith(starts), line
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_train_shallow_vs_deep_end_to_end(run_dlexp, tmp_path):
+    proc = run_dlexp("train", "+exp=shallow_vs_deep", "trainer.epochs=1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (folder,) = list((tmp_path / "outputs" / "shallow_vs_deep").iterdir())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["kind"] == "experiment" and summary["status"] == "completed"
+    assert {v["variant"]: v["param_count"] for v in summary["variants"]} == {"shallow": 6003, "deep": 20803}
+    assert (folder / "runs" / "deep" / "seed42" / "metrics.csv").exists()
+    assert "shallow" in proc.stdout and "20,803" in proc.stdout
+
+
+def test_concurrent_runs_get_distinct_folders(run_dlexp, tmp_path):
+    import subprocess
+
+    from conftest import dlexp_cmd
+
+    cmd = dlexp_cmd() + ["train", "trainer.epochs=1", "model.hidden=[8]", "trainer.diagnostics=false"]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
+    folders = list((tmp_path / "outputs" / "default").iterdir())
+    assert len(folders) == 3
+    assert all((f / "summary.json").exists() for f in folders)

@@ -1,0 +1,122 @@
+"""Smoke runs with a 1-2 epoch budget into tmp_path: every output file and its columns, per data set."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dlexp import artifacts, runner
+
+FAST = ["trainer.progress=none", "trainer.backend=keras"]
+
+
+def _train(compose, tmp_path, overrides, name="run"):
+    cfg = compose(FAST + list(overrides))
+    return runner.train(cfg, tmp_path / name), tmp_path / name
+
+
+def _check_run_folder(folder, epochs, two_d):
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["epochs_run"] == epochs
+    for key in ("test_loss", "test_accuracy", "param_count", "seed", "timings", "provenance"):
+        assert key in summary, key
+    prov = summary["provenance"]
+    assert prov["tensorflow"] and prov["keras"] and prov["python"] and prov["host"]
+    metrics = pd.read_csv(folder / "metrics.csv")
+    assert list(metrics.columns) == artifacts.METRICS_COLUMNS
+    assert metrics["epoch"].tolist() == list(range(1, epochs + 1))
+    assert metrics[["loss", "accuracy", "val_loss", "val_accuracy"]].notna().all().all()
+    stats = pd.read_csv(folder / "layer_stats.csv")
+    assert list(stats.columns) == artifacts.LAYER_STATS_COLUMNS
+    assert sorted(stats["epoch"].unique()) == list(range(0, epochs + 1))  # epoch 0 = initialization
+    assert stats["dead_fraction"].between(0, 1).all() and (stats["grad_norm"] >= 0).all()
+    plots = {p.name for p in (folder / "plots").glob("*.png")}
+    assert {"learning_curves.png", "dead_units.png", "gradient_norms.png"} <= plots
+    assert ("decision_boundary.png" in plots) == two_d
+    assert (folder / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("overrides,two_d", [
+    (["dataset=spiral"], True),
+    (["dataset=moons_circles", "normalization=batchnorm", "model.dropout=0.3"], True),
+    (["dataset=unstable", "trainer.stratify=false", "activation=tanh", "clipping=value"], False),
+    (["dataset=classification", "initializer=he_normal", "optimizer=sgd"], False),
+    (["dataset=digits", "model=mlp_10x64", "normalization=batchnorm_pre"], False),
+])
+def test_smoke_run_per_dataset(compose, tmp_path, overrides, two_d):
+    summary, folder = _train(compose, tmp_path, overrides + ["trainer.epochs=2"])
+    _check_run_folder(folder, 2, two_d)
+
+
+def test_mnist_from_a_local_file(compose, tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=rng.integers(0, 255, (200, 28, 28)), y_train=np.arange(200) % 10,
+             x_test=rng.integers(0, 255, (50, 28, 28)), y_test=np.arange(50) % 10)
+    summary, folder = _train(compose, tmp_path, ["dataset=mnist", f"dataset.path={path}", "trainer.epochs=1",
+                                                "model.hidden=[32]"])
+    _check_run_folder(folder, 1, False)
+    assert summary["param_count"] == 784 * 32 + 32 + 32 * 10 + 10
+
+
+def test_residual_and_custom_activation(compose, tmp_path):
+    summary, folder = _train(compose, tmp_path, ["model=residual", "model.hidden=[16,16,16,16,16]", "trainer.epochs=1",
+                                                "activation.name=dlexp.activations:xtanh_sqrt"])
+    _check_run_folder(folder, 1, True)
+
+
+def test_same_seed_same_metrics(compose, tmp_path):
+    over = ["trainer.epochs=2", "model.dropout=0.2", "trainer.seed=7"]
+    _, a = _train(compose, tmp_path, over, "a")
+    _, b = _train(compose, tmp_path, over, "b")
+    ma, mb = pd.read_csv(a / "metrics.csv"), pd.read_csv(b / "metrics.csv")
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    pd.testing.assert_frame_equal(ma[cols], mb[cols])
+    _, c = _train(compose, tmp_path, ["trainer.epochs=2", "model.dropout=0.2", "trainer.seed=8"], "c")
+    assert not pd.read_csv(c / "metrics.csv")[cols].equals(ma[cols])
+
+
+def test_experiment_with_variants_writes_comparison(compose, tmp_path):
+    summary, folder = _train(compose, tmp_path, ["+exp=shallow_vs_deep", "trainer.epochs=1"])
+    assert summary["kind"] == "experiment"
+    params = {v["variant"]: v["param_count"] for v in summary["variants"]}
+    assert params == {"shallow": 6003, "deep": 20803}
+    results = pd.read_csv(folder / "results.csv")
+    assert sorted(results["variant"]) == ["deep", "shallow"]
+    assert (folder / "plots" / "learning_curves.png").exists()
+    assert (folder / "plots" / "decision_boundaries.png").exists()
+    for variant in ("shallow", "deep"):
+        _check_run_folder(folder / "runs" / variant / "seed42", 1, True)
+
+
+def test_divergence_is_recorded_and_keeps_finished_epochs(compose, tmp_path):
+    """A NaN loss stops that run, marks it diverged, keeps its finished epochs; other runs go on."""
+    import keras
+
+    from dlexp import experiment, training
+
+    class PoisonAfterEpoch2(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                layer = self.model.get_layer("dense_1")
+                layer.kernel.assign(np.full(layer.kernel.shape, np.nan, dtype="float32"))
+
+    spec = experiment.expand(compose(FAST + ["trainer.epochs=5"]))[0].spec
+    ds = runner.load_data(experiment.expand(compose(FAST)))
+    rows = []
+    result = training.fit_one(spec, next(iter(ds.values())), on_epoch=rows.append, progress=[PoisonAfterEpoch2()])
+    assert result.status == "diverged" and result.diverged_at == 3
+    assert [r["epoch"] for r in rows][:2] == [1, 2]
+    assert all(math.isfinite(r["loss"]) for r in rows[:2])
+
+    summary, folder = _train(compose, tmp_path, [
+        "+exp=shallow_vs_deep", "trainer.epochs=2", "dataset=unstable", "trainer.stratify=false",
+        "optimizer=sgd", "optimizer.momentum=0.0", "activation=linear",
+        "+variants.shallow.optimizer.learning_rate=5.0", "+variants.deep.optimizer.learning_rate=0.001"])
+    statuses = {r["variant"]: r["status"] for r in summary["runs"]}
+    assert statuses == {"shallow": "diverged", "deep": "completed"}
+    diverged = json.loads((folder / "runs/shallow/seed42/summary.json").read_text())
+    assert diverged["diverged_at"] == 1 and (folder / "runs/shallow/seed42/metrics.csv").exists()
