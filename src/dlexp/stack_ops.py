@@ -1,0 +1,294 @@
+"""Tensor math of the stacked trainer: M same-shaped networks with a leading members axis.
+
+Every function here mirrors one piece of what Keras 3 (TF backend) does for a
+single network, written so that member ``m`` only ever touches slice ``m``:
+nothing reduces over the members axis, so one member's NaNs cannot reach
+another. The op order follows Keras' source (``keras/src/optimizers/*.py``,
+``layers/normalization/batch_normalization.py``, ``backend/tensorflow/nn.py``)
+so that a member of a stack and the solo ``model.fit`` agree to float32
+rounding. No I/O, no Python state: ``stack.py`` drives these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+F32 = tf.float32
+
+# ---------------------------------------------------------------- per-member randomness
+
+
+def _u32(value: int) -> tf.Tensor:
+    return tf.constant(value & 0xFFFFFFFF, tf.uint32)
+
+
+def mix32(h: tf.Tensor) -> tf.Tensor:
+    """lowbias32 integer hash (uint32 -> uint32); multiplication wraps modulo 2**32."""
+    rs = tf.bitwise.right_shift
+    h = tf.bitwise.bitwise_xor(h, rs(h, _u32(16)))
+    h = h * _u32(0x7FEB352D)
+    h = tf.bitwise.bitwise_xor(h, rs(h, _u32(15)))
+    h = h * _u32(0x846CA68B)
+    return tf.bitwise.bitwise_xor(h, rs(h, _u32(16)))
+
+
+def member_uniform(keys: tf.Tensor, salt: tf.Tensor, rows: tf.Tensor, units: int) -> tf.Tensor:
+    """Uniform [0, 1) draws of shape (M, rows, units), a pure function of (member key, salt, position).
+
+    A counter-based hash instead of tf.random: each member's stream depends only on
+    its own key, so a member's dropout masks do not change with who else is stacked.
+    """
+    base = mix32(tf.bitwise.bitwise_xor(keys, mix32(salt)))  # (M,)
+    pos = tf.reshape(tf.range(rows * units, dtype=tf.int32), [rows, units])
+    h = mix32(tf.bitwise.bitwise_xor(base[:, None, None], mix32(tf.cast(pos, tf.uint32))[None]))
+    return tf.cast(tf.bitwise.right_shift(h, _u32(8)), F32) * (1.0 / (1 << 24))
+
+
+# ---------------------------------------------------------------- the network
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Hidden layer ``index`` (1-based, as in models.py); residual blocks start/end at some layers."""
+
+    index: int
+    width: int
+    block_start: bool = False
+    block_end: bool = False
+
+
+def layer_plan(kind: str, hidden: Sequence[int], block_size: int) -> list[Layer]:
+    """The hidden layers in the order models.build wires them, with its skip-block boundaries."""
+    if kind != "residual":
+        return [Layer(i, w) for i, w in enumerate(hidden, start=1)]
+    plan = [Layer(1, hidden[0])]
+    i = 2
+    while i <= len(hidden):
+        n = min(block_size, len(hidden) - i + 1)
+        plan += [Layer(i + j, hidden[i + j - 1], j == 0, j == n - 1) for j in range(n)]
+        i += n
+    return plan
+
+
+class Layout:
+    """Where each weight lives in the flat per-member buffers.
+
+    All trainable weights of a member are one row of ``theta`` (M, P), in Keras'
+    trainable order (dense_i kernel, bias, [bn_i gamma, beta], ..., output
+    kernel, bias), so the optimizer and clipping are a handful of ops on one
+    tensor instead of a chain per variable. BN moving means/variances are rows
+    of (M, S) buffers, one slice per hidden layer.
+    """
+
+    def __init__(self, input_dim: int, plan: list, out_units: int, batchnorm: bool) -> None:
+        self.names: list[str] = []
+        self.shapes: list[tuple] = []
+        fan_in = input_dim
+        for k, layer in enumerate(plan):
+            self._add(f"kernel_{k}", (fan_in, layer.width))
+            self._add(f"bias_{k}", (layer.width,))
+            if batchnorm:
+                self._add(f"gamma_{k}", (layer.width,))
+                self._add(f"beta_{k}", (layer.width,))
+            fan_in = layer.width
+        self._add("out_kernel", (fan_in, out_units))
+        self._add("out_bias", (out_units,))
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.segments = np.repeat(np.arange(len(self.sizes)), self.sizes).astype("int32")  # (P,) variable id
+        self.stat_sizes = [layer.width for layer in plan] if batchnorm else []
+
+    def _add(self, name: str, shape: tuple) -> None:
+        self.names.append(name)
+        self.shapes.append(shape)
+
+    def split(self, theta) -> dict:
+        """Named views (M, *shape) of a flat (M, P) tensor or array."""
+        if isinstance(theta, np.ndarray):
+            parts = np.split(theta, np.cumsum(self.sizes)[:-1], axis=1)
+        else:
+            parts = tf.split(theta, self.sizes, axis=1)
+        return {n: _reshape(p, s) for n, p, s in zip(self.names, parts, self.shapes)}
+
+    def split_stats(self, stats) -> list:
+        return tf.split(stats, self.stat_sizes, axis=1) if self.stat_sizes else []
+
+
+def _reshape(part, shape):
+    return part.reshape((-1,) + shape) if isinstance(part, np.ndarray) else tf.reshape(part, [-1, *shape])
+
+
+@dataclass(frozen=True)
+class Arch:
+    """What the forward pass needs besides the weights."""
+
+    plan: list
+    norm: Optional[str]  # None | "pre_activation" | "post_activation"
+    momentum: float
+    epsilon: float
+    act_groups: list  # [(fn, member indices)]; one group = same activation for all
+    act_inverse: Optional[tf.Tensor]  # gathers the concatenated groups back into member order
+    binary: bool
+
+
+def _dense(h: tf.Tensor, kernel, bias) -> tf.Tensor:
+    """Keras Dense: matmul then add bias. h is (N, D) shared by all members or (M, B, D) per member."""
+    z = tf.einsum("nd,mdh->mnh", h, kernel) if h.shape.rank == 2 else tf.linalg.matmul(h, kernel)
+    return z + bias[:, None, :]
+
+
+def _activate(arch: Arch, z: tf.Tensor) -> tf.Tensor:
+    if len(arch.act_groups) == 1:
+        return arch.act_groups[0][0](z)
+    # Different activations per member: apply each to its members' slices, then restore the order.
+    parts = [fn(tf.gather(z, idx)) for fn, idx in arch.act_groups]
+    return tf.gather(tf.concat(parts, 0), arch.act_inverse)
+
+
+def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple], stats: list) -> tf.Tensor:
+    if moving is None:  # training: this batch's statistics, per member
+        mean, var = tf.nn.moments(x, axes=[1], keepdims=True)
+        stats.append((mean[:, 0, :], var[:, 0, :]))
+    else:
+        mean, var = moving[0][k][:, None, :], moving[1][k][:, None, :]
+    return tf.nn.batch_normalization(x, mean, var, w[f"beta_{k}"][:, None, :], w[f"gamma_{k}"][:, None, :], arch.epsilon)
+
+
+def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, dropout: Optional[Callable] = None):
+    """Logits (M, B, out_units), each hidden layer's activation output, and the BN batch statistics.
+
+    ``moving=None`` is training mode (BN uses and returns batch statistics;
+    ``dropout(k, a)`` is applied when given); otherwise ``moving`` holds the
+    per-layer moving (means, variances) for inference.
+    """
+    h, block_in = x, None
+    acts, stats = [], []
+    for k, layer in enumerate(arch.plan):
+        if layer.block_start:
+            block_in = h
+        z = _dense(h, w[f"kernel_{k}"], w[f"bias_{k}"])
+        if arch.norm == "pre_activation":
+            z = _batchnorm(arch, w, k, z, moving, stats)
+        a = _activate(arch, z)
+        acts.append(a)
+        if arch.norm == "post_activation":
+            a = _batchnorm(arch, w, k, a, moving, stats)
+        if dropout is not None:
+            a = dropout(k, a)
+        if layer.block_end:
+            a = block_in + a  # keras.layers.Add([block_in, x])
+        h = a
+    return _dense(h, w["out_kernel"], w["out_bias"]), acts, stats
+
+
+def dropout_fn(keys: tf.Tensor, rates: tf.Tensor, step: tf.Tensor, rows: tf.Tensor, widths: list) -> Callable:
+    """Inverted dropout as tf.nn.experimental.stateless_dropout (x * 1/(1-rate) * (u >= rate)), per-member rate.
+
+    One draw of (M, rows, sum(widths)) per step serves all layers.
+    """
+    salt = tf.cast(step, tf.uint32) * _u32(0x9E3779B1)
+    u = tf.split(member_uniform(keys, salt, rows, sum(widths)), widths, axis=2)
+    scale, rate_b = (1.0 / (1.0 - rates))[:, None, None], rates[:, None, None]
+    return lambda k, a: a * scale * tf.cast(u[k] >= rate_b, a.dtype)
+
+
+# ---------------------------------------------------------------- loss and accuracy
+
+
+def member_losses(binary: bool, logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Per-sample losses (M, B) from logits, as Keras computes its CE losses for softmax/sigmoid outputs.
+
+    Keras' TF backend takes the logits kept on the softmax/sigmoid output
+    (``_keras_logits``), so probabilities are never clipped.
+    """
+    if y.shape.rank == 1:  # shared labels
+        y = tf.broadcast_to(y[None], tf.shape(logits)[:2])
+    if binary:
+        ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, F32)[..., None], logits=logits)
+        return tf.reduce_mean(ce, axis=-1)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+
+
+def member_hits(binary: bool, logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Per-sample accuracy (M, B): binary_accuracy (p > 0.5) or sparse_categorical_accuracy (argmax p)."""
+    if y.shape.rank == 1:
+        y = tf.broadcast_to(y[None], tf.shape(logits)[:2])
+    if binary:
+        pred = tf.cast(tf.sigmoid(logits)[..., 0] > 0.5, y.dtype)
+    else:
+        pred = tf.argmax(tf.nn.softmax(logits), axis=-1, output_type=y.dtype)
+    return tf.cast(tf.equal(pred, y), F32)
+
+
+# ---------------------------------------------------------------- clipping and optimizers
+
+
+def _b(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """A per-member vector (M,) shaped to broadcast against a stacked tensor."""
+    return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
+
+
+def clip(kind: str, g: tf.Tensor, value: tf.Tensor, segments: tf.Tensor, n_vars: int) -> tf.Tensor:
+    """Keras' optimizer clipping of a flat (M, P) gradient, per member: clipvalue; clipnorm on
+    each variable (``segments`` maps columns to variables); global_clipnorm over all of them."""
+    c = value[:, None]
+    if kind == "value":
+        return tf.clip_by_value(g, -c, c)
+    if kind == "norm":  # tf.clip_by_norm on each (member, variable) slice
+        l2sum = tf.math.unsorted_segment_sum(tf.transpose(g * g), segments, n_vars)  # (V, M)
+        pred = l2sum > 0
+        l2norm = tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
+        return g * c / tf.transpose(tf.gather(tf.maximum(l2norm, value[None, :]), segments))
+    if kind == "global_norm":  # keras.src.optimizers.base_optimizer.clip_by_global_norm
+        norm = tf.sqrt(tf.reduce_sum(tf.square(g), axis=1))
+        scale = value * tf.minimum(1.0 / norm, 1.0 / value) + (norm - norm)
+        return g * scale[:, None]
+    return g
+
+
+class Optimizer:
+    """Keras' Adam / SGD(momentum) / RMSprop update_step on stacked variables, with a per-member
+    learning rate and a per-member mask: members whose mask is False keep weights and state."""
+
+    def __init__(self, name: str, variables: list, lr, momentum: float = 0.0) -> None:
+        self.name, self.vars, self.momentum = name, variables, momentum
+        self.lr = tf.constant(lr, F32)
+        m = len(lr)
+        self.iterations = tf.Variable(tf.zeros([m], F32), trainable=False)
+        n_slots = {"adam": 2, "sgd": 1 if momentum else 0, "rmsprop": 1}[name]
+        self.slots = [[tf.Variable(tf.zeros_like(v), trainable=False) for _ in range(n_slots)] for v in variables]
+
+    def variables(self) -> list:
+        return [self.iterations] + [s for slots in self.slots for s in slots]
+
+    def apply(self, grads: list, mask: tf.Tensor) -> None:
+        lr = self.lr
+        if self.name == "adam":
+            step = self.iterations + 1.0
+            alpha = lr * tf.sqrt(1 - tf.pow(0.999, step)) / (1 - tf.pow(0.9, step))
+        for var, g, slots in zip(self.vars, grads, self.slots):
+            keep = _b(mask, var)
+            if self.name == "adam":
+                m, v = slots
+                m_new = m + (g - m) * (1 - 0.9)
+                v_new = v + (tf.square(g) - v) * (1 - 0.999)
+                new = var - (m_new * _b(alpha, var)) / (tf.sqrt(v_new) + 1e-7)
+                m.assign(tf.where(keep, m_new, m))
+                v.assign(tf.where(keep, v_new, v))
+            elif self.name == "sgd" and self.momentum:
+                (m,) = slots
+                m_new = m * self.momentum - g * _b(lr, var)
+                new = var + m_new
+                m.assign(tf.where(keep, m_new, m))
+            elif self.name == "sgd":
+                new = var - g * _b(lr, var)
+            else:  # rmsprop: rho 0.9, epsilon 1e-7, no momentum, not centered (Keras defaults)
+                (vel,) = slots
+                vel_new = 0.9 * vel + (1 - 0.9) * tf.square(g)
+                new = var - (_b(lr, var) * g) / tf.sqrt(vel_new + 1e-7)
+                vel.assign(tf.where(keep, vel_new, vel))
+            var.assign(tf.where(keep, new, var))
+        self.iterations.assign(tf.where(mask, self.iterations + 1.0, self.iterations))

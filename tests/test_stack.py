@@ -1,0 +1,245 @@
+"""The vectorized stack trainer against the reference, ``training.fit_one``.
+
+Equivalence is tested, not assumed: with ``shuffle=False`` and no dropout a
+member of a stack and the solo Keras fit see the same batches, so they must
+end with the same weights (to float32 rounding). Where the paths use different
+random streams (shuffling, dropout masks) only statistics are compared.
+Tiny data (200 samples) and 1-10 epochs keep the module well under a minute.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import math
+import statistics
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dlexp import config as C
+from dlexp import data as D
+from dlexp import models, stack, training
+
+WEIGHT_ATOL = 1e-4  # observed: <= 2e-6 after 16 steps
+METRIC_RTOL = 1e-5  # observed: <= 3e-7
+
+
+def make_spec(dataset=None, **groups) -> C.RunSpec:
+    """A tiny run; ``groups`` like ``optimizer={"name": "sgd"}`` override the base."""
+    cfg = {
+        "dataset": dataset or {"name": "moons_circles", "n_samples": 100},
+        "model": {"hidden": [16, 8]},
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "trainer": {"epochs": 2, "batch_size": 16, "shuffle": False, "diagnostics": False, "progress": "none"},
+    }
+    for group, values in groups.items():
+        cfg[group] = {**cfg.get(group, {}), **values}
+    return C.to_spec(cfg)
+
+
+def load(spec: C.RunSpec) -> D.Dataset:
+    t = spec.trainer
+    return D.load(spec.dataset, t.test_size, t.split_seed, t.stratify)
+
+
+@pytest.fixture(scope="module")
+def moons() -> D.Dataset:
+    return load(make_spec())
+
+
+def max_weight_diff(a, b) -> float:
+    wa, wb = a.model.get_weights(), b.model.get_weights()
+    assert [w.shape for w in wa] == [w.shape for w in wb]
+    return max(float(np.abs(x - y).max()) for x, y in zip(wa, wb))
+
+
+def assert_same_run(solo, member) -> None:
+    assert max_weight_diff(solo, member) < WEIGHT_ATOL
+    assert len(solo.history) == len(member.history)
+    for r_solo, r_member in zip(solo.history, member.history):
+        assert r_member["epoch"] == r_solo["epoch"]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert r_member[key] == pytest.approx(r_solo[key], rel=METRIC_RTOL, abs=1e-6), key
+    assert member.test_loss == pytest.approx(solo.test_loss, rel=METRIC_RTOL)
+    assert member.test_accuracy == pytest.approx(solo.test_accuracy, abs=1e-6)
+    assert (member.status, member.epochs_run, member.best_epoch) == (solo.status, solo.epochs_run, solo.best_epoch)
+    assert member.param_count == solo.param_count
+
+
+# ---------------------------------------------------------------- equivalence with fit_one
+
+# Adam and SGD, each with and without batchnorm, and every clipping kind; the stack-of-one
+# test below adds Adam + post-activation batchnorm without clipping.
+EQUIVALENCE_CASES = {
+    "adam_clipnorm": {"clipping": {"kind": "norm", "value": 0.1}},
+    "adam_bn_clipvalue": {"normalization": {"kind": "batchnorm"}, "clipping": {"kind": "value", "value": 0.05}},
+    "sgd_momentum": {"optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9}},
+    "sgd_bn_pre": {"optimizer": {"name": "sgd", "learning_rate": 0.05},
+                   "normalization": {"kind": "batchnorm", "placement": "pre_activation"}},
+    "sgd_bn_global_clipnorm": {"optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+                               "normalization": {"kind": "batchnorm"}, "clipping": {"kind": "global_norm", "value": 0.2}},
+    "rmsprop_residual": {"optimizer": {"name": "rmsprop", "learning_rate": 0.003},
+                         "model": {"kind": "residual", "hidden": [16, 16, 16], "block_size": 2}},
+}
+
+
+@pytest.mark.parametrize("case", list(EQUIVALENCE_CASES))
+def test_member_of_stack_matches_fit_one(case, moons):
+    spec = make_spec(**EQUIVALENCE_CASES[case]).with_seed(5)
+    members = stack.fit_stack([spec.with_seed(11), spec, spec.with_seed(12)], moons)
+    solo = training.fit_one(spec, moons)
+    assert_same_run(solo, members[1])
+    assert max_weight_diff(members[0], members[1]) > 1e-2  # the others really are other networks
+
+
+def test_stack_of_one_matches_fit_one_with_diagnostics_and_sinks(moons):
+    spec = make_spec(normalization={"kind": "batchnorm"}, trainer={"diagnostics": True, "epochs": 2}).with_seed(3)
+    epochs, layers = [], []
+    (member,) = stack.fit_stack([spec], moons, on_epoch=[epochs.append], on_layer_rows=[layers.append])
+    solo = training.fit_one(spec, moons)
+    assert_same_run(solo, member)
+    assert epochs == member.history and [r for rows in layers for r in rows] == member.layer_stats
+    assert [rows[0]["epoch"] for rows in layers] == [0, 1, 2]
+    assert set(member.history[0]) == set(solo.history[0])
+    assert member.history[0]["lr"] == solo.history[0]["lr"]
+    assert len(member.layer_stats) == len(solo.layer_stats) == 3 * len(spec.model.hidden)
+    for r_solo, r_member in zip(solo.layer_stats, member.layer_stats):
+        assert set(r_member) == set(r_solo)
+        for key in ("epoch", "layer", "units", "dead_fraction", "weight_proxy_dead_fraction"):
+            assert r_member[key] == r_solo[key], key
+        for key in ("act_mean", "act_std", "grad_norm"):
+            assert r_member[key] == pytest.approx(r_solo[key], rel=1e-4, abs=1e-7), key
+    # The returned Keras model holds the member's weights (BN moving stats included).
+    predicted = training.predict_classes(member.model, moons.x_test)
+    assert np.mean(predicted == moons.y_test) == pytest.approx(member.test_accuracy, abs=1e-6)
+    assert member.param_count == models.count_params(spec, moons.input_dim, moons.n_classes)
+
+
+# ---------------------------------------------------------------- per-member behaviour
+
+
+def test_early_stopping_stops_members_at_their_own_epochs(moons):
+    base = make_spec(optimizer={"name": "sgd"},
+                     trainer={"epochs": 8, "early_stopping": {"enabled": True, "patience": 1, "monitor": "val_loss"}})
+    specs = [replace(base, optimizer=replace(base.optimizer, learning_rate=lr)) for lr in (0.001, 0.3, 3.0)]
+    members = stack.fit_stack(specs, moons)
+    assert len({m.epochs_run for m in members}) == 3, [m.epochs_run for m in members]
+    assert members[0].epochs_run == 8  # the slow learner never stops improving
+    assert all(len(m.history) == m.epochs_run for m in members)
+    for spec, member in zip(specs[1:], members[1:]):  # the two that stop early
+        assert_same_run(training.fit_one(spec, moons), member)  # incl. restore_best_weights
+
+
+def test_diverging_member_is_marked_and_does_not_poison_the_others():
+    base = make_spec(dataset={"name": "unstable", "n_samples": 200, "scale": 10.0},
+                     model={"hidden": [32, 32, 32]}, initializer={"name": "he_normal"},
+                     optimizer={"name": "sgd", "momentum": 0.9}, trainer={"epochs": 3, "diagnostics": True})
+    ds = load(base)
+    lrs = (0.001, 10.0, 0.01)
+    specs = [replace(base, optimizer=replace(base.optimizer, learning_rate=lr)) for lr in lrs]
+    ok_a, bad, ok_b = stack.fit_stack(specs, ds)
+    assert bad.status == "diverged" and bad.diverged_at == 1 and bad.epochs_run == 1
+    assert not math.isfinite(bad.history[-1]["loss"])
+    for member in (ok_a, ok_b):
+        assert member.status == "completed" and member.diverged_at is None and member.epochs_run == 3
+        assert all(math.isfinite(r[k]) for r in member.history for k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+        assert all(math.isfinite(r["grad_norm"]) for r in member.layer_stats)
+        assert math.isfinite(member.test_loss)
+    # The same members without the diverging one train identically.
+    clean_a, clean_b = stack.fit_stack([specs[0], specs[2]], ds)
+    assert max_weight_diff(ok_a, clean_a) < WEIGHT_ATOL and max_weight_diff(ok_b, clean_b) < WEIGHT_ATOL
+    solo = training.fit_one(specs[1], ds)
+    assert (solo.status, solo.diverged_at) == (bad.status, bad.diverged_at)
+
+
+def test_each_member_has_its_own_weights_order_and_dropout(moons):
+    spec = make_spec(model={"dropout": 0.2}, trainer={"shuffle": True, "diagnostics": True, "epochs": 2})
+    a, b, a_again = stack.fit_stack([spec.with_seed(1), spec.with_seed(2), spec.with_seed(1)], moons)
+    (a_alone,) = stack.fit_stack([spec.with_seed(1)], moons)
+    # Equal seeds: identical runs, whoever else is in the stack.
+    assert max_weight_diff(a, a_again) == 0.0 and a.history[-1]["loss"] == a_again.history[-1]["loss"]
+    assert max_weight_diff(a, a_alone) < WEIGHT_ATOL
+    # Different seeds: different initial weights (epoch-0 measurements) and different runs.
+    assert [r["act_mean"] for r in a.layer_stats if r["epoch"] == 0] != [r["act_mean"] for r in b.layer_stats if r["epoch"] == 0]
+    assert max_weight_diff(a, b) > 1e-2
+
+
+def test_epoch_order_is_a_per_seed_per_epoch_permutation():
+    first, other_seed, next_epoch = (stack.epoch_order(s, e, 50) for s, e in ((1, 0), (2, 0), (1, 1)))
+    assert sorted(first) == list(range(50))
+    assert not np.array_equal(first, other_seed) and not np.array_equal(first, next_epoch)
+    assert np.array_equal(first, stack.epoch_order(1, 0, 50))
+    assert np.array_equal(stack.epoch_order(1, 0, 50, shuffle=False), np.arange(50))
+
+
+def test_dropout_is_applied_per_member_rate():
+    import tensorflow as tf
+
+    from dlexp import stack_ops
+
+    keys = tf.constant([1, 2, 3], tf.uint32)
+    u = stack_ops.member_uniform(keys, tf.constant(7, tf.uint32), 400, 50).numpy()
+    assert u.shape == (3, 400, 50) and 0.0 <= u.min() and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.01 and not np.array_equal(u[0], u[1])
+    drop = stack_ops.dropout_fn(keys, tf.constant([0.0, 0.5, 0.9]), tf.constant(3, tf.int64), 400, [50])
+    out = drop(0, tf.ones([3, 400, 50])).numpy()
+    assert np.all(out[0] == 1.0)  # rate 0 is the identity, as a model without Dropout
+    assert np.mean(out[1] == 0) == pytest.approx(0.5, abs=0.02) and set(np.unique(out[1])) == {0.0, 2.0}
+    assert np.mean(out[2] == 0) == pytest.approx(0.9, abs=0.02)
+
+
+def test_stack_accuracy_is_within_seed_spread_of_solo(moons):
+    spec = make_spec(model={"dropout": 0.1}, trainer={"shuffle": True, "epochs": 6})
+    seeds = [21, 22, 23]
+    stacked = [r.test_accuracy for r in stack.fit_stack([spec.with_seed(s) for s in seeds], moons)]
+    solo = [training.fit_one(spec.with_seed(s), moons).test_accuracy for s in seeds]
+    spread = max(statistics.stdev(stacked), statistics.stdev(solo), 0.02)
+    assert abs(statistics.mean(stacked) - statistics.mean(solo)) <= 3 * spread, (stacked, solo)
+    assert min(stacked) > 0.5  # it learned (4 classes: chance is 0.25)
+
+
+# ---------------------------------------------------------------- grouping
+
+
+def test_stack_key_groups_only_what_a_stack_can_vary():
+    base = make_spec()
+    key = stack.stack_key(base)
+    assert key is not None and hash(key) is not None
+    same = [
+        base.with_seed(7),
+        replace(base, name="other", variant="v2"),
+        replace(base, optimizer=replace(base.optimizer, learning_rate=0.1)),
+        replace(base, model=replace(base.model, dropout=0.3)),
+        replace(base, initializer=C.InitializerConfig("he_normal")),
+        replace(base, activation=C.ActivationConfig("leaky_relu", alpha=0.2)),
+        replace(base, trainer=replace(base.trainer, progress="plain")),
+    ]
+    assert all(stack.stack_key(s) == key for s in same)
+    clip_a = make_spec(clipping={"kind": "norm", "value": 1.0})
+    assert stack.stack_key(clip_a) == stack.stack_key(make_spec(clipping={"kind": "norm", "value": 5.0}))
+    different = [
+        clip_a,
+        replace(base, model=replace(base.model, hidden=(8, 8))),
+        replace(base, optimizer=replace(base.optimizer, name="sgd")),
+        replace(base, trainer=replace(base.trainer, batch_size=32)),
+        replace(base, trainer=replace(base.trainer, epochs=3)),
+        replace(base, normalization=C.NormalizationConfig("batchnorm")),
+        make_spec(dataset={"name": "moons_circles", "n_samples": 120}),
+    ]
+    assert all(stack.stack_key(s) != key for s in different)
+    assert stack.stack_key(replace(base, activation=C.ActivationConfig("math:tanh"))) is None
+    with pytest.raises(ValueError):
+        stack.fit_stack([base, different[1]], load(base))
+
+
+def test_members_may_differ_in_activation_and_initializer(moons):
+    base = make_spec(trainer={"epochs": 1})
+    # tanh members at 0 and 2, so the activation groups are gathered out of and back into order.
+    specs = [replace(base, activation=C.ActivationConfig("tanh")),
+             replace(base, activation=C.ActivationConfig("leaky_relu", alpha=0.2), initializer=C.InitializerConfig("he_normal")),
+             replace(base, activation=C.ActivationConfig("tanh")).with_seed(9)]
+    members = stack.fit_stack(specs, moons)
+    assert_same_run(training.fit_one(specs[1], moons), members[1])
+    assert max_weight_diff(members[0], members[2]) > 1e-2
