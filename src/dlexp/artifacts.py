@@ -182,6 +182,26 @@ def _fmt(value: Any) -> Any:
     return value
 
 
+def truncate_csv(path: Path, column: str, last: int) -> None:
+    """Keep the header and the complete rows whose ``column`` is <= ``last`` (a resumed run's history)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if not lines:
+        return
+    header = next(csv.reader([lines[0]]))
+    idx = header.index(column)
+    keep = [lines[0]]
+    for line in lines[1:]:
+        if not line.endswith("\n"):
+            break  # a torn last line from a crash
+        row = next(csv.reader([line]))
+        if len(row) == len(header) and int(float(row[idx])) <= last:
+            keep.append(line)
+    atomic_write_text(path, "".join(keep))
+
+
 def git_commit() -> Optional[str]:
     """The commit of the checkout dlexp runs from, or None for an installed copy."""
     src = Path(__file__).resolve().parent

@@ -137,6 +137,26 @@ class LayerDiagnostics(keras.callbacks.Callback):
         self.sink(rows)
 
 
+class EpochSeeds(keras.callbacks.Callback):
+    """Re-seeds every dropout layer at the start of each epoch from (run seed, layer, epoch).
+
+    Dropout masks then depend only on the epoch and step, not on how many
+    steps ran before in this process, so a run resumed from a backup draws the
+    same masks as an uninterrupted one (Keras does not save seed-generator state).
+    """
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        for i, layer in enumerate(self.model.layers):
+            gen = getattr(layer, "seed_generator", None)
+            if gen is not None:
+                value = np.array([(self.seed * 1_000_003 + i * 7_919 + epoch * 104_729) % (2**31 - 1), 0])
+                gen.state.assign(value.astype(keras.backend.standardize_dtype(gen.state.dtype)))
+
+
 class NonFiniteStop(keras.callbacks.Callback):
     """Stops training when the loss becomes NaN or Inf, and remembers that it did.
 

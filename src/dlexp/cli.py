@@ -215,7 +215,39 @@ def _hydra_app() -> Callable[[], None]:
     return hydra.main(version_base="1.3", config_path="pkg://dlexp.conf", config_name="config")(_train_task)
 
 
+def resume_run(folder_arg: str, extra: list[str]) -> int:
+    """``dlexp train resume=RUN_DIR``: continue an interrupted run (or experiment) in its own folder.
+
+    Finished runs are kept; a run with a backup continues from its last finished
+    epoch; a run without one starts again. The folder's config.yaml is the config.
+    """
+    import yaml
+
+    from dlexp import artifacts, experiment
+
+    folder = Path(folder_arg)
+    cfg_path = folder / artifacts.CONFIG
+    if not cfg_path.is_file():
+        raise DlexpError(f"resume: got {folder_arg!r}; allowed: a run folder written by dlexp train (with config.yaml)")
+    if extra:
+        raise DlexpError(f"resume: got extra overrides {extra}; allowed: `dlexp train resume=DIR` alone (the folder's config is used)")
+    cfg = yaml.safe_load(cfg_path.read_text())
+    jobs = experiment.expand(cfg)
+    from dlexp import data
+
+    data.check_sizes([j.spec for j in jobs])
+    from dlexp.console import print_summary
+    from dlexp.runner import train
+
+    summary = train(cfg, folder, overrides=[f"resume={folder_arg}"], skip_finished=True)
+    print_summary(summary, folder)
+    return 1 if summary.get("status") == "failed" else 0
+
+
 def cmd_train(args: list[str]) -> int:
+    resume = [a for a in args if a.startswith("resume=")]
+    if resume:
+        return resume_run(resume[0].split("=", 1)[1], [a for a in args if not a.startswith("resume=")])
     info_only = any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in args)
     if not info_only:
         preflight(args)
@@ -267,6 +299,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = [a for a in args if a != "--debug"]
     if debug:
         os.environ["HYDRA_FULL_ERROR"] = "1"
+    _sigterm_as_interrupt()
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
@@ -287,6 +320,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("dlexp: interrupted", file=sys.stderr)
         return 130
+
+
+def _sigterm_as_interrupt() -> None:
+    """A scheduler's SIGTERM is handled like Ctrl-C: the run is marked interrupted, its files stay consistent."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. embedded): leave signals alone
+        pass
 
 
 def console_main() -> None:

@@ -185,6 +185,17 @@ def _dataset(name, x_train, y_train, x_test, y_test) -> Dataset:
     return Dataset(name, x_train.astype("float32"), y_train, x_test.astype("float32"), y_test, n_classes)
 
 
+def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
+    """The order of the training rows in ``epoch`` (0-based): a function of (seed, epoch) only.
+
+    Both trainers use it, so a stacked member sees exactly the batches its solo
+    run would, and a resumed run continues with the batches it would have had.
+    """
+    if not shuffle:
+        return np.arange(n)
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
 def validation_cut(n_train: int, validation_split: float) -> int:
     """Index where Keras' ``validation_split`` starts the validation part (the last fraction)."""
     return int(n_train * (1.0 - validation_split))

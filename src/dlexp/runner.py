@@ -104,14 +104,27 @@ class Progress:
                   f"({summary['timings']['total_seconds']:.1f}s, {summary.get('trainer')})", file=sys.stderr, flush=True)
 
 
+BACKUP = ".backup"
+
+
+def resume_epoch(folder: Path) -> int:
+    """The last finished epoch a run folder can resume from (0 = start afresh)."""
+    from dlexp.training import backup_epoch
+
+    return backup_epoch(folder / BACKUP) if (folder / BACKUP).exists() else 0
+
+
 class _RunWriter:
     """The open files of one run while it trains."""
 
-    def __init__(self, job: Job, folder: Path, meta: dict) -> None:
+    def __init__(self, job: Job, folder: Path, meta: dict, resume_from: int = 0) -> None:
         self.job, self.folder, self.t0 = job, folder, time.perf_counter()
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in (artifacts.METRICS, artifacts.LAYER_STATS, "probes.csv", "error.txt"):
-            (folder / stale).unlink(missing_ok=True)  # a rerun starts its logs afresh
+        for stale in ("probes.csv", "error.txt"):
+            (folder / stale).unlink(missing_ok=True)
+        for log in (artifacts.METRICS, artifacts.LAYER_STATS):
+            # A resumed run keeps the rows of the epochs it restored; a rerun starts afresh.
+            artifacts.truncate_csv(folder / log, "epoch", resume_from) if resume_from else (folder / log).unlink(missing_ok=True)
         spec = job.spec
         artifacts.write_yaml(folder / artifacts.CONFIG, spec_to_dict(spec)) if job.subdir else None
         self.summary = {"kind": "run", "name": spec.name, "variant": spec.variant, "seed": spec.seed,
@@ -230,9 +243,11 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
         from dlexp import training
 
         w, job = writers[0], group[0]
+        backup = w.folder / BACKUP if job.spec.trainer.checkpoint else None
         try:
             return [training.fit_one(job.spec, dataset, on_epoch=w.metrics.append, on_layer_rows=w.layers.extend,
-                                     progress=progress.callbacks(job.label, job.spec.trainer.epochs))]
+                                     progress=progress.callbacks(job.label, job.spec.trainer.epochs),
+                                     backup_dir=backup)]
         except (KeyboardInterrupt, DlexpError):
             raise
         except Exception as err:  # one bad run must not take the sweep down; its folder says why
@@ -267,13 +282,16 @@ def execute(jobs: list[Job], datasets: dict, base_dir: Path, meta: dict, progres
         dataset = datasets[data_key(group[0].spec)]
         trainer = "stack" if len(group) > 1 or group[0].spec.trainer.backend == "stack" else "keras"
         writers = [_RunWriter(j, base_dir / j.subdir, {**meta, "dataset": dataset.name, "subdir": j.subdir,
-                                                     "trainer": trainer, "stack_size": len(group)}) for j in group]
+                                                     "trainer": trainer, "stack_size": len(group)},
+                              resume_from=resume_epoch(base_dir / j.subdir) if trainer == "keras" else 0)
+                   for j in group]
         results: list = [None] * len(group)
         try:
             results = _fit_group(group, dataset, writers, progress)
         except KeyboardInterrupt:
             for w in writers:
                 w.summary["status"] = "interrupted"
+                w.summary["resume"] = "dlexp train resume=" + str(base_dir)
             raise
         finally:
             for job, w, r in zip(group, writers, results):

@@ -6,18 +6,21 @@ files (the sinks it is given may).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from dlexp import callbacks as cb
 from dlexp import models
 from dlexp.config import RunSpec
-from dlexp.data import Dataset, validation_cut
+from dlexp.data import Dataset, epoch_order, validation_cut
 
 OPTIMIZERS: dict[str, type] = {
     "adam": keras.optimizers.Adam,
@@ -67,15 +70,44 @@ class FitResult:
     extra: dict = field(default_factory=dict)
 
 
+def backup_epoch(backup_dir: Optional[Path]) -> int:
+    """Epochs finished according to a BackupAndRestore folder (0 when there is none)."""
+    if backup_dir is None:
+        return 0
+    meta = Path(backup_dir) / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, shuffle: bool,
+                  start_epoch: int, epochs: int) -> tf.data.Dataset:
+    """Batches for epochs ``start_epoch..epochs-1``, each in ``data.epoch_order`` (Keras-sized last batch)."""
+    xt, yt = tf.constant(x), tf.constant(y)
+    orders = np.stack([epoch_order(seed, e, len(x), shuffle) for e in range(start_epoch, epochs)]).astype("int32")
+
+    def one_epoch(order):
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    return (tf.data.Dataset.from_tensor_slices(orders).flat_map(one_epoch)
+            .map(lambda idx: (tf.gather(xt, idx), tf.gather(yt, idx))).prefetch(2))
+
+
 def fit_one(
     spec: RunSpec,
     data: Dataset,
     on_epoch: Callable[[dict], None] = lambda row: None,
     on_layer_rows: Callable[[list[dict]], None] = lambda rows: None,
     progress: Optional[list[keras.callbacks.Callback]] = None,
-    backup_dir: Optional[str] = None,
+    backup_dir: Optional[Path] = None,
 ) -> FitResult:
-    """Train ``spec`` on ``data`` as one ``model.fit``; seeds set here, once."""
+    """Train ``spec`` on ``data`` as one ``model.fit``; seeds set here, once.
+
+    With ``backup_dir``, weights and optimizer state are saved after every
+    epoch, and a run that finds a backup there continues from its last
+    finished epoch (same batches as an uninterrupted run: see ``epoch_batches``).
+    """
     keras.backend.clear_session()  # joblib reuses worker processes
     keras.utils.set_random_seed(spec.seed)
     t = spec.trainer
@@ -84,16 +116,19 @@ def fit_one(
     model.compile(optimizer=make_optimizer(spec), loss=loss, metrics=["accuracy"])
 
     cut = validation_cut(len(data.x_train), t.validation_split)
+    start_epoch = backup_epoch(backup_dir)
     recorder = cb.EpochRecorder(on_epoch)
     nonfinite = cb.NonFiniteStop()
     callbacks: list[keras.callbacks.Callback] = []
     if backup_dir is not None:
-        # Saves after every epoch; on a resumed run restores weights, optimizer and epoch.
-        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True))
-    callbacks += [recorder, nonfinite]
+        # First, so weights, optimizer and epoch are restored before the others start.
+        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True,
+                                                          double_checkpoint=True))
+    callbacks += [cb.EpochSeeds(spec.seed), recorder, nonfinite]
     diag = None
     if t.diagnostics:
-        diag = cb.LayerDiagnostics(data.x_train[:cut], data.y_train[:cut], loss, on_layer_rows)
+        diag = cb.LayerDiagnostics(data.x_train[:cut], data.y_train[:cut], loss, on_layer_rows,
+                                   measure_initial=start_epoch == 0)
         callbacks.append(diag)
     stopper = None
     if t.early_stopping.enabled:
@@ -105,10 +140,11 @@ def fit_one(
     callbacks += progress or []
 
     start = time.perf_counter()
-    model.fit(
-        data.x_train, data.y_train, epochs=t.epochs, batch_size=t.batch_size,
-        validation_split=t.validation_split, shuffle=t.shuffle, verbose=0, callbacks=callbacks,
-    )
+    x_fit, y_fit = data.x_train[:cut], data.y_train[:cut]
+    batches = epoch_batches(x_fit, y_fit, t.batch_size, spec.seed, t.shuffle, start_epoch, t.epochs)
+    # validation_data = the last fraction of the training data: Keras' validation_split, made explicit.
+    model.fit(batches, epochs=t.epochs, steps_per_epoch=-(-cut // t.batch_size), verbose=0, callbacks=callbacks,
+              validation_data=(data.x_train[cut:], data.y_train[cut:]), validation_batch_size=max(t.batch_size, 1024))
     fit_seconds = time.perf_counter() - start
 
     test_loss, test_accuracy = evaluate(model, loss, data.x_test, data.y_test)
@@ -118,7 +154,7 @@ def fit_one(
         key = t.early_stopping.monitor
         vals = [r[key] for r in recorder.rows]
         pick = np.nanargmax if "accuracy" in key else np.nanargmin
-        best_epoch = int(pick(vals)) + 1 if not all(math.isnan(v) for v in vals) else None
+        best_epoch = start_epoch + int(pick(vals)) + 1 if not all(math.isnan(v) for v in vals) else None
     return FitResult(
         status=status,
         history=recorder.rows,

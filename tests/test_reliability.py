@@ -1,0 +1,93 @@
+"""Interruption, kill -9, resume and locking, with real processes."""
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import dlexp_cmd
+
+SLOW_RUN = ["trainer.epochs=40", "model.hidden=[256,256,256]", "model.dropout=0.2", "trainer.progress=plain",
+            "trainer.seed=3"]
+
+
+def _start(tmp_path, *args):
+    return subprocess.Popen(dlexp_cmd() + ["train", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_rows(tmp_path, name, rows, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for m in (tmp_path / "outputs" / name).glob("*/metrics.csv"):
+            if len(m.read_text().splitlines()) > rows:
+                return m.parent
+        time.sleep(0.05)
+    raise AssertionError("the run never reached the expected epoch")
+
+
+def _complete_rows(path):
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0].count(",")
+    assert all(line.endswith("\n") and line.count(",") == header for line in lines), "torn row"
+    return pd.read_csv(path)
+
+
+def test_ctrl_c_marks_interrupted_and_resume_matches_an_uninterrupted_run(tmp_path):
+    proc = _start(tmp_path, *SLOW_RUN, "name=part")
+    folder = _wait_for_rows(tmp_path, "part", 3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    done = _complete_rows(folder / "metrics.csv")
+    assert 3 <= len(done) < 40
+    assert (folder / ".backup").exists()
+
+    resumed = subprocess.run(dlexp_cmd() + ["train", f"resume={folder}"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((folder / "summary.json").read_text())["status"] == "completed"
+    after = _complete_rows(folder / "metrics.csv")
+    assert after["epoch"].tolist() == list(range(1, 41))
+
+    full = subprocess.run(dlexp_cmd() + ["train", *SLOW_RUN, "name=full"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+    (full_folder,) = (tmp_path / "outputs" / "full").iterdir()
+    reference = pd.read_csv(full_folder / "metrics.csv")
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    pd.testing.assert_frame_equal(after[cols], reference[cols], rtol=1e-5)
+    assert json.loads((folder / "summary.json").read_text())["test_accuracy"] == pytest.approx(
+        json.loads((full_folder / "summary.json").read_text())["test_accuracy"], abs=1e-6)
+
+
+def test_kill_9_leaves_complete_rows_and_a_whole_summary(tmp_path):
+    proc = _start(tmp_path, *SLOW_RUN, "name=killed")
+    folder = _wait_for_rows(tmp_path, "killed", 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    rows = _complete_rows(folder / "metrics.csv")
+    assert len(rows) >= 2 and rows["loss"].notna().all()
+    summary = json.loads((folder / "summary.json").read_text())  # never half-written
+    assert summary["status"] == "running"
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_two_reproductions_into_one_folder_do_not_both_write(tmp_path):
+    from filelock import FileLock
+
+    out = tmp_path / "rep"
+    out.mkdir()
+    with FileLock(str(out / ".lock")):
+        proc = subprocess.run(dlexp_cmd() + ["reproduce", "modern_activations", "--out", str(out)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "another dlexp reproduce is writing there" in proc.stderr
+    assert not (out / "modern_activations").exists()
