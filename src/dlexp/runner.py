@@ -28,6 +28,14 @@ from dlexp.experiment import Job
 FINISHED = ("completed", "diverged")  # results worth keeping; anything else is run again
 
 
+def one_line(text: str, limit: int = 500) -> str:
+    """An error message for a table cell: ANSI colours removed, lines joined, length capped."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())[:limit]
+
+
 def spec_to_dict(spec: config.RunSpec) -> dict:
     d = asdict(spec)
     d["model"]["hidden"] = list(spec.model.hidden)
@@ -135,7 +143,7 @@ class _RunWriter:
         self.layers = artifacts.CsvLog(folder / artifacts.LAYER_STATS, artifacts.LAYER_STATS_COLUMNS)
 
     def fail(self, err: BaseException) -> None:
-        self.summary.update(status="failed", error=f"{type(err).__name__}: {err}")
+        self.summary.update(status="failed", error=one_line(f"{type(err).__name__}: {err}"))
         artifacts.atomic_write_text(self.folder / "error.txt", "".join(traceback.format_exception(err)))
 
     def finish(self, dataset: data.Dataset, result) -> dict:

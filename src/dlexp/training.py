@@ -143,7 +143,7 @@ def fit_one(
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut]
     batches = epoch_batches(x_fit, y_fit, t.batch_size, spec.seed, t.shuffle, start_epoch, t.epochs)
     # validation_data = the last fraction of the training data: Keras' validation_split, made explicit.
-    model.fit(batches, epochs=t.epochs, steps_per_epoch=-(-cut // t.batch_size), verbose=0, callbacks=callbacks,
+    model.fit(batches, epochs=t.epochs, shuffle=False, steps_per_epoch=-(-cut // t.batch_size), verbose=0, callbacks=callbacks,
               validation_data=(data.x_train[cut:], data.y_train[cut:]), validation_batch_size=max(t.batch_size, 1024))
     fit_seconds = time.perf_counter() - start
 
