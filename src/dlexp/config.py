@@ -285,6 +285,17 @@ class TrainerConfig:
             _positive_int("threads", self.threads)
 
 
+@dataclass(frozen=True)
+class LoggerConfig:
+    """Where runs are tracked besides their folder: TensorBoard event files, MLflow."""
+
+    tensorboard: bool = True  # event files in <run>/tensorboard (scalars per epoch)
+    histograms: bool = True  # + weight and activation histograms per layer (solo Keras path)
+    mlflow: bool = False  # params, per-epoch metrics, plots and CSVs as artifacts
+    mlflow_uri: Optional[str] = None  # None = sqlite:///<output_root>/mlflow.db
+    mlflow_experiment: Optional[str] = None  # None = the config's name
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -302,6 +313,8 @@ class RunSpec:
     clipping: ClippingConfig
     optimizer: OptimizerConfig
     trainer: TrainerConfig
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    output_root: str = "outputs"
 
     @property
     def seed(self) -> int:
@@ -319,6 +332,7 @@ GROUP_SCHEMAS: dict[str, type] = {
     "clipping": ClippingConfig,
     "optimizer": OptimizerConfig,
     "trainer": TrainerConfig,
+    "logger": LoggerConfig,
 }
 
 
@@ -375,7 +389,7 @@ def to_spec(cfg: Any, variant: str = "default") -> RunSpec:
     name = cfg.get("name") or "default"
     _check(isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum(), "name", name,
            "letters, digits, '-' and '_'")
-    spec = RunSpec(name=name, variant=variant, **parts)
+    spec = RunSpec(name=name, variant=variant, output_root=str(cfg.get("output_root") or "outputs"), **parts)
     check_consistency(spec)
     return spec
 

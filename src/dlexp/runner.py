@@ -141,6 +141,25 @@ class _RunWriter:
         artifacts.write_json(folder / artifacts.SUMMARY, self.summary)
         self.metrics = artifacts.CsvLog(folder / artifacts.METRICS, artifacts.METRICS_COLUMNS)
         self.layers = artifacts.CsvLog(folder / artifacts.LAYER_STATS, artifacts.LAYER_STATS_COLUMNS)
+        from dlexp import loggers
+
+        self.logger = loggers.for_spec(spec)
+        self._safe(self.logger.start, spec, folder, spec_to_dict(spec))
+
+    def _safe(self, fn, *args) -> None:
+        """Trackers (TensorBoard, MLflow) must never fail a run: their errors become warnings."""
+        try:
+            fn(*args)
+        except Exception as err:
+            self.summary.setdefault("warnings", []).append(one_line(f"logger: {type(err).__name__}: {err}"))
+
+    def on_epoch(self, row: dict) -> None:
+        self.metrics.append(row)
+        self._safe(self.logger.epoch, row)
+
+    def on_layers(self, rows: list[dict]) -> None:
+        self.layers.extend(rows)
+        self._safe(self.logger.layers, rows)
 
     def fail(self, err: BaseException) -> None:
         self.summary.update(status="failed", error=one_line(f"{type(err).__name__}: {err}"))
@@ -170,6 +189,10 @@ class _RunWriter:
                         "total_seconds": time.perf_counter() - self.t0}
         s["peak_rss_mb"] = artifacts.peak_rss_mb()
         artifacts.write_json(folder / artifacts.SUMMARY, s)
+        n_warnings = len(s.get("warnings", []))
+        self._safe(self.logger.finish, s, folder)
+        if len(s.get("warnings", [])) != n_warnings:
+            artifacts.write_json(folder / artifacts.SUMMARY, s)
         return s
 
 
@@ -248,14 +271,16 @@ def plan(jobs: list[Job]) -> list[list[Job]]:
 def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter], progress: Progress) -> list:
     """Train a group; returns one FitResult (or None on failure) per job."""
     if len(group) == 1 and group[0].spec.trainer.backend != "stack":
-        from dlexp import training
+        from dlexp import loggers, training
 
         w, job = writers[0], group[0]
         backup = w.folder / BACKUP if job.spec.trainer.checkpoint else None
+        cut = data.validation_cut(len(dataset.x_train), job.spec.trainer.validation_split)
+        extra = progress.callbacks(job.label, job.spec.trainer.epochs)
+        extra += loggers.keras_callbacks(job.spec, w.logger, dataset.x_train[:cut])
         try:
-            return [training.fit_one(job.spec, dataset, on_epoch=w.metrics.append, on_layer_rows=w.layers.extend,
-                                     progress=progress.callbacks(job.label, job.spec.trainer.epochs),
-                                     backup_dir=backup)]
+            return [training.fit_one(job.spec, dataset, on_epoch=w.on_epoch, on_layer_rows=w.on_layers,
+                                     progress=extra, backup_dir=backup)]
         except (KeyboardInterrupt, DlexpError):
             raise
         except Exception as err:  # one bad run must not take the sweep down; its folder says why
@@ -264,8 +289,8 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
     from dlexp.stack import fit_stack
 
     try:
-        return fit_stack([j.spec for j in group], dataset, on_epoch=[w.metrics.append for w in writers],
-                         on_layer_rows=[w.layers.extend for w in writers])
+        return fit_stack([j.spec for j in group], dataset, on_epoch=[w.on_epoch for w in writers],
+                         on_layer_rows=[w.on_layers for w in writers])
     except (KeyboardInterrupt, DlexpError):
         raise
     except Exception as err:
