@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
 from dataclasses import asdict
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import keras
 import numpy as np
@@ -35,10 +34,11 @@ import tensorflow as tf
 from dlexp import activations, models
 from dlexp import stack_ops as ops
 from dlexp.config import RunSpec
-from dlexp.data import Dataset, validation_cut
+from dlexp.data import Dataset, epoch_order, validation_cut
 from dlexp.names import is_import_path
 from dlexp.training import FitResult, loss_for, make_optimizer
 
+JIT_MIN_MEMBER_STEPS = 20_000  # e.g. 25 members x 50 epochs x 16+ batches
 GRAD_SAMPLES = 1024  # callbacks.LayerDiagnostics' default
 _CHUNK_FLOATS = 1 << 22  # rows per inference chunk are sized so one activation tensor is ~16 MB
 
@@ -47,8 +47,9 @@ def stack_key(spec: RunSpec) -> Optional[tuple]:
     """Specs with equal keys can train in one stack; None means "use training.fit_one".
 
     Members may differ in: trainer seed, initializer, dropout rate, clipping
-    value, learning rate and (built-in) activation. Names and progress/threads
-    settings do not affect training and are ignored too.
+    value, learning rate and (built-in) activation. Names and the trainer's
+    progress/threads/checkpoint/probes settings do not affect training and are
+    ignored too.
     """
     if is_import_path(spec.activation.name):
         return None  # a user function may not be elementwise over the (M, B, units) layout
@@ -61,9 +62,10 @@ def stack_key(spec: RunSpec) -> Optional[tuple]:
     return ("stack", _frozen(d))
 
 
-# Per-member values (everything else must be equal). progress/threads do not affect training.
-_FREE_FIELDS = (("trainer", "seed"), ("trainer", "progress"), ("trainer", "threads"), ("model", "dropout"),
-                ("clipping", "value"), ("optimizer", "learning_rate"))
+# Per-member values (everything else must be equal); progress, threads, checkpoint and probes
+# do not change how a network trains (a stack does not checkpoint mid-run).
+_FREE_FIELDS = (("trainer", "seed"), ("trainer", "progress"), ("trainer", "threads"), ("trainer", "checkpoint"),
+                ("trainer", "probes"), ("model", "dropout"), ("clipping", "value"), ("optimizer", "learning_rate"))
 
 
 def _frozen(value):
@@ -78,15 +80,23 @@ def _frozen(value):
 # ---------------------------------------------------------------- building the stack
 
 
-def _member_key(seed: int) -> int:
-    return zlib.crc32(f"dlexp-dropout-{seed}".encode())
+def _keras_dropout_seed(run_seed: int, layer_index: int, epoch: int) -> int:
+    """The first seed word Keras' Dropout draws with in ``epoch``, as an int32.
+
+    callbacks.EpochSeeds sets each Dropout's SeedGenerator state to
+    [(seed * 1_000_003 + layer_index * 7_919 + epoch * 104_729) % (2**31 - 1), 0]
+    at every epoch start (layer_index: position in model.layers); Keras' TF
+    backend then hands the state to stateless_dropout as floormod(state,
+    2**31 - 2), and the second word counts the steps of the epoch.
+    """
+    state = (run_seed * 1_000_003 + layer_index * 7_919 + epoch * 104_729) % (2**31 - 1)
+    return state % (2**31 - 2)
 
 
-def epoch_order(seed: int, epoch: int, n: int, shuffle: bool = True) -> np.ndarray:
-    """A member's row order for one epoch: a permutation drawn from (seed, epoch) alone, or 0..n-1."""
-    if not shuffle:
-        return np.arange(n, dtype="int32")
-    return np.random.default_rng([0x5EED, seed % (1 << 64), epoch]).permutation(n).astype("int32")
+def _layer_indices(net: keras.Model, plan: list) -> list[int]:
+    """Position of each hidden layer's Dropout in ``net.layers`` (0 where it has none)."""
+    where = {layer.name: i for i, layer in enumerate(net.layers)}
+    return [where.get(f"drop_{layer.index}", 0) for layer in plan]
 
 
 def _compile(fn, input_signature):
@@ -141,8 +151,9 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
 class _Stack:
     """The stacked buffers and the compiled functions that train and measure them."""
 
-    def __init__(self, specs: list[RunSpec], nets: list[keras.Model], data: Dataset) -> None:
+    def __init__(self, specs: list[RunSpec], nets: list[keras.Model], data: Dataset, n_fit: int, jit: bool) -> None:
         s0 = specs[0]
+        self.n_fit = n_fit
         self.plan = ops.layer_plan(s0.model.kind, s0.model.hidden, s0.model.block_size)
         self.arch = _arch(specs, self.plan, data.binary)
         batchnorm = s0.normalization.kind == "batchnorm"
@@ -156,14 +167,21 @@ class _Stack:
         self.clip_value = tf.constant([s.clipping.value for s in specs], tf.float32)
         self.segments = tf.constant(self.layout.segments)
         rates = [s.model.dropout for s in specs]
-        self.rates = tf.constant(rates, tf.float32) if any(rates) else None
-        self.keys = tf.constant([_member_key(s.seed) for s in specs], tf.uint32)
+        self.dropout = [m for m, r in enumerate(rates) if r > 0]  # members that have Dropout layers
+        self.rates = tf.constant(rates, tf.float32)
+        self.scales = tf.constant([np.float32(1.0 / (1.0 - r)) for r in rates])
+        self.drop_layer_index = [_layer_indices(net, self.plan) for net in nets]
+        self.seeds = [s.seed for s in specs]
         self.batch_size = s0.trainer.batch_size
         m, d = len(specs), data.input_dim
         self.chunk = max(256, _CHUNK_FLOATS // (m * max(max(s0.model.hidden), d)))
         x_sig, y_sig, mask_sig = tf.TensorSpec([None, d], tf.float32), tf.TensorSpec([None], tf.int64), tf.TensorSpec([m], tf.bool)
+        # XLA fuses the long elementwise chains (optimizer, BN, dropout): ~2.5x faster steps
+        # for ~2-3 s of compiling, so fit_stack turns it on for big stacks only.
+        self.jit = jit
+        self._full_step = tf.function(self._train_step, jit_compile=True, autograph=False) if jit else None
         self.train_epoch = _compile(self._train_epoch, input_signature=[
-            tf.TensorSpec([m, None], tf.int32), mask_sig, tf.TensorSpec([], tf.int64), x_sig, y_sig])
+            tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig])
         self.evaluate = _compile(self._evaluate, input_signature=[x_sig, y_sig])
         self.act_stats = _compile(self._act_stats, input_signature=[x_sig])
         self.grad_norms = _compile(self._grad_norms, input_signature=[x_sig, y_sig])
@@ -174,32 +192,67 @@ class _Stack:
         return self.layout.split_stats(self.mm), self.layout.split_stats(self.mv)
 
     # -- training: one call per epoch
-    def _train_epoch(self, perm, active, step0, x, y):
-        """Every batch of one epoch in a tf.while_loop; returns per-member loss/hit sums, rows seen, alive."""
-        n = tf.shape(perm)[1]
-        bsz = self.batch_size
+    def dropout_seeds(self, epoch: int) -> np.ndarray:
+        """(M, layers) first seed words of this epoch's masks (the second word is the step)."""
+        out = np.zeros((len(self.seeds), len(self.plan)), "int32")
+        for m in self.dropout:
+            out[m] = [_keras_dropout_seed(self.seeds[m], i, epoch) for i in self.drop_layer_index[m]]
+        return out
 
-        def body(b, loss_sum, hit_sum, count, alive):
-            start = b * bsz
-            idx = perm[:, start:tf.minimum(start + bsz, n)]  # (M, b): each member's own rows
-            losses, hits = self._train_step(tf.gather(x, idx), tf.gather(y, idx), step0 + tf.cast(b, tf.int64), alive)
-            rows = tf.cast(tf.shape(idx)[1], tf.float32)
+    def _train_epoch(self, perm, active, drop_seeds, x, y):
+        """Every batch of one epoch; returns per-member loss/hit sums, rows counted, and who is still finite.
+
+        Plain: one tf.while_loop over all batches, the last one smaller as Keras
+        makes it (one trace of the step). XLA needs static shapes: the loop runs
+        the compiled step on the full batches and the plain step on the rest.
+        """
+        bsz, n = self.batch_size, self.n_fit
+        seeds = [[drop_seeds[m, k] for k in range(len(self.plan))] for m in range(len(self.seeds))]
+
+        def run(step_fn, b, idx, carry):
+            loss_sum, hit_sum, count, alive = carry
+            rows = tf.shape(idx)[1]
+            losses, hits = step_fn(tf.gather(x, idx), tf.gather(y, idx), alive, *self._uniforms(seeds, b, rows))
+            rows = tf.cast(rows, tf.float32)
             # Keras' running means: loss weighted by batch size, accuracy per sample. A member whose
             # loss turns NaN/Inf gets this batch counted and applied (as Keras does), then stops.
-            return (b + 1, tf.where(alive, loss_sum + losses * rows, loss_sum),
-                    tf.where(alive, hit_sum + hits, hit_sum), tf.where(alive, count + rows, count),
-                    tf.logical_and(alive, tf.math.is_finite(losses)))
+            return (tf.where(alive, loss_sum + losses * rows, loss_sum), tf.where(alive, hit_sum + hits, hit_sum),
+                    tf.where(alive, count + rows, count), tf.logical_and(alive, tf.math.is_finite(losses)))
+
+        def loop(step_fn, n_batches, slicer, carry):
+            def body(b, *carry):
+                return (b + 1, *run(step_fn, b, slicer(b), carry))
+
+            return tf.while_loop(lambda b, *_: b < n_batches, body, (tf.constant(0), *carry))[1:]
 
         zeros = tf.zeros_like(active, tf.float32)
-        out = tf.while_loop(lambda b, *_: b < (n + bsz - 1) // bsz, body, (tf.constant(0), zeros, zeros, zeros, active))
-        return out[1:]
+        carry = (zeros, zeros, zeros, active)
+        if not self.jit:  # each member's own rows: (M, b)
+            return loop(self._train_step, -(-n // bsz), lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)], carry)
+        n_full, rest = divmod(n, bsz)
+        if n_full:
+            carry = loop(self._full_step, n_full, lambda b: tf.slice(perm, [0, b * bsz], [-1, bsz]), carry)
+        if rest:
+            carry = run(self._train_step, tf.constant(n_full), perm[:, n_full * bsz:], carry)
+        return carry
 
-    def _train_step(self, xb, yb, step, alive):
+    def _uniforms(self, seeds: list, b: tf.Tensor, rows) -> list:
+        """Keras' dropout draws for batch ``b``: per member and layer, stateless_uniform with seed
+        (epoch seed, b) as the layer's SeedGenerator hands it out. Drawn outside XLA (whose
+        Philox differs in bits); members without dropout get zeros (kept: u >= 0)."""
+        if not self.dropout:
+            return []
+        out = []
+        for k, layer in enumerate(self.plan):
+            shape = tf.stack([rows, layer.width])
+            out.append(tf.stack([tf.random.stateless_uniform(shape, seed=tf.stack([seeds[m][k], b]), dtype=tf.float32)
+                                 if m in self.dropout else tf.zeros(shape) for m in range(len(self.seeds))]))
+        return out
+
+    def _train_step(self, xb, yb, alive, *uniforms):
         """One batch for all members: xb (M, b, D), yb (M, b). Updates only ``alive`` members."""
         arch, layout = self.arch, self.layout
-        drop = None
-        if self.rates is not None:
-            drop = ops.dropout_fn(self.keys, self.rates, step, tf.shape(xb)[1], [layer.width for layer in self.plan])
+        drop = ops.dropout_fn(list(uniforms), self.rates, self.scales) if uniforms else None
         with tf.GradientTape() as tape:
             logits, _, stats = ops.forward(arch, layout.split(self.theta), xb, dropout=drop)
             losses = tf.reduce_mean(ops.member_losses(arch.binary, logits, yb), axis=1)  # (M,)
@@ -345,12 +398,16 @@ def fit_stack(
     data: Dataset,
     on_epoch: Optional[list[Callable[[dict], None]]] = None,
     on_layer_rows: Optional[list[Callable[[list[dict]], None]]] = None,
+    *,
+    jit: Union[bool, str] = "auto",
 ) -> list[FitResult]:
     """Train ``specs`` (equal ``stack_key``) on ``data`` as one stack; one FitResult per spec, in order.
 
     Args:
         on_epoch: one sink per member, called with its EpochRecorder-style row after every epoch it trains.
         on_layer_rows: one sink per member, called with its LayerDiagnostics-style rows (epoch 0 = at init).
+        jit: XLA-compile the training step: True, False, or "auto" (when members x planned steps
+            reach JIT_MIN_MEMBER_STEPS, where the faster steps repay the compile time).
     """
     if not specs:
         return []
@@ -364,9 +421,11 @@ def fit_stack(
     t = specs[0].trainer
     es = t.early_stopping
     nets = [models.build(s, data.input_dim, data.n_classes) for s in specs]
-    stack = _Stack(specs, nets, data)
-
     cut = validation_cut(len(data.x_train), t.validation_split)
+    if jit == "auto":
+        jit = m_count * t.epochs * (cut // t.batch_size) >= JIT_MIN_MEMBER_STEPS
+    stack = _Stack(specs, nets, data, cut, bool(jit))
+
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
     x_val, y_val = data.x_train[cut:], data.y_train[cut:].astype("int64")
     x_fit_t, y_fit_t = tf.constant(x_fit), tf.constant(y_fit)
@@ -388,13 +447,12 @@ def fit_stack(
 
     start = time.perf_counter()
     measure_layers(0, running)
-    n_batches = -(-cut // t.batch_size)
     for epoch in range(t.epochs):
         if not running.any():
             break
         e_start = time.perf_counter()
-        perm = np.stack([epoch_order(s.seed, epoch, cut, t.shuffle) for s in specs])
-        loss_sum, hit_sum, count, alive = stack.train_epoch(perm, running, epoch * n_batches, x_fit_t, y_fit_t)
+        perm = np.stack([epoch_order(s.seed, epoch, cut, t.shuffle) for s in specs]).astype("int32")
+        loss_sum, hit_sum, count, alive = stack.train_epoch(perm, running, stack.dropout_seeds(epoch), x_fit_t, y_fit_t)
         loss = loss_sum.numpy().astype(np.float64) / np.maximum(count.numpy(), 1)
         acc = hit_sum.numpy().astype(np.float64) / np.maximum(count.numpy(), 1)
         val_loss, val_acc = stack.mean_metrics(x_val, y_val)

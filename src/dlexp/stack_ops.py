@@ -19,35 +19,6 @@ import tensorflow as tf
 
 F32 = tf.float32
 
-# ---------------------------------------------------------------- per-member randomness
-
-
-def _u32(value: int) -> tf.Tensor:
-    return tf.constant(value & 0xFFFFFFFF, tf.uint32)
-
-
-def mix32(h: tf.Tensor) -> tf.Tensor:
-    """lowbias32 integer hash (uint32 -> uint32); multiplication wraps modulo 2**32."""
-    rs = tf.bitwise.right_shift
-    h = tf.bitwise.bitwise_xor(h, rs(h, _u32(16)))
-    h = h * _u32(0x7FEB352D)
-    h = tf.bitwise.bitwise_xor(h, rs(h, _u32(15)))
-    h = h * _u32(0x846CA68B)
-    return tf.bitwise.bitwise_xor(h, rs(h, _u32(16)))
-
-
-def member_uniform(keys: tf.Tensor, salt: tf.Tensor, rows: tf.Tensor, units: int) -> tf.Tensor:
-    """Uniform [0, 1) draws of shape (M, rows, units), a pure function of (member key, salt, position).
-
-    A counter-based hash instead of tf.random: each member's stream depends only on
-    its own key, so a member's dropout masks do not change with who else is stacked.
-    """
-    base = mix32(tf.bitwise.bitwise_xor(keys, mix32(salt)))  # (M,)
-    pos = tf.reshape(tf.range(rows * units, dtype=tf.int32), [rows, units])
-    h = mix32(tf.bitwise.bitwise_xor(base[:, None, None], mix32(tf.cast(pos, tf.uint32))[None]))
-    return tf.cast(tf.bitwise.right_shift(h, _u32(8)), F32) * (1.0 / (1 << 24))
-
-
 # ---------------------------------------------------------------- the network
 
 
@@ -184,15 +155,14 @@ def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, d
     return _dense(h, w["out_kernel"], w["out_bias"]), acts, stats
 
 
-def dropout_fn(keys: tf.Tensor, rates: tf.Tensor, step: tf.Tensor, rows: tf.Tensor, widths: list) -> Callable:
-    """Inverted dropout as tf.nn.experimental.stateless_dropout (x * 1/(1-rate) * (u >= rate)), per-member rate.
+def dropout_fn(uniforms: list, rates: tf.Tensor, scales: tf.Tensor) -> Callable:
+    """Keras' Dropout (tf.nn.experimental.stateless_dropout): where(u >= rate, x * scale, 0), per member.
 
-    One draw of (M, rows, sum(widths)) per step serves all layers.
+    ``uniforms[k]`` (M, b, width_k) are the draws of hidden layer k; ``scales``
+    are float32(1 / (1 - rate)) computed in float64, as TF does for a Python rate.
     """
-    salt = tf.cast(step, tf.uint32) * _u32(0x9E3779B1)
-    u = tf.split(member_uniform(keys, salt, rows, sum(widths)), widths, axis=2)
-    scale, rate_b = (1.0 / (1.0 - rates))[:, None, None], rates[:, None, None]
-    return lambda k, a: a * scale * tf.cast(u[k] >= rate_b, a.dtype)
+    rate_b, scale_b = rates[:, None, None], scales[:, None, None]
+    return lambda k, a: tf.where(uniforms[k] >= rate_b, a * scale_b, tf.zeros_like(a))
 
 
 # ---------------------------------------------------------------- loss and accuracy
@@ -265,6 +235,8 @@ class Optimizer:
         return [self.iterations] + [s for slots in self.slots for s in slots]
 
     def apply(self, grads: list, mask: tf.Tensor) -> None:
+        """One update step. Only the weights (and the step count) are masked: a member that is
+        frozen never resumes, so its optimizer state may drift without effect."""
         lr = self.lr
         if self.name == "adam":
             step = self.iterations + 1.0
@@ -276,19 +248,19 @@ class Optimizer:
                 m_new = m + (g - m) * (1 - 0.9)
                 v_new = v + (tf.square(g) - v) * (1 - 0.999)
                 new = var - (m_new * _b(alpha, var)) / (tf.sqrt(v_new) + 1e-7)
-                m.assign(tf.where(keep, m_new, m))
-                v.assign(tf.where(keep, v_new, v))
+                m.assign(m_new)
+                v.assign(v_new)
             elif self.name == "sgd" and self.momentum:
                 (m,) = slots
                 m_new = m * self.momentum - g * _b(lr, var)
                 new = var + m_new
-                m.assign(tf.where(keep, m_new, m))
+                m.assign(m_new)
             elif self.name == "sgd":
                 new = var - g * _b(lr, var)
             else:  # rmsprop: rho 0.9, epsilon 1e-7, no momentum, not centered (Keras defaults)
                 (vel,) = slots
                 vel_new = 0.9 * vel + (1 - 0.9) * tf.square(g)
                 new = var - (_b(lr, var) * g) / tf.sqrt(vel_new + 1e-7)
-                vel.assign(tf.where(keep, vel_new, vel))
+                vel.assign(vel_new)
             var.assign(tf.where(keep, new, var))
         self.iterations.assign(tf.where(mask, self.iterations + 1.0, self.iterations))
