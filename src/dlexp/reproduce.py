@@ -61,7 +61,10 @@ def seeds_for(n: int) -> list[int]:
 
 
 def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace) -> list[str]:
-    over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}"]
+    # Reproductions continue at run granularity (finished runs are skipped), so the
+    # per-epoch backup that `dlexp train resume=` needs is not worth its cost here.
+    over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}",
+            "trainer.checkpoint=false"]
     if args.epochs is not None:
         over.append(f"trainer.epochs={args.epochs}")
     return over + list(args.overrides)

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Reproduce the "deep_activations" exercise over seeds into outputs/reproduce (extra args go to dlexp, e.g. --seeds 3).
+set -euo pipefail
+exec dlexp reproduce deep_activations "$@"
