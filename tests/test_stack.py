@@ -20,7 +20,7 @@ import pytest
 
 from dlexp import config as C
 from dlexp import data as D
-from dlexp import models, stack, training
+from dlexp import models, stack, stack_engine, stack_ops, training
 
 WEIGHT_ATOL = 1e-4  # observed: <= 3e-6 after 12 steps
 METRIC_RTOL = 1e-5  # observed: <= 3e-7
@@ -165,9 +165,9 @@ def test_diverging_member_is_marked_and_does_not_poison_the_others():
 def test_different_seeds_start_from_their_own_built_weights(moons):
     spec = make_spec(normalization={"kind": "batchnorm"})
     nets = [models.build(spec.with_seed(s), moons.input_dim, moons.n_classes) for s in (1, 2)]
-    plan = stack.ops.layer_plan("mlp", spec.model.hidden, 2)
-    layout = stack.ops.Layout(moons.input_dim, plan, moons.n_classes, batchnorm=True)
-    theta, mean, var = stack._initial_buffers(nets, layout, plan)
+    plan = stack_ops.layer_plan("mlp", spec.model.hidden, 2)
+    layout = stack_ops.Layout(moons.input_dim, plan, moons.n_classes, batchnorm=True)
+    theta, mean, var = stack_engine._initial_buffers(nets, layout, plan)
     for m, net in enumerate(nets):
         trainable = np.concatenate([w.numpy().ravel() for w in net.trainable_weights])
         assert np.array_equal(theta[m], trainable)  # Keras' trainable order is the buffer's layout
@@ -184,8 +184,6 @@ def test_each_seed_has_its_own_batch_order():
 
 def test_dropout_is_keras_stateless_dropout_per_member():
     import tensorflow as tf
-
-    from dlexp import stack_ops
 
     x = tf.random.stateless_normal([3, 40, 7], seed=[1, 2])
     rates = [0.0, 0.3, 0.9]
