@@ -73,25 +73,30 @@ def assert_same_run(solo, member) -> None:
 # Adam and SGD, each with and without batchnorm, and every clipping kind, with the
 # cases below: Adam + batchnorm + clipvalue + diagnostics (stacks of three and one),
 # Adam + batchnorm + dropout + shuffling + global_clipnorm under XLA, dropout +
-# shuffling without batchnorm (the seed-spread test).
+# shuffling without batchnorm (the seed-spread test), RMSprop on a residual MLP
+# with mixed activations and initializers.
 EQUIVALENCE_CASES = {
     "adam_clipnorm": {"clipping": {"kind": "norm", "value": 0.1}},
-    "sgd_momentum_global_clipnorm": {"optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
-                                     "clipping": {"kind": "global_norm", "value": 0.2}},
+    "sgd_momentum_global_clipnorm_binary": {
+        "optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9}, "clipping": {"kind": "global_norm", "value": 0.2},
+        "dataset": {"name": "classification", "n_samples": 200, "n_features": 6, "n_informative": 4, "n_redundant": 1,
+                    "n_classes": 2}},  # one sigmoid unit, binary cross-entropy
     "sgd_bn_pre": {"optimizer": {"name": "sgd", "learning_rate": 0.05},
                    "normalization": {"kind": "batchnorm", "placement": "pre_activation"}},
-    "rmsprop_residual": {"optimizer": {"name": "rmsprop", "learning_rate": 0.003},
-                         "model": {"kind": "residual", "hidden": [16, 16, 16], "block_size": 2}},
 }
 
 
 @pytest.mark.parametrize("case", list(EQUIVALENCE_CASES))
 def test_member_of_stack_matches_fit_one(case, moons):
-    spec = make_spec(**EQUIVALENCE_CASES[case]).with_seed(5)
-    members = stack.fit_stack([spec.with_seed(11), spec, spec.with_seed(12)], moons, jit=False)
-    solo = training.fit_one(spec, moons)
+    groups = dict(EQUIVALENCE_CASES[case])
+    dataset = groups.pop("dataset", None)
+    spec = make_spec(dataset, **groups).with_seed(5)
+    data = load(spec) if dataset else moons
+    members = stack.fit_stack([spec.with_seed(11), spec, spec.with_seed(12)], data, jit=False)
+    solo = training.fit_one(spec, data)
     assert_same_run(solo, members[1])
     assert max_weight_diff(members[0], members[1]) > 1e-2  # the others really are other networks
+    assert members[1].model.output_shape[-1] == (1 if data.binary else data.n_classes)
 
 
 def test_xla_compiled_stack_matches_fit_one(moons):
@@ -249,7 +254,8 @@ def test_stack_key_groups_only_what_a_stack_can_vary():
 
 
 def test_members_may_differ_in_activation_and_initializer(moons):
-    base = make_spec(trainer={"epochs": 1})
+    base = make_spec(optimizer={"name": "rmsprop", "learning_rate": 0.003},
+                     model={"kind": "residual", "hidden": [16, 16, 16], "block_size": 2})
     # tanh members at 0 and 2, so the activation groups are gathered out of and back into order.
     specs = [replace(base, activation=C.ActivationConfig("tanh")),
              replace(base, activation=C.ActivationConfig("leaky_relu", alpha=0.2), initializer=C.InitializerConfig("he_normal")),
