@@ -108,8 +108,8 @@ class StackEngine:
         m, d = len(specs), data.input_dim
         self.chunk = max(256, _CHUNK_FLOATS // (m * max(s0.model.hidden)))  # the (rows, D) input is shared
         x_sig, y_sig, mask_sig = tf.TensorSpec([None, d], tf.float32), tf.TensorSpec([None], tf.int64), tf.TensorSpec([m], tf.bool)
-        # XLA fuses the long elementwise chains (optimizer, BN, dropout): ~2.5x faster steps
-        # for ~2-3 s of compiling, so fit_stack turns it on for big stacks only.
+        # XLA fuses the long elementwise chains (optimizer, BN, dropout): about half the CPU time
+        # per step, for 3-6 s of compiling, so fit_stack turns it on for big, long stacks only.
         self.jit = jit
         self._full_step = tf.function(self._train_step, jit_compile=True, autograph=False) if jit else None
         self.train_epoch = _compile(self._train_epoch, input_signature=[
