@@ -80,6 +80,11 @@ def split_train_args(args: list[str]) -> tuple[dict, list[str]]:
     return flags, overrides
 
 
+# Hydra plugins that come with an optional extra: a missing one gets its install command in the error.
+PLUGIN_EXTRAS = {"hydra/launcher/ray": "ray", "hydra/launcher/ray_aws": "ray", "hydra/launcher/submitit_local": "slurm",
+                 "hydra/launcher/submitit_slurm": "slurm", "hydra/sweeper/optuna": "optuna"}
+
+
 def _hydra_message(err: Exception) -> str:
     """Hydra's multi-line errors as one line that names the field and the allowed values."""
     from hydra.errors import MissingConfigException
@@ -87,7 +92,9 @@ def _hydra_message(err: Exception) -> str:
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and "/" in err.missing_cfg_file:
         group, _, choice = err.missing_cfg_file.rpartition("/")
         options = ", ".join(sorted(err.options or [])) or "(none found)"
-        return f"{group}: got {choice!r}; allowed: {options}"
+        extra = PLUGIN_EXTRAS.get(err.missing_cfg_file)
+        hint = f' (install it: pip install "dlexp[{extra}]")' if extra else ""
+        return f"{group}: got {choice!r}; allowed: {options}{hint}"
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
     return "; ".join(lines) if lines else type(err).__name__
 
@@ -122,6 +129,9 @@ def preflight(args: list[str]) -> int:
     try:
         hydra = Hydra.create_main_hydra2(task_name="dlexp", config_search_path=search_path)
         parsed = OverridesParser.create().parse_overrides(overrides)
+        # A sweep value under hydra.* (e.g. a search space for a sweeper) configures the sweep, not a run.
+        parsed = [o for o in parsed if not (o.is_sweep_override() and o.get_key_element().startswith("hydra."))]
+        overrides = [o.input_line for o in parsed]
         if multirun and any(o.is_sweep_override() and not o.is_discrete_sweep() for o in parsed):
             # A custom sweeper (e.g. Optuna ranges): check the base config once.
             batches = [[o.input_line for o in parsed if not o.is_sweep_override()]]
@@ -140,8 +150,11 @@ def preflight(args: list[str]) -> int:
         raise DlexpError(_hydra_message(err)) from None
     finally:
         GlobalHydra.instance().clear()
+    from dlexp import loggers
+
     for job in jobs:
         check_import_path(job.spec.activation.name)
+        loggers.check_available(job.spec)  # logger=mlflow without MLflow installed: one line, before TF
     data.check_sizes([j.spec for j in jobs])  # missing/malformed data files, batch larger than the data
     return len(jobs)
 
@@ -173,19 +186,45 @@ def _configure_threads(cfg) -> None:
         try:
             from hydra.core.hydra_config import HydraConfig
 
-            n_jobs = HydraConfig.get().launcher.get("n_jobs")
+            launcher = HydraConfig.get().launcher
         except Exception:
-            n_jobs = None
-        if n_jobs and n_jobs > 0:
-            threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            launcher = None
+        threads = launcher_threads(launcher) if launcher is not None else None
     if threads:
         os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
         os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, min(2, threads)))
 
 
+def launcher_threads(launcher) -> Optional[int]:
+    """TF threads per job for the launcher that runs it (None = TF's default, all cores).
+
+    joblib runs ``n_jobs`` jobs at once; Ray runs one job per ``remote.num_cpus``
+    CPUs (Ray's default: 1); submitit gives each job ``cpus_per_task`` (SLURM
+    pins a job to the CPUs it was given; the local executor starts every job at
+    once, so 1 unless ``cpus_per_task`` says otherwise).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs:
+        workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+        return max(1, cores // workers)
+    ray = launcher.get("ray")
+    if ray is not None:
+        return max(1, int((ray.get("remote") or {}).get("num_cpus") or 1))
+    if "cpus_per_task" in launcher:
+        if launcher.get("cpus_per_task"):
+            return int(launcher.get("cpus_per_task"))
+        return cores if "Slurm" in str(launcher.get("_target_", "")) else 1
+    return None
+
+
 def _train_task(cfg) -> Optional[dict]:
     """The body of the Hydra app: one job (a run, or a preset's variants) into Hydra's output folder."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from dlexp import artifacts
 
@@ -206,6 +245,10 @@ def _train_task(cfg) -> Optional[dict]:
     from dlexp.console import print_summary
 
     print_summary(summary, run_dir)
+    from dlexp import optuna_results
+
+    if hc.mode == RunMode.MULTIRUN and optuna_results.wants_objective(hc.sweeper.get("_target_")):
+        return optuna_results.objective(summary)  # Optuna maximizes this number (validation accuracy)
     return summary
 
 
@@ -251,10 +294,14 @@ def cmd_train(args: list[str]) -> int:
     info_only = any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in args)
     if not info_only:
         preflight(args)
+    completion = any(a.split("=")[0] in ("-sc", "--shell-completion") for a in args)
+    if completion and _completion_outside_train("\n" if any(a.endswith("=fish") for a in args) else " "):
+        return 0
     _register_resolvers()
     app = _hydra_app()
     saved = sys.argv
-    sys.argv = ["dlexp-train"] + args
+    # Hydra's completion script registers itself for basename(argv[0]) and calls `<it> -sc query=...`
+    sys.argv = ["dlexp" if completion else "dlexp-train"] + args
     try:
         app()
     finally:
@@ -262,6 +309,27 @@ def cmd_train(args: list[str]) -> int:
     if any(s == "failed" for s in _LAST_STATUS) and not split_train_args(args)[0].get("multirun"):
         return 1
     return 0
+
+
+def _completion_outside_train(sep: str = " ") -> bool:
+    """Shell completion through the dispatcher: Hydra completes ``<app> OVERRIDES``, ours is ``dlexp train OVERRIDES``.
+
+    Drops the ``train`` word from COMP_LINE before Hydra reads it. Returns True
+    (after printing the subcommands that match) while the cursor is still on
+    the subcommand, and for other subcommands (the shell then completes file names).
+    """
+    line = os.environ.get("COMP_LINE")
+    if line is None:  # -sc install=bash / uninstall: Hydra prints the script
+        return False
+    words = line.split()
+    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
+        typed = words[1] if len(words) == 2 else ""
+        print(sep.join(c for c in COMMANDS if c.startswith(typed)))
+        return True
+    if words[1] != "train":
+        return True
+    os.environ["COMP_LINE"] = " ".join([words[0]] + words[2:]) + (" " if line.endswith(" ") else "")
+    return False
 
 
 def cmd_list(args: list[str]) -> int:
@@ -303,6 +371,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    if args[0].split("=")[0] in ("-sc", "--shell-completion"):
+        args = ["train"] + args  # Hydra's installed completion script calls `dlexp -sc query=bash`
     if args[0] == "--version":
         from dlexp import __version__
 
