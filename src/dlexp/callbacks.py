@@ -137,6 +137,14 @@ class LayerDiagnostics(keras.callbacks.Callback):
         self.sink(rows)
 
 
+def dropout_seed(run_seed: int, layer_index: int, epoch: int) -> int:
+    """The seed a Dropout layer (at ``layer_index`` in model.layers) draws its masks from in ``epoch``.
+
+    One formula for both trainers: the stack reproduces Keras' masks from it.
+    """
+    return (run_seed * 1_000_003 + layer_index * 7_919 + epoch * 104_729) % (2**31 - 1)
+
+
 class EpochSeeds(keras.callbacks.Callback):
     """Re-seeds every dropout layer at the start of each epoch from (run seed, layer, epoch).
 
@@ -153,7 +161,7 @@ class EpochSeeds(keras.callbacks.Callback):
         for i, layer in enumerate(self.model.layers):
             gen = getattr(layer, "seed_generator", None)
             if gen is not None:
-                value = np.array([(self.seed * 1_000_003 + i * 7_919 + epoch * 104_729) % (2**31 - 1), 0])
+                value = np.array([dropout_seed(self.seed, i, epoch), 0])
                 gen.state.assign(value.astype(keras.backend.standardize_dtype(gen.state.dtype)))
 
 

@@ -26,13 +26,14 @@ def _keras_dropout_seed(run_seed: int, layer_index: int, epoch: int) -> int:
     """The first seed word Keras' Dropout draws with in ``epoch``, as an int32.
 
     callbacks.EpochSeeds sets each Dropout's SeedGenerator state to
-    [(seed * 1_000_003 + layer_index * 7_919 + epoch * 104_729) % (2**31 - 1), 0]
-    at every epoch start (layer_index: position in model.layers); Keras' TF
+    [callbacks.dropout_seed(seed, layer_index, epoch), 0] at every epoch start
+    (layer_index: position in model.layers); Keras' TF
     backend then hands the state to stateless_dropout as floormod(state,
     2**31 - 2), and the second word counts the steps of the epoch.
     """
-    state = (run_seed * 1_000_003 + layer_index * 7_919 + epoch * 104_729) % (2**31 - 1)
-    return state % (2**31 - 2)
+    from dlexp.callbacks import dropout_seed
+
+    return dropout_seed(run_seed, layer_index, epoch) % (2**31 - 2)
 
 
 def _layer_indices(net: keras.Model, plan: list) -> list[int]:
