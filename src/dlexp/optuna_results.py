@@ -82,6 +82,17 @@ def _job_overrides(job: Path) -> dict[str, str]:
     return out
 
 
+def _number_or_text(value: Optional[str]) -> Any:
+    """"0.01" -> 0.01, "16" -> 16; anything else (e.g. "[64,64]") stays the override's text."""
+    if value is None:
+        return None
+    try:
+        loaded = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    return loaded if isinstance(loaded, (int, float)) and not isinstance(loaded, bool) else value
+
+
 def trials_frame(root: Path) -> pd.DataFrame:
     """One row per trial (job folder): trial, the searched params, objective, status, test accuracy; best first."""
     root = Path(root)
@@ -96,7 +107,7 @@ def trials_frame(root: Path) -> pd.DataFrame:
         except (OSError, ValueError):
             summary = {}
         row: dict[str, Any] = {"trial": int(job.name)}
-        row.update({k: overrides.get(k) for k in keys})
+        row.update({k: _number_or_text(overrides.get(k)) for k in keys})
         row.update({"objective": objective(summary) if summary else float("nan"),
                     "status": summary.get("status", "missing"),
                     "test_accuracy": summary.get("test_accuracy"), "folder": job.name})
@@ -133,9 +144,9 @@ def report(root: Path, console=None, top: int = 5) -> Optional[pd.DataFrame]:
     table = Table(title=f"best {min(top, len(frame))} of {len(frame)} trials ({OBJECTIVE})")
     cols = [c for c in frame.columns if c != "folder"]
     for c in cols:
-        table.add_column(c)
+        table.add_column(c.split(".")[-1])  # learning_rate, batch_size, hidden: the full keys are in the CSV
     for _, r in frame.head(top).iterrows():
-        table.add_row(*("-" if pd.isna(r[c]) else (f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]))
+        table.add_row(*("-" if pd.isna(r[c]) else (f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]))
                         for c in cols))
     console.print(table)
     console.print(f"trials: {root / TRIALS_FILE}")
