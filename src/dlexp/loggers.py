@@ -102,6 +102,19 @@ def _finite(value: Any) -> Optional[float]:
     return v if math.isfinite(v) else None
 
 
+def epochs_done(folder: Path) -> int:
+    """Epochs already in the run folder's metrics.csv when tracking starts: > 0 only for a resumed run.
+
+    The runner has already truncated (resume) or removed (fresh start) the file, so this tells a
+    tracker whether to continue what it wrote before or to start afresh.
+    """
+    try:
+        with open(Path(folder) / "metrics.csv", encoding="utf-8") as f:
+            return max(0, sum(1 for line in f if line.strip()) - 1)
+    except OSError:
+        return 0
+
+
 def layer_tag(metric: str, layer: Any) -> str:
     """"dead_fraction", 2 -> "dead_fraction/layer_2" (TensorBoard groups cards by the first part)."""
     return f"{metric}/layer_{layer}"
@@ -146,6 +159,9 @@ class TensorBoardLogger:
             self._meta[plugin] = meta
         logdir = Path(folder) / self.SUBDIR
         logdir.mkdir(parents=True, exist_ok=True)
+        if epochs_done(folder) == 0:  # a run started afresh in an old folder: drop the old curves
+            for stale in logdir.glob("events.out.tfevents.*"):
+                stale.unlink()
         # The name TensorBoard looks for; pid + a counter keep resumed runs and stacked members apart.
         TensorBoardLogger._count = getattr(TensorBoardLogger, "_count", 0) + 1
         name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}.{self._count}.v2"
@@ -313,6 +329,12 @@ class MlflowLogger:
         finally:
             if lock is not None:
                 lock.release()
+        previous = self._previous_run(experiment_id, folder) if epochs_done(folder) else None
+        if previous is not None:  # a resumed run continues its MLflow run: one metric history
+            self.run_id = previous
+            client.update_run(previous, status="RUNNING")
+            client.set_tag(previous, "status", "running")
+            return
         try:
             run_name = str(folder.relative_to(root))
         except ValueError:
@@ -324,6 +346,13 @@ class MlflowLogger:
         params = [Param(k, str(v)[:6000]) for k, v in sorted(flatten(config).items())]
         for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
             client.log_batch(self.run_id, params=params[i:i + 100])
+
+    def _previous_run(self, experiment_id: str, folder: Path) -> Optional[str]:
+        if "'" in str(folder):
+            return None  # cannot be quoted in a filter string; start a new run instead
+        runs = self.client.search_runs([experiment_id], filter_string=f"tags.`dlexp.folder` = '{folder}'",
+                                       order_by=["attributes.start_time DESC"], max_results=1)
+        return runs[0].info.run_id if runs else None
 
     def _metrics(self, step: int, values: dict[str, Any]) -> None:
         import time
