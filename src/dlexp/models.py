@@ -10,6 +10,7 @@ whichever trainer uses them.
 from __future__ import annotations
 
 import inspect
+import re
 
 import keras
 
@@ -73,7 +74,8 @@ def build(spec: RunSpec, input_dim: int, n_classes: int) -> keras.Model:
     # Exercise 6 sets kernel_initializer on the hidden layers only.
     out_init = keras.initializers.GlorotUniform(seed=layer_seed(spec.seed, 0))
     outputs = keras.layers.Dense(units, activation=out_act, kernel_initializer=out_init, name="output")(x)
-    return keras.Model(inputs, outputs, name=f"{spec.name}_{spec.variant}")
+    # Grid variant names ("learning_rate=0.03,depth3") are not valid TF scope names.
+    return keras.Model(inputs, outputs, name=re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.name}_{spec.variant}"))
 
 
 def hidden_layer_names(model: keras.Model) -> list[str]:

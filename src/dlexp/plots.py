@@ -40,7 +40,8 @@ def learning_curves(histories: dict[str, pd.DataFrame], title: str = "Learning c
         _integer_epochs(ax)
         ax.set_ylabel(name)
         ax.set_title(f"Training {name.lower()}")
-        ax.legend(fontsize=8)
+        if len(histories) <= 8:  # beyond that a legend hides the curves; the report's own figures name them
+            ax.legend(fontsize=8)
         _grid(ax)
     fig.suptitle(title)
     fig.tight_layout()
