@@ -21,6 +21,8 @@ def run_folders(root: Path) -> list[Path]:
     """Every run folder under ``root`` (a folder whose summary.json says kind=run), sorted."""
     out = []
     for path in sorted(Path(root).rglob(artifacts.SUMMARY)):
+        if "mlartifacts" in path.relative_to(root).parts:
+            continue  # MLflow's copies of run files, not runs
         try:
             if artifacts.read_json(path).get("kind") == "run":
                 out.append(path.parent)

@@ -283,6 +283,9 @@ def write_sweep_report(root: Path) -> int:
     for _, r in frame.iterrows():
         table.add_row(*("-" if pd.isna(r[c]) else (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])) for c in cols))
     console.print(table)
+    from dlexp import optuna_results
+
+    optuna_results.report(root, console)  # best trials, when an Optuna sweeper ran; nothing otherwise
     histories = {}
     for _, r in frame.iterrows():
         path = root / r["folder"] / artifacts.METRICS
