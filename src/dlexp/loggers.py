@@ -102,6 +102,16 @@ def _finite(value: Any) -> Optional[float]:
     return v if math.isfinite(v) else None
 
 
+def layer_scalars_by_epoch(rows: list[dict]) -> dict[int, dict[str, Any]]:
+    """layer_stats rows -> {epoch: {"dead_fraction/layer_1": v, ...}}, the form both trackers log."""
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        values = by_epoch.setdefault(int(r["epoch"]), {})
+        for metric in LAYER_SCALARS:
+            values[layer_tag(metric, r["layer"])] = r.get(metric)
+    return by_epoch
+
+
 def epochs_done(folder: Path) -> int:
     """Epochs already in the run folder's metrics.csv when tracking starts: > 0 only for a resumed run.
 
@@ -195,12 +205,7 @@ class TensorBoardLogger:
     def layers(self, rows) -> None:
         if self.writer is None or not rows:
             return
-        by_epoch: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            values = by_epoch.setdefault(int(r["epoch"]), {})
-            for metric in LAYER_SCALARS:
-                values[layer_tag(metric, r["layer"])] = r.get(metric)
-        for step, values in by_epoch.items():
+        for step, values in layer_scalars_by_epoch(rows).items():
             self._scalars(step, values)
 
     def histograms(self, epoch, arrays) -> None:
@@ -372,12 +377,7 @@ class MlflowLogger:
     def layers(self, rows) -> None:
         if self.run_id is None:
             return
-        by_epoch: dict[int, dict[str, Any]] = {}
-        for r in rows:
-            values = by_epoch.setdefault(int(r["epoch"]), {})
-            for metric in LAYER_SCALARS:
-                values[layer_tag(metric, r["layer"])] = r.get(metric)
-        for step, values in by_epoch.items():
+        for step, values in layer_scalars_by_epoch(rows).items():
             self._metrics(step, values)
 
     def histograms(self, epoch, arrays) -> None:

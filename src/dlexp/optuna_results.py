@@ -23,6 +23,8 @@ from typing import Any, Optional
 import pandas as pd
 import yaml
 
+from dlexp.loggers import _finite
+
 OBJECTIVE = "final_val_accuracy"
 RESULTS_FILE = "optimization_results.yaml"
 TRIALS_FILE = "optuna_trials.csv"
@@ -30,18 +32,11 @@ TRIALS_FILE = "optuna_trials.csv"
 OPTIMIZING_SWEEPERS = ("optuna", "nevergrad", "hydra_ax_sweeper")
 
 
+
 def wants_objective(sweeper_target: Optional[str]) -> bool:
     """True when the sweeper running this job needs a float back (see ``cli._train_task``)."""
     target = (sweeper_target or "").lower()
     return any(name in target for name in OPTIMIZING_SWEEPERS)
-
-
-def _finite(value: Any) -> Optional[float]:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def objective(summary: dict) -> float:
