@@ -1,7 +1,6 @@
 """The installed `dlexp` command, end to end in subprocesses."""
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,11 @@ def _tf_noise(line):
     return any(s in line for s in ("cuda", "absl::", "cuInit", "TF_ENABLE_ONEDNN"))
 
 
-def test_help_and_list_answer_fast_without_tensorflow(run_dlexp):
+def test_help_and_list_work(run_dlexp):
+    # How fast they answer is measured in benchmarks/bench_train.py, never asserted here.
     for args in (["--help"], ["list"]):
-        start = time.perf_counter()
         proc = run_dlexp(*args)
         assert proc.returncode == 0, proc.stderr
-        assert time.perf_counter() - start < 30  # generous: this checks it works, the benchmark times it
     assert "shallow_vs_deep" in run_dlexp("list").stdout
     assert "dlexp train" in run_dlexp("train", "--help").stdout
 

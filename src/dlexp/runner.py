@@ -132,9 +132,13 @@ class _RunWriter:
             (folder / stale).unlink(missing_ok=True)
         for log in (artifacts.METRICS, artifacts.LAYER_STATS):
             # A resumed run keeps the rows of the epochs it restored; a rerun starts afresh.
-            artifacts.truncate_csv(folder / log, "epoch", resume_from) if resume_from else (folder / log).unlink(missing_ok=True)
+            if resume_from:
+                artifacts.truncate_csv(folder / log, "epoch", resume_from)
+            else:
+                (folder / log).unlink(missing_ok=True)
         spec = job.spec
-        artifacts.write_yaml(folder / artifacts.CONFIG, spec_to_dict(spec)) if job.subdir else None
+        if job.subdir:  # a single-run experiment's folder already holds the full config
+            artifacts.write_yaml(folder / artifacts.CONFIG, spec_to_dict(spec))
         self.summary = {"kind": "run", "name": spec.name, "variant": spec.variant, "seed": spec.seed,
                         "status": "running", "spec_hash": spec_hash(spec), "epochs_planned": spec.trainer.epochs,
                         **meta}
