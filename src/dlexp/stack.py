@@ -20,10 +20,8 @@ stopping, results); ``stack_engine`` holds the stacked buffers and compiled
 functions; ``stack_ops`` is the tensor math.
 
 Example:
-    >>> groups = {}
-    >>> for spec in specs:  # doctest: +SKIP
-    ...     groups.setdefault(stack_key(spec), []).append(spec)
-    >>> results = fit_stack(groups[key], data)  # doctest: +SKIP
+    >>> for group in stack_groups(specs):  # doctest: +SKIP
+    ...     results = fit_stack([specs[i] for i in group], data)
 """
 
 from __future__ import annotations
@@ -52,10 +50,12 @@ JIT_MIN_MEMBER_STEPS = 50_000  # e.g. 25 members x 100 epochs x 20 batches
 def stack_key(spec: RunSpec) -> Optional[tuple]:
     """Specs with equal keys can train in one stack; None means "use training.fit_one".
 
-    Members may differ in: trainer seed, initializer, dropout rate, clipping
-    value, learning rate and (built-in) activation. Names and the trainer's
-    progress/threads/checkpoint/probes settings do not affect training and are
-    ignored too.
+    Members may differ in: trainer seed, epochs, early stopping, initializer,
+    dropout rate, clipping (kind and value), learning rate and (built-in)
+    activation. Names and the trainer's progress/threads/checkpoint/probes
+    settings do not affect training and are ignored too. Normalization is not
+    in the key: ``stack_groups`` lets members without BatchNormalization join
+    members with one BN configuration.
     """
     if is_import_path(spec.activation.name):
         return None  # a user function may not be elementwise over the (M, B, units) layout
@@ -63,15 +63,47 @@ def stack_key(spec: RunSpec) -> Optional[tuple]:
     d["dataset"] = repr(spec.dataset)  # which generator too, not only its fields
     for group, name in _FREE_FIELDS:
         d[group].pop(name, None)
-    for name in ("name", "variant", "activation", "initializer"):
+    for name in ("name", "variant", "activation", "initializer", "clipping", "normalization"):
         d.pop(name)
     return ("stack", _frozen(d))
 
 
+def norm_key(spec: RunSpec) -> Optional[tuple]:
+    """The BatchNormalization configuration (None without BN): one per stack."""
+    norm = spec.normalization
+    return None if norm.kind == "none" else _frozen(asdict(norm))
+
+
+def stack_groups(specs: list[RunSpec]) -> list[list[int]]:
+    """Indices of ``specs`` grouped into stacks, in first-seen order; unstackable specs stand alone.
+
+    Within one ``stack_key``, members with BN split by BN configuration and the
+    members without BN join the first BN group (their BN is masked out).
+    """
+    by_key: dict = {}
+    for i, spec in enumerate(specs):
+        key = stack_key(spec)
+        by_key.setdefault(("solo", i) if key is None else key, []).append(i)
+    groups: list[list[int]] = []
+    for members in by_key.values():
+        by_norm: dict = {}
+        for i in members:
+            by_norm.setdefault(norm_key(specs[i]), []).append(i)
+        plain = by_norm.pop(None, [])
+        split = list(by_norm.values())
+        if split:
+            split[0] = sorted(split[0] + plain)
+        elif plain:
+            split = [plain]
+        groups += split
+    return sorted(groups, key=lambda g: g[0])
+
+
 # Per-member values (everything else must be equal); progress, threads, checkpoint and probes
 # do not change how a network trains (a stack does not checkpoint mid-run).
-_FREE_FIELDS = (("trainer", "seed"), ("trainer", "progress"), ("trainer", "threads"), ("trainer", "checkpoint"),
-                ("trainer", "probes"), ("model", "dropout"), ("clipping", "value"), ("optimizer", "learning_rate"))
+_FREE_FIELDS = (("trainer", "seed"), ("trainer", "epochs"), ("trainer", "early_stopping"), ("trainer", "progress"),
+                ("trainer", "threads"), ("trainer", "checkpoint"), ("trainer", "probes"), ("model", "dropout"),
+                ("optimizer", "learning_rate"))
 
 
 def _frozen(value):
@@ -142,25 +174,25 @@ def fit_stack(
     """
     if not specs:
         return []
-    keys = {stack_key(s) for s in specs}
-    if None in keys or len(keys) != 1:
-        raise ValueError("fit_stack: specs must share one non-None stack_key; group them with stack_key() first")
+    if stack_groups(specs) != [list(range(len(specs)))]:
+        raise ValueError("fit_stack: specs must form one stack; group them with stack_groups() first")
     m_count = len(specs)
     on_epoch = on_epoch or [_unused] * m_count
     on_layer_rows = on_layer_rows or [_unused] * m_count
     keras.backend.clear_session()  # as fit_one; no global seed is set (each member seeds itself)
-    t = specs[0].trainer
-    es = t.early_stopping
+    t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
+    epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
+    es = [s.trainer.early_stopping for s in specs]
     nets = [models.build(s, data.input_dim, data.n_classes) for s in specs]
     cut = validation_cut(len(data.x_train), t.validation_split)
     if jit == "auto":
-        jit = m_count * t.epochs * (cut // t.batch_size) >= JIT_MIN_MEMBER_STEPS
+        jit = sum(epochs) * (cut // t.batch_size) >= JIT_MIN_MEMBER_STEPS
     engine = StackEngine(specs, nets, data, cut, bool(jit))
 
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
     x_val, y_val = data.x_train[cut:], data.y_train[cut:].astype("int64")
     x_fit_t, y_fit_t = tf.constant(x_fit), tf.constant(y_fit)
-    stoppers = [_EarlyStopping(es.monitor, es.patience) if es.enabled else None for _ in specs]
+    stoppers = [_EarlyStopping(e.monitor, e.patience) if e.enabled else None for e in es]
     lrs = [float(np.float32(s.optimizer.learning_rate)) for s in specs]
 
     history: list[list[dict]] = [[] for _ in specs]
@@ -178,7 +210,7 @@ def fit_stack(
 
     start = time.perf_counter()
     measure_layers(0, running)
-    for epoch in range(t.epochs):
+    for epoch in range(max(epochs)):
         if not running.any():
             break
         e_start = time.perf_counter()
@@ -199,15 +231,18 @@ def fit_stack(
                 diverged_at[m] = epoch + 1  # NonFiniteStop
                 running[m] = False
         measure_layers(epoch + 1, members)
-        if es.enabled:
-            improved = np.zeros(m_count, bool)
-            for m in np.flatnonzero(members):
-                improved[m], stop = stoppers[m].update(epoch, history[m][-1][es.monitor])
+        improved = np.zeros(m_count, bool)
+        for m in np.flatnonzero(members):
+            if stoppers[m] is not None:
+                improved[m], stop = stoppers[m].update(epoch, history[m][-1][es[m].monitor])
                 running[m] &= not stop
-            if improved.any():
-                engine.keep_best(improved)
-    if es.enabled and es.restore_best:  # EarlyStopping.on_train_end: always, once best_weights exist
-        engine.restore_best(np.array([bool(h) for h in history]))
+            running[m] &= epoch + 1 < epochs[m]
+        if improved.any():
+            engine.keep_best(improved)
+    # EarlyStopping.on_train_end restores best_weights always, once they exist.
+    restore = np.array([bool(h) and e.enabled and e.restore_best for h, e in zip(history, es)])
+    if restore.any():
+        engine.restore_best(restore)
     fit_seconds = time.perf_counter() - start
 
     test_loss, test_acc = engine.mean_metrics(data.x_test, data.y_test.astype("int64"))
@@ -221,7 +256,7 @@ def fit_stack(
             history=history[m], layer_stats=layer_stats[m],
             test_loss=_f32(test_loss[m]), test_accuracy=_f32(test_acc[m]),
             param_count=int(net.count_params()), epochs_run=len(history[m]),
-            best_epoch=_best_epoch(history[m], es.monitor) if es.enabled else None,
+            best_epoch=_best_epoch(history[m], es[m].monitor) if es[m].enabled else None,
             fit_seconds=fit_seconds, model=net, diverged_at=diverged_at[m],
             extra={"trainer": "stack", "stack_size": m_count, "stack_index": m},
         ))

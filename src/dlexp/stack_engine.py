@@ -49,14 +49,22 @@ def _compile(fn, input_signature):
 
 
 def _initial_buffers(nets: list[keras.Model], layout: ops.Layout, plan: list) -> tuple[np.ndarray, ...]:
-    """Each member's built weights, flattened into (M, P) trainables and (M, S) BN moving mean/variance."""
+    """Each member's built weights, flattened into (M, P) trainables and (M, S) BN moving mean/variance.
+
+    A member without BatchNormalization in a stack that has it gets BN's initial values
+    (gamma 1, beta 0, mean 0, variance 1); its forward pass skips them (``Arch.norm_mask``).
+    """
     theta, mm, mv = [], [], []
     for net in nets:
         by_name: dict[str, np.ndarray] = {}
         for k, layer in enumerate(plan):
             by_name[f"kernel_{k}"], by_name[f"bias_{k}"] = net.get_layer(f"dense_{layer.index}").get_weights()
             if layout.stat_sizes:
-                by_name[f"gamma_{k}"], by_name[f"beta_{k}"], mean, var = net.get_layer(f"bn_{layer.index}").get_weights()
+                if _has_bn(net, layer):
+                    by_name[f"gamma_{k}"], by_name[f"beta_{k}"], mean, var = net.get_layer(f"bn_{layer.index}").get_weights()
+                else:
+                    ones, zeros = np.ones(layer.width, "float32"), np.zeros(layer.width, "float32")
+                    by_name[f"gamma_{k}"], by_name[f"beta_{k}"], mean, var = ones, zeros, zeros, ones
                 mm.append(mean)
                 mv.append(var)
         by_name["out_kernel"], by_name["out_bias"] = net.get_layer("output").get_weights()
@@ -66,8 +74,13 @@ def _initial_buffers(nets: list[keras.Model], layout: ops.Layout, plan: list) ->
     return np.stack(theta).astype("float32"), stats[0].astype("float32"), stats[1].astype("float32")
 
 
+def _has_bn(net: keras.Model, layer) -> bool:
+    return any(lay.name == f"bn_{layer.index}" for lay in net.layers)
+
+
 def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
-    norm = specs[0].normalization
+    with_bn = [s.normalization.kind == "batchnorm" for s in specs]
+    norm = next((s.normalization for s in specs if s.normalization.kind == "batchnorm"), specs[0].normalization)
     groups: dict[tuple, list[int]] = {}
     for m, s in enumerate(specs):
         groups.setdefault((s.activation.name, s.activation.alpha), []).append(m)
@@ -78,7 +91,8 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
         inverse = tf.constant(np.argsort(order), tf.int32)
     return ops.Arch(plan=plan, norm=norm.placement if norm.kind == "batchnorm" else None,
                     momentum=norm.momentum, epsilon=norm.epsilon,
-                    act_groups=act_groups, act_inverse=inverse, binary=binary)
+                    act_groups=act_groups, act_inverse=inverse, binary=binary,
+                    norm_mask=None if all(with_bn) else tf.constant(with_bn)[:, None, None])
 
 
 class StackEngine:
@@ -89,14 +103,15 @@ class StackEngine:
         self.n_fit = n_fit
         self.plan = ops.layer_plan(s0.model.kind, s0.model.hidden, s0.model.block_size)
         self.arch = _arch(specs, self.plan, data.binary)
-        batchnorm = s0.normalization.kind == "batchnorm"
+        batchnorm = any(s.normalization.kind == "batchnorm" for s in specs)
+        self.with_bn = tf.constant([s.normalization.kind == "batchnorm" for s in specs])[:, None]
         self.layout = ops.Layout(data.input_dim, self.plan, models.output_units(data.n_classes)[0], batchnorm)
         theta, mm, mv = _initial_buffers(nets, self.layout, self.plan)
         self.theta, self.mm, self.mv = tf.Variable(theta), tf.Variable(mm), tf.Variable(mv)
         self.best = [tf.Variable(v) for v in (theta, mm, mv)]  # EarlyStopping's best_weights
         self.opt = ops.Optimizer(s0.optimizer.name, [self.theta], [s.optimizer.learning_rate for s in specs],
                                  s0.optimizer.momentum if s0.optimizer.name == "sgd" else 0.0)
-        self.clip_kind = s0.clipping.kind
+        self.clip_kinds = [s.clipping.kind for s in specs]
         self.clip_value = tf.constant([s.clipping.value for s in specs], tf.float32)
         self.segments = tf.constant(self.layout.segments)
         rates = [s.model.dropout for s in specs]
@@ -197,11 +212,11 @@ class StackEngine:
             logits, _, stats = ops.forward(arch, layout.split(self.theta), xb, dropout=drop)
             losses = tf.reduce_mean(ops.member_losses(arch.binary, logits, yb), axis=1)  # (M,)
             total = tf.reduce_sum(losses)  # d total / d (member m's weights) = d loss_m / d ...
-        grad = ops.clip(self.clip_kind, tape.gradient(total, self.theta), self.clip_value,
-                        self.segments, len(layout.sizes))
+        grad = ops.clip_members(self.clip_kinds, tape.gradient(total, self.theta), self.clip_value,
+                                self.segments, len(layout.sizes))
         self.opt.apply([grad], alive)
         if stats:  # BN moving averages, as BatchNormalization.call updates them
-            keep, mom = alive[:, None], arch.momentum
+            keep, mom = tf.logical_and(alive[:, None], self.with_bn), arch.momentum
             mean, var = tf.concat([s[0] for s in stats], 1), tf.concat([s[1] for s in stats], 1)
             self.mm.assign(tf.where(keep, self.mm * mom + mean * (1.0 - mom), self.mm))
             self.mv.assign(tf.where(keep, self.mv * mom + var * (1.0 - mom), self.mv))
@@ -251,7 +266,7 @@ class StackEngine:
         """Member ``m``'s slice of ``weights()`` into its own Keras model."""
         for k, layer in enumerate(self.plan):
             net.get_layer(f"dense_{layer.index}").set_weights([weights[f"kernel_{k}"][m], weights[f"bias_{k}"][m]])
-            if moving[0]:
+            if moving[0] and _has_bn(net, layer):
                 net.get_layer(f"bn_{layer.index}").set_weights(
                     [weights[f"gamma_{k}"][m], weights[f"beta_{k}"][m], moving[0][k][m], moving[1][k][m]])
         net.get_layer("output").set_weights([weights["out_kernel"][m], weights["out_bias"][m]])

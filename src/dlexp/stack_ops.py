@@ -103,6 +103,9 @@ class Arch:
     act_groups: list  # [(fn, member indices)]; one group = same activation for all
     act_inverse: Optional[tf.Tensor]  # gathers the concatenated groups back into member order
     binary: bool
+    # (M, 1, 1) bool: which members have BatchNormalization layers when only some do (None: all of
+    # them). The others pass their input through unchanged, so their gamma/beta get zero gradients.
+    norm_mask: Optional[tf.Tensor] = None
 
 
 def _dense(h: tf.Tensor, kernel, bias) -> tf.Tensor:
@@ -125,7 +128,8 @@ def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple
         stats.append((mean[:, 0, :], var[:, 0, :]))
     else:
         mean, var = moving[0][k][:, None, :], moving[1][k][:, None, :]
-    return tf.nn.batch_normalization(x, mean, var, w[f"beta_{k}"][:, None, :], w[f"gamma_{k}"][:, None, :], arch.epsilon)
+    out = tf.nn.batch_normalization(x, mean, var, w[f"beta_{k}"][:, None, :], w[f"gamma_{k}"][:, None, :], arch.epsilon)
+    return out if arch.norm_mask is None else tf.where(arch.norm_mask, out, x)
 
 
 def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, dropout: Optional[Callable] = None):
@@ -199,6 +203,18 @@ def member_hits(binary: bool, logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 def _b(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     """A per-member vector (M,) shaped to broadcast against a stacked tensor."""
     return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
+
+
+def clip_members(kinds: Sequence[str], g: tf.Tensor, value: tf.Tensor, segments: tf.Tensor, n_vars: int) -> tf.Tensor:
+    """``clip`` with each member's own kind (none / value / norm / global_norm): every kind present
+    is computed for the whole stack and each member takes its own row."""
+    if len(set(kinds)) == 1:
+        return clip(kinds[0], g, value, segments, n_vars)
+    out = g
+    for kind in sorted(set(kinds) - {"none"}):
+        mine = tf.constant([k == kind for k in kinds])[:, None]
+        out = tf.where(mine, clip(kind, g, value, segments, n_vars), out)
+    return out
 
 
 def clip(kind: str, g: tf.Tensor, value: tf.Tensor, segments: tf.Tensor, n_vars: int) -> tf.Tensor:
