@@ -140,9 +140,18 @@ def write_npz(path: Path, **arrays) -> None:
 
 
 def save_figure(path: Path, fig) -> None:
-    """Render a matplotlib figure to PNG and put it in place atomically."""
+    """Render a matplotlib figure to PNG and put it in place atomically.
+
+    One draw: figures laid out by ``plots.fixed_layout`` are saved as they are, at
+    the figure's own dpi (so the renderer that measured the layout, and its text
+    cache, draws it). Any other figure is cropped with ``bbox_inches="tight"``,
+    which costs a second full draw but cannot clip what sticks out of it.
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    if getattr(fig, "dlexp_fixed_layout", False):
+        fig.savefig(buf, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 4})
+    else:
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -32,6 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from dlexp import stats
+from dlexp.plots import BOTTOM, DPI, RIGHT, WSPACE, fixed_layout, legend_size, legend_width, xtick_margin
 
 BAND, SEEDS, MEAN = "band", "seeds", "mean"
 CMAP = "viridis"
@@ -186,10 +187,11 @@ def _same_label(v, same: dict) -> str:
     return f"{v} ({'=' if exact else '≈'} {u}, dotted)"
 
 
-def _legend(ax, **kw) -> None:
+def _legend(ax, **kw):
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(**{"fontsize": 8, **kw})
+        return ax.legend(**{"fontsize": 8, **kw})
+    return None
 
 
 def _bar_panel(ax, frame: pd.DataFrame, *, ylabel: str, title: str = "", order: Optional[Sequence] = None,
@@ -239,7 +241,7 @@ def _bar_panel(ax, frame: pd.DataFrame, *, ylabel: str, title: str = "", order: 
                         ls="", zorder=6, clip_on=False, label=None if off else "95% CI runs off the axis")
                 off = True
     _grid(ax)
-    _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def _bar_ylim(values, ci_high, ci_low) -> tuple[float, float]:
@@ -321,11 +323,11 @@ def metric_curves(history: pd.DataFrame, panels: Sequence[tuple[str, str, str]],
         note = f"{'=' if exact else '≈'} {u}" + ("" if len(marks) == len(panels) or len(panels) == 1
                                                else f" in {where.lower() or 'one panel'}")
         shown.append(f"{l} ({note}, dotted)")
+    legend = None
     if handles:
-        axes[-1].legend(handles, shown, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        legend = axes[-1].legend(handles, shown, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig, legend=legend, grow=True)
 
 
 def ci_bars(frame: pd.DataFrame, *, ylabel: str, title: str, order: Optional[Sequence] = None,
@@ -340,9 +342,8 @@ def ci_bars(frame: pd.DataFrame, *, ylabel: str, title: str, order: Optional[Seq
     ax = fig.subplots()
     if ylim is None and accuracy:
         ylim = _accuracy_ylim(frame["value"], chance)
-    _bar_panel(ax, frame, ylabel=ylabel, title=title, order=order, chance=chance, ylim=ylim, fmt=fmt)
-    fig.tight_layout()
-    return fig
+    legend = _bar_panel(ax, frame, ylabel=ylabel, title=title, order=order, chance=chance, ylim=ylim, fmt=fmt)
+    return fixed_layout(fig, bottom=xtick_margin(fig, ax), legend=legend, grow=True)
 
 
 def bar_panels(panels: Sequence[dict], *, title: str, order: Optional[Sequence] = None) -> Figure:
@@ -351,15 +352,19 @@ def bar_panels(panels: Sequence[dict], *, title: str, order: Optional[Sequence] 
     n = max(1, max((p["frame"]["variant"].nunique() for p in panels), default=1))
     fig = Figure(figsize=(len(panels) * max(5.0, 0.75 * n + 1.5), 4.6))
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    legends = []
     for ax, p in zip(axes, panels):
         ylim = p.get("ylim")
         if ylim is None and p.get("accuracy"):
             ylim = _accuracy_ylim(p["frame"]["value"], p.get("chance"))
-        _bar_panel(ax, p["frame"], ylabel=p["ylabel"], title=p.get("title", ""), order=order,
-                   chance=p.get("chance"), ylim=ylim, fmt=p.get("fmt", "{:.3f}"))
+        legends.append(_bar_panel(ax, p["frame"], ylabel=p["ylabel"], title=p.get("title", ""), order=order,
+                                  chance=p.get("chance"), ylim=ylim, fmt=p.get("fmt", "{:.3f}")))
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    # each panel's legend sits right of it: the figure grows by them, the panels keep their width
+    lw = max((legend_width(fig, leg) + 0.1 for leg in legends if leg is not None), default=0.0)
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + lw * len(panels), h)
+    return fixed_layout(fig, bottom=xtick_margin(fig, *axes), right=RIGHT + lw, wspace=WSPACE + lw)
 
 
 def curves_and_bars(history: pd.DataFrame, column: str, ylabel: str, bars_frame: pd.DataFrame, bars_ylabel: str, *,
@@ -385,13 +390,20 @@ def curves_and_bars(history: pd.DataFrame, column: str, ylabel: str, bars_frame:
     ax_c.set_ylabel(ylabel)
     ax_c.set_title(curve_title)
     _grid(ax_c)
-    _legend(ax_c, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(4, len(variants)))
-    _bar_panel(ax_b, bars_frame, ylabel=bars_ylabel, title=bar_title, order=variants, chance=chance,
-               ylim=_accuracy_ylim(bars_frame["value"], chance) if bars_accuracy else None,
-               colors=colors)
+    below = _legend(ax_c, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(4, len(variants)))
+    right = _bar_panel(ax_b, bars_frame, ylabel=bars_ylabel, title=bar_title, order=variants, chance=chance,
+                       ylim=_accuracy_ylim(bars_frame["value"], chance) if bars_accuracy else None,
+                       colors=colors)
     ax_b.set_xlabel("Configuration")
     fig.suptitle(title)
-    fig.tight_layout()
+    bottom = xtick_margin(fig, ax_b)
+    if below is not None:  # under the epoch axis: its labels, then the legend
+        lh = legend_size(fig, below)[1]
+        bottom = max(bottom, BOTTOM + 0.1 + lh)
+    fixed_layout(fig, bottom=bottom, legend=right, grow=True)
+    if below is not None:
+        axes_h = fig.get_size_inches()[1] * (fig.subplotpars.top - fig.subplotpars.bottom)
+        below.set_bbox_to_anchor((0.5, -(BOTTOM + 0.05) / axes_h), transform=ax_c.transAxes)
     return fig
 
 
@@ -432,11 +444,12 @@ def layer_profiles(panels: Mapping[str, pd.DataFrame], *, title: str, value: str
             if l not in labels:
                 handles.append(h)
                 labels.append(l)
+    legend = None
     if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="variant")
+        legend = fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9,
+                            title="variant")
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig, fig_legend=legend)
 
 
 def probe_accuracy_vs_depth(probes: pd.DataFrame, *, title: str, chance: Optional[float] = None) -> Figure:
@@ -469,8 +482,7 @@ def probe_accuracy_vs_depth(probes: pd.DataFrame, *, title: str, chance: Optiona
     ax.set_title(title)
     _grid(ax)
     _legend(ax, loc="lower right")
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig, bottom=xtick_margin(fig, ax))
 
 
 def dead_units_by_init(frame: pd.DataFrame, *, title: str, order: Optional[Sequence] = None,
@@ -508,7 +520,7 @@ def dead_units_by_init(frame: pd.DataFrame, *, title: str, order: Optional[Seque
     color_handles = [Line2D([], [], color=f"C{i % 10}", lw=2.5, label=_label(v)) for i, v in enumerate(variants)]
     style_handles = [Line2D([], [], color="0.2", lw=2, marker="o", label="on activations"),
                      Line2D([], [], color="0.2", lw=1.6, ls="--", marker="x", label="weight proxy (notebook)")]
-    fig.tight_layout(rect=(0, 0, 0.74, 1))
+    fixed_layout(fig, right=0.26 * fig.get_size_inches()[0])
     fig.legend(handles=color_handles, title="initializer", loc="upper left", bbox_to_anchor=(0.745, 0.93), fontsize=9)
     fig.legend(handles=style_handles, title="measure", loc="upper left", bbox_to_anchor=(0.745, 0.5), fontsize=9)
     return fig
@@ -563,6 +575,8 @@ def heatmaps(frame: pd.DataFrame, *, panel: str, row: str, col: str, title: str,
         cbar = fig.colorbar(im, ax=list(axes), fraction=0.05, pad=0.02)
         cbar.set_label(value_label)
     fig.suptitle(title)
+    fig.set_dpi(DPI)
+    fig.dlexp_fixed_layout = True  # constrained layout places everything inside the figure when it draws
     return fig
 
 
@@ -625,10 +639,10 @@ def lines_vs(frame: pd.DataFrame, *, x: str, xlabel: str, ylabel: str, title: st
     if spread == SEEDS:
         handles.append(Line2D([], [], ls="", marker="o", mfc="0.65", mec="black", mew=0.4, ms=5))
         labels.append("one seed" + (" (colour of its line)" if line else ""))
+    fig_legend = None
     if line:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
+        fig_legend = fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
     elif handles:
         axes[0].legend(handles, labels, loc="best", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig, fig_legend=fig_legend, bottom=xtick_margin(fig, *axes))

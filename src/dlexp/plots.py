@@ -6,14 +6,154 @@ so they are safe in worker processes and need no display.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 CMAP = "viridis"
+DPI = 100  # drawn once at this dpi: the layout below is measured with the renderer that draws it
+
+# Fixed margins in inches: room for tick labels and an axis label (left, bottom), an axes
+# title (top; more with a suptitle), and between panels. tight_layout measures every text
+# of the figure, which costs about as much as drawing it; these margins cost nothing.
+LEFT, RIGHT, BOTTOM, TOP, SUPTITLE = 0.85, 0.25, 0.62, 0.42, 0.34
+WSPACE, HSPACE = 0.85, 0.95
+
+
+def fixed_layout(fig: Figure, *, left: float = LEFT, right: float = RIGHT, bottom: Optional[float] = None,
+                 top: Optional[float] = None, wspace: float = WSPACE, hspace: float = HSPACE,
+                 legend: Optional[object] = None, grow: bool = False,
+                 fig_legend: Optional[object] = None) -> Figure:
+    """Place the subplots with margins in inches instead of ``tight_layout``; returns ``fig``.
+
+    ``legend``: a legend drawn outside the axes on the right (anchored at x >= 1): its
+    measured width is added to the right margin (``grow``: to the figure's width, so the
+    axes keep their size). ``bottom=None``: room for one line of tick labels and an axis
+    label; see :func:`xtick_margin` for longer ones. ``fig_legend``: a ``fig.legend(loc="center
+    left", bbox_to_anchor=(1.0, 0.5))`` just right of the figure: the figure grows to hold it. Titles stay where they are put
+    (no per-draw search for overlapping tick labels), and ``artifacts.save_figure``
+    saves the figure as laid out, in one draw.
+    """
+    fig.set_dpi(DPI)
+    w, h = fig.get_size_inches()
+    if top is None:
+        top = TOP + (SUPTITLE if fig.get_suptitle() else 0.0)
+    if bottom is None:
+        bottom = BOTTOM
+    if legend is not None:
+        extra = legend_width(fig, legend) + 0.1
+        right += extra
+        if grow:  # the axes keep their size; the figure grows by the legend (as bbox_inches="tight" did)
+            w += extra
+            fig.set_size_inches(w, h)
+    if fig_legend is not None:  # a figure legend anchored at the right edge (x = 1), "center left": move it in
+        extra = legend_width(fig, fig_legend) + 0.2  # + the legend's own pad from its anchor
+        w += extra
+        fig.set_size_inches(w, h)
+        right += extra
+        fig_legend.set_bbox_to_anchor((1 - extra / w, 0.5), transform=fig.transFigure)
+    axes = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
+    nrows, ncols = axes[0].get_subplotspec().get_gridspec().get_geometry() if axes else (1, 1)
+    avg_w = max((w - left - right - (ncols - 1) * wspace) / ncols, 0.5)
+    avg_h = max((h - top - bottom - (nrows - 1) * hspace) / nrows, 0.5)
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=wspace / avg_w, hspace=hspace / avg_h)
+    for ax in fig.axes:
+        ax._autotitlepos = False  # matplotlib would re-measure the tick labels at every draw to move the title
+    fig.dlexp_fixed_layout = True
+    return fig
+
+
+class _SharedRendererCanvas(FigureCanvasAgg):
+    """An Agg canvas that draws with a renderer shared by the figures of the same pixel size (per thread).
+
+    Matplotlib caches text measurements and parsed math text (the 10^k tick labels
+    of log axes) per renderer, and a new canvas makes a new renderer, so every figure
+    measured every tick label and legend entry afresh: most of its drawing time.
+    Figures are drawn one after the other (the renderer is cleared before each draw
+    and the pixels encoded right after), so sharing changes no pixel.
+    """
+
+    def get_renderer(self):
+        w, h = self.get_width_height(physical=True)
+        key = (w, h, self.figure.dpi)
+        cache = _LOCAL.__dict__.setdefault("renderers", OrderedDict())
+        renderer = cache.get(key)
+        if renderer is None:
+            renderer = RendererAgg(w, h, self.figure.dpi)
+            cache[key] = renderer
+            while len(cache) > 8:  # a few MB each
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        renderer.mathtext_parser = _mathtext_parser()
+        self.renderer, self._lastKey = renderer, key
+        return renderer
+
+
+_LOCAL = threading.local()
+
+
+def _mathtext_parser():
+    parser = getattr(_LOCAL, "mathtext", None)
+    if parser is None:
+        from matplotlib.mathtext import MathTextParser
+
+        parser = _LOCAL.mathtext = MathTextParser("path")
+    return parser
+
+
+def _renderer(fig: Figure):
+    """The Agg renderer that will draw ``fig``: text measured with it is cached for the draw."""
+    if not isinstance(fig.canvas, _SharedRendererCanvas):
+        _SharedRendererCanvas(fig)
+    return fig.canvas.get_renderer()
+
+
+def legend_width(fig: Figure, legend) -> float:
+    """Width in inches of a legend (its texts are measured once; the draw reuses the measurements)."""
+    return legend_size(fig, legend)[0]
+
+
+def legend_size(fig: Figure, legend) -> tuple[float, float]:
+    """(width, height) in inches of a legend."""
+    box = legend.get_window_extent(_renderer(fig))
+    return box.width / fig.dpi, box.height / fig.dpi
+
+
+def xtick_margin(fig: Figure, *axes, xlabel: bool = True) -> float:
+    """Bottom margin in inches for the (fixed, possibly rotated or multi-line) x tick labels of ``axes``."""
+    need = 0.0
+    for ax in axes:
+        for t in ax.get_xticklabels():
+            if not t.get_text():
+                continue
+            w, hh = text_extent(fig, [t.get_text()], t.get_fontsize())
+            rot = np.deg2rad(t.get_rotation())
+            need = max(need, w * abs(np.sin(rot)) + hh * abs(np.cos(rot)))
+    has_label = xlabel and any(ax.get_xlabel() for ax in axes)
+    return max(BOTTOM, need + 0.2 + (0.3 if has_label else 0.0))
+
+
+def text_extent(fig: Figure, texts: Sequence[str], fontsize: float) -> tuple[float, float]:
+    """(widest, tallest) of ``texts`` at ``fontsize``, in inches."""
+    from matplotlib.font_manager import FontProperties
+
+    renderer = _renderer(fig)
+    prop = FontProperties(size=fontsize)
+    wmax = hmax = 0.0
+    for t in texts:
+        for line in str(t).split("\n"):
+            tw, th, _ = renderer.get_text_width_height_descent(line, prop, ismath=False)
+            wmax = max(wmax, tw)
+        hmax = max(hmax, th * (str(t).count("\n") + 1) * 1.2)
+    return wmax / fig.dpi, hmax / fig.dpi
 
 
 def _grid(ax) -> None:
@@ -44,7 +184,7 @@ def learning_curves(histories: dict[str, pd.DataFrame], title: str = "Learning c
             ax.legend(fontsize=8)
         _grid(ax)
     fig.suptitle(title)
-    fig.tight_layout()
+    fixed_layout(fig)
     return fig
 
 
@@ -79,7 +219,7 @@ def decision_boundaries(panels: Sequence[dict], title: str = "Decision boundarie
     for ax in axes[n:]:
         ax.set_visible(False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fixed_layout(fig)
     return fig
 
 
@@ -98,7 +238,7 @@ def dead_units(layer_stats: pd.DataFrame, title: str = "Dead units per layer") -
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=2)
     _grid(ax)
-    fig.tight_layout()
+    fixed_layout(fig)
     return fig
 
 
@@ -116,7 +256,7 @@ def gradient_norms(layer_stats: pd.DataFrame, title: str = "Gradient norm per la
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=2)
     _grid(ax)
-    fig.tight_layout()
+    fixed_layout(fig)
     return fig
 
 
@@ -131,7 +271,7 @@ def bars(labels: Sequence[str], values: Sequence[float], errors: Optional[Sequen
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     _grid(ax)
-    fig.tight_layout()
+    fixed_layout(fig, bottom=xtick_margin(fig, ax))
     return fig
 
 
@@ -151,5 +291,5 @@ def tsne_panels(embeddings: dict[str, np.ndarray], y: np.ndarray, dims: dict[str
         ax.set_ylabel("Component 2")
         _grid(ax)
     fig.suptitle(title)
-    fig.tight_layout()
+    fixed_layout(fig, top=TOP + SUPTITLE + 0.2)
     return fig

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from dlexp.analysis.activation_fns import DERIVATIVE_GRID, get, label, relu
+from dlexp.plots import fixed_layout, xtick_margin
 
 MODERN: tuple[str, ...] = ("leaky_relu", "elu", "selu", "swish", "gelu", "mish")
 
@@ -41,8 +42,7 @@ def activation_grid(names: Sequence[str] = ("sigmoid", "tanh", "relu", "leaky_re
             ax.set_xlabel("x")
             _grid(ax)
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig)
 
 
 def _zero_note(values: np.ndarray, xs: np.ndarray) -> str:
@@ -79,8 +79,7 @@ def gradient_flow_figure(flow: pd.DataFrame, title: str = "Gradient flow through
     ax.set_xlabel("Layer (from output to input)")
     ax.set_ylabel(f"Mean |gradient| over {n_sims} paths (log)")
     ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig)
 
 
 def depth_figure(by_depth: pd.DataFrame, title: str = "Gradient at the input layer vs depth") -> Figure:
@@ -95,8 +94,7 @@ def depth_figure(by_depth: pd.DataFrame, title: str = "Gradient at the input lay
     ax.set_xlabel("Number of layers")
     ax.set_ylabel("Mean |gradient| at the input (log)")
     ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig)
 
 
 def init_variants_figure(table: pd.DataFrame, title: str = "Input-layer gradient by initialization") -> Figure:
@@ -127,8 +125,7 @@ def init_variants_figure(table: pd.DataFrame, title: str = "Input-layer gradient
     ax.set_ylabel(f"Mean |gradient| after {n_layers} layers (log)")
     ax.set_title(title)
     _grid(ax)
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig, bottom=xtick_margin(fig, ax))
 
 
 def modern_activations_figure(names: Sequence[str] = MODERN, x: np.ndarray = np.linspace(-3, 3, 1000),
@@ -149,5 +146,4 @@ def modern_activations_figure(names: Sequence[str] = MODERN, x: np.ndarray = np.
     for ax in axes[len(names):]:
         ax.set_visible(False)
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return fixed_layout(fig)
