@@ -137,17 +137,28 @@ def _analysis_tables(ex_dir: Path) -> list:
     return blocks
 
 
-def rebuild_comparisons(out: Path, exercises: list[Exercise]) -> None:
-    """Recreate each preset's results.csv and comparison plots from its run folders."""
+def rebuild_comparisons(out: Path, exercises: list[Exercise]) -> list[Path]:
+    """Recreate each preset's results.csv and comparison plots from its run folders, where they are stale.
+
+    A comparison is up to date when its summary.json records the fingerprint of the
+    run files it was built from (``compare.inputs_fingerprint``: names, sizes and
+    modification times) and those files still have it, and its files exist; e.g.
+    the ones ``dlexp reproduce`` has just written. Returns the rebuilt preset folders.
+    """
     import yaml
 
-    from dlexp import experiment
+    from dlexp.compare import is_current
 
+    rebuilt = []
     for ex in exercises:
         for preset_cfg in sorted((out / ex.name).glob(f"*/{artifacts.CONFIG}")):
+            if is_current(preset_cfg.parent):
+                continue
             cfg = yaml.safe_load(preset_cfg.read_text())
             if cfg and cfg.get("name") and run_folders(preset_cfg.parent):
-                write_comparison(cfg, experiment.expand(cfg), preset_cfg.parent)
+                write_comparison(cfg, None, preset_cfg.parent)  # jobs are not used: the folders say what ran
+                rebuilt.append(preset_cfg.parent)
+    return rebuilt
 
 
 def write_reproduction_report(out: Path) -> dict:
