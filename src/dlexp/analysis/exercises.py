@@ -7,8 +7,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,28 @@ from dlexp.analysis.gradient_flow import (CLASSIC, Seed, gradient_flow_table, in
                                           init_variants_table, input_gradient_vs_depth)
 
 
+class LazyFigures(Mapping):
+    """Figures by name, each drawn the first time it is asked for.
+
+    A reproduction with several seeds computes the tables and metrics for every
+    seed but saves the figures of the first only: the others are never drawn.
+    """
+
+    def __init__(self, builders: dict[str, Callable[[], Figure]]) -> None:
+        self._builders, self._built = dict(builders), {}
+
+    def __getitem__(self, name: str) -> Figure:
+        if name not in self._built:
+            self._built[name] = self._builders[name]()
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
+
 @dataclass
 class AnalysisResult:
     """What an analysis returns: ``tables`` and ``figures`` by name, ``metrics`` as flat named numbers.
@@ -28,7 +51,7 @@ class AnalysisResult:
     """
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: dict[str, Figure] = field(default_factory=dict)
+    figures: Mapping[str, Figure] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
 
     def __getitem__(self, key: str):
@@ -83,11 +106,12 @@ def vanishing_gradients_analysis(n_layers: int = 20, n_simulations: int = 100, s
     return AnalysisResult(
         tables={"derivative_max": deriv, "gradient_flow": flow, "input_gradient_vs_depth": by_depth,
                 "init_variants": variants},
-        figures={"activations": figures.activation_grid(activations),
-                 "gradient_flow": figures.gradient_flow_figure(
-                     flow, f"Gradient flow through {n_layers} layers (seed {seed})"),
-                 "gradient_vs_depth": figures.depth_figure(by_depth),
-                 "init_variants": figures.init_variants_figure(variants)},
+        figures=LazyFigures({
+            "activations": lambda: figures.activation_grid(activations),
+            "gradient_flow": lambda: figures.gradient_flow_figure(
+                flow, f"Gradient flow through {n_layers} layers (seed {seed})"),
+            "gradient_vs_depth": lambda: figures.depth_figure(by_depth),
+            "init_variants": lambda: figures.init_variants_figure(variants)}),
         metrics=metrics,
     )
 
@@ -111,8 +135,9 @@ def modern_activations_analysis(names: Sequence[str] = figures.MODERN, x: float 
     grid = np.linspace(-3.0, 3.0, 1000)
     return AnalysisResult(
         tables={f"values_at_{tag}": table, "derivative_extremes": deriv},
-        figures={"modern_activations": figures.modern_activations_figure(names, grid),
-                 "modern_derivatives": figures.activation_grid(
-                     names, grid, "Modern activation functions and their derivatives")},
+        figures=LazyFigures({
+            "modern_activations": lambda: figures.modern_activations_figure(names, grid),
+            "modern_derivatives": lambda: figures.activation_grid(
+                names, grid, "Modern activation functions and their derivatives")}),
         metrics=metrics,
     )

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -87,14 +88,25 @@ def factor_moments(activation: Union[str, Callable], z_std: float = 1.0, weight_
     Midpoint rule with z = 0 on a cell edge, so the kink of ReLU-like derivatives
     at 0 is integrated exactly; |z| beyond 12 std carries no mass in float64.
     """
-    edges = np.linspace(-12.0 * z_std, 12.0 * z_std, n_cells + 1)  # n_cells even: 0 is an edge
-    mid = 0.5 * (edges[:-1] + edges[1:])
-    pdf_dz = np.exp(-0.5 * (mid / z_std) ** 2) / (z_std * np.sqrt(2 * np.pi)) * np.diff(edges)
-    d = np.asarray(_derivative(activation)(mid), dtype=float)
-    m1, m2 = float(np.sum(np.abs(d) * pdf_dz)), float(np.sum(d**2 * pdf_dz))
+    derivative = _derivative(activation)
+    try:
+        m1, m2 = _derivative_moments(derivative, z_std, n_cells)
+    except TypeError:  # an unhashable callable
+        m1, m2 = _derivative_moments.__wrapped__(derivative, z_std, n_cells)
     w1 = 1.0 if weight_std is None else weight_std * np.sqrt(2.0 / np.pi)  # E|w| for w ~ N(0, s^2)
     w2 = 1.0 if weight_std is None else weight_std**2
     return abs(weight_gain) * w1 * m1, weight_gain**2 * w2 * m2
+
+
+@lru_cache(maxsize=256)
+def _derivative_moments(derivative: Callable, z_std: float, n_cells: int) -> tuple[float, float]:
+    """(E|f'(z)|, E[f'(z)^2]) by quadrature; cached per derivative function (the tables ask again per depth
+    and variant)."""
+    edges = np.linspace(-12.0 * z_std, 12.0 * z_std, n_cells + 1)  # n_cells even: 0 is an edge
+    mid = 0.5 * (edges[:-1] + edges[1:])
+    pdf_dz = np.exp(-0.5 * (mid / z_std) ** 2) / (z_std * np.sqrt(2 * np.pi)) * np.diff(edges)
+    d = np.asarray(derivative(mid), dtype=float)
+    return float(np.sum(np.abs(d) * pdf_dz)), float(np.sum(d**2 * pdf_dz))
 
 
 def _summaries(g: np.ndarray, quantiles: Sequence[float]) -> dict[str, np.ndarray]:
