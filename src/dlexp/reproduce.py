@@ -41,6 +41,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--mnist", default=None, metavar="NPZ", help="also run real_dataset on this MNIST .npz")
     p.add_argument("--progress", default="auto", choices=["auto", "rich", "plain", "none"])
     p.add_argument("--no-report", action="store_true", help="train only; `dlexp report DIR` writes it later")
+    p.add_argument("--run-plots", action="store_true",
+                   help="also draw each run's own PNGs (the report's figures aggregate the seeds either way)")
     try:
         args = p.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line message
@@ -64,7 +66,10 @@ def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace) ->
     # Reproductions continue at run granularity (finished runs are skipped), so the
     # per-epoch backup that `dlexp train resume=` needs is not worth its cost here.
     over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}",
-            "trainer.checkpoint=false"]
+            "trainer.checkpoint=false", f"trainer.plots={str(args.run_plots).lower()}"]
+    if not any(o.split("=")[0].lstrip("+~") in ("logger", "logger.tensorboard", "logger.mlflow") for o in args.overrides):
+        # The report is the reproduction's view; per-run trackers are opt-in (--set logger=tensorboard).
+        over.append("logger=none")
     if args.epochs is not None:
         over.append(f"trainer.epochs={args.epochs}")
     return over + list(args.overrides)
@@ -170,15 +175,19 @@ def _run(selected: list[Exercise], plans: list[tuple], seeds: list[int], out: Pa
             print(f"[dlexp] {ex.name}: analysis ({len(seeds)} seeds)", file=sys.stderr, flush=True)
             run_analysis(ex, seeds, out)
     meta = {"provenance": artifacts.provenance(), "overrides": list(args.overrides)}
+    datasets = runner.load_data([job for *_, jobs in plans for job in jobs])
+    tasks = []
+    for ex, preset, plain, jobs in plans:
+        folder = out / ex.name / preset
+        artifacts.write_yaml(folder / artifacts.CONFIG, plain)
+        tasks += [runner.Task(job, folder, {**meta, "exercise": ex.name}) for job in jobs]
+        print(f"[dlexp] {ex.name}/{preset}: {len(jobs)} runs", file=sys.stderr, flush=True)
+    # All presets at once: runs of different exercises that can share a stack do (runner.plan).
     with ExitStack() as stack:
         progress = runner.Progress(args.progress, stack)
-        for ex, preset, plain, jobs in plans:
-            folder = out / ex.name / preset
-            datasets = runner.load_data(jobs)
-            artifacts.write_yaml(folder / artifacts.CONFIG, plain)
-            print(f"[dlexp] {ex.name}/{preset}: {len(jobs)} runs", file=sys.stderr, flush=True)
-            runner.execute(jobs, datasets, folder, {**meta, "exercise": ex.name}, progress, skip_finished=True)
-            compare.write_comparison(plain, jobs, folder)
+        runner.execute_tasks(tasks, datasets, progress, skip_finished=True)
+    for ex, preset, plain, jobs in plans:
+        compare.write_comparison(plain, jobs, out / ex.name / preset)
     if args.no_report:
         return 0
     from dlexp.report import write_reproduction_report

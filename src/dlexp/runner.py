@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -48,6 +48,8 @@ def spec_hash(spec: config.RunSpec) -> str:
     d["trainer"].pop("progress", None)
     d["trainer"].pop("threads", None)
     d["trainer"].pop("backend", None)
+    d["trainer"].pop("plots", None)  # output only: plots and trackers change nothing computed
+    d.pop("logger", None)
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -208,6 +210,22 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _post_training(spec: config.RunSpec, folder: Path, dataset: data.Dataset, history: pd.DataFrame, result) -> None:
+    if spec.trainer.plots:
+        _run_plots(spec, folder, history)
+    model = getattr(result, "model", None)
+    if model is None:
+        return
+    if dataset.input_dim == 2:
+        panel = boundary_panel(model, dataset)
+        artifacts.write_npz(folder / "decision_grid.npz", **{k: panel[k] for k in ("xx", "yy", "classes")})
+        if spec.trainer.plots:
+            artifacts.save_figure(folder / artifacts.PLOTS / "decision_boundary.png",
+                                  plots.decision_boundaries([{**panel, "title": f"{spec.variant} (seed {spec.seed})"}]))
+    if spec.trainer.probes:
+        _probes(spec, folder, dataset, model)
+
+
+def _run_plots(spec: config.RunSpec, folder: Path, history: pd.DataFrame) -> None:
     out = folder / artifacts.PLOTS
     if len(history):
         artifacts.save_figure(out / "learning_curves.png", plots.learning_curves({spec.variant: history}))
@@ -215,16 +233,6 @@ def _post_training(spec: config.RunSpec, folder: Path, dataset: data.Dataset, hi
     if len(stats):
         artifacts.save_figure(out / "dead_units.png", plots.dead_units(stats))
         artifacts.save_figure(out / "gradient_norms.png", plots.gradient_norms(stats))
-    model = getattr(result, "model", None)
-    if model is None:
-        return
-    if dataset.input_dim == 2:
-        panel = boundary_panel(model, dataset)
-        artifacts.write_npz(folder / "decision_grid.npz", **{k: panel[k] for k in ("xx", "yy", "classes")})
-        artifacts.save_figure(out / "decision_boundary.png",
-                              plots.decision_boundaries([{**panel, "title": f"{spec.variant} (seed {spec.seed})"}]))
-    if spec.trainer.probes:
-        _probes(spec, folder, dataset, model)
 
 
 def _probes(spec: config.RunSpec, folder: Path, dataset: data.Dataset, model) -> None:
@@ -312,35 +320,54 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
 def execute(jobs: list[Job], datasets: dict, base_dir: Path, meta: dict, progress: Progress,
             skip_finished: bool = False) -> list[dict]:
     """Train ``jobs`` into ``base_dir / job.subdir``; return their summaries in job order."""
+    return execute_tasks([Task(job, base_dir, meta) for job in jobs], datasets, progress, skip_finished)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A job and the experiment folder it belongs to (``reproduce`` trains many experiments at once)."""
+
+    job: Job
+    base_dir: Path
+    meta: dict
+
+    @property
+    def folder(self) -> Path:
+        return self.base_dir / self.job.subdir
+
+
+def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False) -> list[dict]:
+    """Train every task into its folder, grouping compatible runs of all experiments into stacks;
+    return the summaries in task order."""
     summaries: dict[int, dict] = {}
     todo = []
-    for i, job in enumerate(jobs):
-        folder = base_dir / job.subdir
-        if skip_finished and is_finished(folder, job.spec):
-            summaries[i] = artifacts.read_json(folder / artifacts.SUMMARY)
+    for i, task in enumerate(tasks):
+        if skip_finished and is_finished(task.folder, task.job.spec):
+            summaries[i] = artifacts.read_json(task.folder / artifacts.SUMMARY)
         else:
-            todo.append(job)
-    index = {id(j): i for i, j in enumerate(jobs)}
-    for group in plan(todo):
+            todo.append(i)
+    by_job = {id(tasks[i].job): i for i in todo}
+    for group in plan([tasks[i].job for i in todo]):
+        members = [tasks[by_job[id(job)]] for job in group]
         dataset = datasets[data_key(group[0].spec)]
         trainer = "keras" if uses_keras_fit(group) else "stack"
-        writers = [_RunWriter(j, base_dir / j.subdir, {**meta, "dataset": dataset.name, "subdir": j.subdir,
-                                                     "trainer": trainer, "stack_size": len(group)},
-                              resume_from=resume_epoch(base_dir / j.subdir) if trainer == "keras" else 0)
-                   for j in group]
+        writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
+                                                "trainer": trainer, "stack_size": len(group)},
+                              resume_from=resume_epoch(t.folder) if trainer == "keras" else 0)
+                   for t in members]
         results: list = [None] * len(group)
         try:
             results = _fit_group(group, dataset, writers, progress)
         except KeyboardInterrupt:
-            for w in writers:
+            for t, w in zip(members, writers):
                 w.summary["status"] = "interrupted"
-                w.summary["resume"] = "dlexp train resume=" + str(base_dir)
+                w.summary["resume"] = "dlexp train resume=" + str(t.base_dir)
             raise
         finally:
             for job, w, r in zip(group, writers, results):
-                summaries[index[id(job)]] = w.finish(dataset, r)
-                progress.finished(job.label, summaries[index[id(job)]])
-    return [summaries[i] for i in range(len(jobs))]
+                summaries[by_job[id(job)]] = w.finish(dataset, r)
+                progress.finished(job.label, summaries[by_job[id(job)]])
+    return [summaries[i] for i in range(len(tasks))]
 
 
 def train(cfg: Any, run_dir: Path, *, overrides: Optional[list[str]] = None, progress: Optional[str] = None,

@@ -84,14 +84,11 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
     groups: dict[tuple, list[int]] = {}
     for m, s in enumerate(specs):
         groups.setdefault((s.activation.name, s.activation.alpha), []).append(m)
-    act_groups = [(activations.get(name, alpha), tf.constant(idx, tf.int32)) for (name, alpha), idx in groups.items()]
-    inverse = None
-    if len(groups) > 1:
-        order = np.concatenate([idx for idx in groups.values()])
-        inverse = tf.constant(np.argsort(order), tf.int32)
+    act_groups = [(activations.get(name, alpha), tf.constant([m in idx for m in range(len(specs))])[:, None, None])
+                  for (name, alpha), idx in groups.items()]
     return ops.Arch(plan=plan, norm=norm.placement if norm.kind == "batchnorm" else None,
                     momentum=norm.momentum, epsilon=norm.epsilon,
-                    act_groups=act_groups, act_inverse=inverse, binary=binary,
+                    act_groups=act_groups, binary=binary,
                     norm_mask=None if all(with_bn) else tf.constant(with_bn)[:, None, None])
 
 
@@ -133,6 +130,7 @@ class StackEngine:
         self.evaluate = _compile(self._evaluate, input_signature=[x_sig, y_sig])
         self.act_stats = _compile(self._act_stats, input_signature=[x_sig])
         self.grad_norms = _compile(self._grad_norms, input_signature=[x_sig, y_sig])
+        self.diagnostics = _compile(self._diagnostics, input_signature=[x_sig, y_sig])
         self.keep_best = _compile(self._keep_best, input_signature=[mask_sig])
         self.restore_best = _compile(self._restore_best, input_signature=[mask_sig])
 
@@ -231,19 +229,34 @@ class StackEngine:
         return (tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y), 1),
                 tf.reduce_sum(ops.member_hits(self.arch.binary, logits, y), 1))
 
-    def _act_stats(self, x):
-        _, acts, _ = self._infer(x)
+    @staticmethod
+    def _summaries(acts) -> list:
         out = []
         for a in acts:
             a64 = tf.cast(a, tf.float64)  # diagnostics.ActivationSummary sums in float64
             out.append((tf.reduce_max(tf.abs(a), axis=1), tf.reduce_sum(a64, [1, 2]), tf.reduce_sum(tf.square(a64), [1, 2])))
         return out
 
+    def _act_stats(self, x):
+        _, acts, _ = self._infer(x)
+        return self._summaries(acts)
+
+    def _diagnostics(self, x, y):
+        """Activation summaries and kernel-gradient norms from ONE forward pass over the same rows
+        (what layer_rows needs when all of x fits in one gradient sample)."""
+        with tf.GradientTape() as tape:
+            logits, acts, _ = self._infer(x)
+            total = tf.reduce_sum(tf.reduce_mean(ops.member_losses(self.arch.binary, logits, y), 1))
+        return self._summaries(acts), self._kernel_norms(tape.gradient(total, self.theta))
+
     def _grad_norms(self, x, y):
         with tf.GradientTape() as tape:
             logits, _, _ = self._infer(x)
             total = tf.reduce_sum(tf.reduce_mean(ops.member_losses(self.arch.binary, logits, y), 1))
-        grads = self.layout.split(tape.gradient(total, self.theta))
+        return self._kernel_norms(tape.gradient(total, self.theta))
+
+    def _kernel_norms(self, grad):
+        grads = self.layout.split(grad)
         return tf.stack([tf.sqrt(tf.reduce_sum(tf.square(tf.cast(grads[f"kernel_{k}"], tf.float64)), [1, 2]))
                          for k in range(len(self.plan))])
 
@@ -286,16 +299,21 @@ class StackEngine:
     def layer_rows(self, epoch: int, x: np.ndarray, y: np.ndarray) -> list[list[dict]]:
         """LayerDiagnostics' rows for every member: dead units and activation stats on all of x,
         the weight proxy, and the kernel-gradient norm on the first GRAD_SAMPLES rows."""
-        maxabs = total = total_sq = None
-        for _, xc in self.chunks(x):
-            parts = [(a.numpy(), s.numpy(), q.numpy()) for a, s, q in self.act_stats(xc)]
-            if maxabs is None:
-                maxabs, total, total_sq = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
-            else:
-                for k, (a, s, q) in enumerate(parts):
-                    maxabs[k], total[k], total_sq[k] = np.maximum(maxabs[k], a), total[k] + s, total_sq[k] + q
         n = min(GRAD_SAMPLES, len(x))
-        gnorm = self.grad_norms(x[:n], y[:n]).numpy()
+        if n == len(x) and len(x) <= self.chunk:  # the usual case: one pass measures both
+            parts, gnorm = self.diagnostics(x, y)
+            maxabs, total, total_sq = ([p[i].numpy() for p in parts] for i in range(3))
+            gnorm = gnorm.numpy()
+        else:
+            maxabs = total = total_sq = None
+            for _, xc in self.chunks(x):
+                parts = [(a.numpy(), s.numpy(), q.numpy()) for a, s, q in self.act_stats(xc)]
+                if maxabs is None:
+                    maxabs, total, total_sq = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
+                else:
+                    for k, (a, s, q) in enumerate(parts):
+                        maxabs[k], total[k], total_sq[k] = np.maximum(maxabs[k], a), total[k] + s, total_sq[k] + q
+            gnorm = self.grad_norms(x[:n], y[:n]).numpy()
         kernels = self.layout.split(self.theta.numpy())
         proxy = [np.mean(np.max(kernels[f"kernel_{k}"], axis=1) <= 0, axis=-1) for k in range(len(self.plan))]
         out = []

@@ -100,8 +100,7 @@ class Arch:
     norm: Optional[str]  # None | "pre_activation" | "post_activation"
     momentum: float
     epsilon: float
-    act_groups: list  # [(fn, member indices)]; one group = same activation for all
-    act_inverse: Optional[tf.Tensor]  # gathers the concatenated groups back into member order
+    act_groups: list  # [(fn, (M, 1, 1) bool mask of its members)]; one group = same activation for all
     binary: bool
     # (M, 1, 1) bool: which members have BatchNormalization layers when only some do (None: all of
     # them). The others pass their input through unchanged, so their gamma/beta get zero gradients.
@@ -117,9 +116,13 @@ def _dense(h: tf.Tensor, kernel, bias) -> tf.Tensor:
 def _activate(arch: Arch, z: tf.Tensor) -> tf.Tensor:
     if len(arch.act_groups) == 1:
         return arch.act_groups[0][0](z)
-    # Different activations per member: apply each to its members' slices, then restore the order.
-    parts = [fn(tf.gather(z, idx)) for fn, idx in arch.act_groups]
-    return tf.gather(tf.concat(parts, 0), arch.act_inverse)
+    # Different activations per member: every function on the whole stack, each member keeps its
+    # own. Elementwise, so a member's values are exactly its solo ones; the extra arithmetic is
+    # cheaper than gathering slices out and back (whose gradient is a scatter), and traces faster.
+    out = arch.act_groups[0][0](z)
+    for fn, mask in arch.act_groups[1:]:
+        out = tf.where(mask, fn(z), out)
+    return out
 
 
 def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple], stats: list) -> tf.Tensor:
