@@ -50,7 +50,7 @@ def moons() -> D.Dataset:
 
 
 def max_weight_diff(a, b) -> float:
-    wa, wb = a.model.get_weights(), b.model.get_weights()
+    wa, wb = a.keras_model().get_weights(), b.keras_model().get_weights()
     assert [w.shape for w in wa] == [w.shape for w in wb]
     return max(float(np.abs(x - y).max()) for x, y in zip(wa, wb))
 
@@ -96,7 +96,7 @@ def test_member_of_stack_matches_fit_one(case, moons):
     solo = training.fit_one(spec, data)
     assert_same_run(solo, members[1])
     assert max_weight_diff(members[0], members[1]) > 1e-2  # the others really are other networks
-    assert members[1].model.output_shape[-1] == (1 if data.binary else data.n_classes)
+    assert members[1].keras_model().output_shape[-1] == (1 if data.binary else data.n_classes)
 
 
 def test_xla_compiled_stack_matches_fit_one(moons):
@@ -127,8 +127,10 @@ def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moo
         for key in ("act_mean", "act_std", "grad_norm"):
             assert r_member[key] == pytest.approx(r_solo[key], rel=1e-4, abs=1e-7), key
     # The returned Keras model holds the member's weights (BN moving stats included).
-    predicted = training.predict_classes(member.model, moons.x_test)
+    predicted = training.predict_classes(member.keras_model(), moons.x_test)
     assert np.mean(predicted == moons.y_test) == pytest.approx(member.test_accuracy, abs=1e-6)
+    # ... and the stack's own predictions (decision grids) are the model's.
+    assert np.array_equal(member.classes(moons.x_test), predicted)
     assert member.param_count == models.count_params(spec, moons.input_dim, moons.n_classes)
 
 
@@ -169,10 +171,11 @@ def test_diverging_member_is_marked_and_does_not_poison_the_others():
 
 def test_different_seeds_start_from_their_own_built_weights(moons):
     spec = make_spec(normalization={"kind": "batchnorm"})
-    nets = [models.build(spec.with_seed(s), moons.input_dim, moons.n_classes) for s in (1, 2)]
+    specs = [spec.with_seed(s) for s in (1, 2)]
+    nets = [models.build(s, moons.input_dim, moons.n_classes) for s in specs]
     plan = stack_ops.layer_plan("mlp", spec.model.hidden, 2)
     layout = stack_ops.Layout(moons.input_dim, plan, moons.n_classes, batchnorm=True)
-    theta, mean, var = stack_engine._initial_buffers(nets, layout, plan)
+    theta, mean, var = stack_engine._initial_buffers(specs, moons, layout, plan)
     for m, net in enumerate(nets):
         trainable = np.concatenate([w.numpy().ravel() for w in net.trainable_weights])
         assert np.array_equal(theta[m], trainable)  # Keras' trainable order is the buffer's layout

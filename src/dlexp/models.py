@@ -91,3 +91,54 @@ def count_params(spec: RunSpec, input_dim: int, n_classes: int) -> int:
     if spec.normalization.kind == "batchnorm":
         total += 4 * sum(spec.model.hidden)  # gamma, beta, moving mean, moving variance
     return total
+
+
+# ---------------------------------------------------------------- the same network without Keras layers
+# The stacked trainer needs each member's initial weights and layer positions, not a Keras
+# model: building one costs ~0.1 s per member, calling the same seeded initializers ~1 ms.
+# tests/test_models.py checks both against build().
+
+
+def layer_names(spec: RunSpec) -> list[str]:
+    """The names of ``build(spec).layers``, in order."""
+    norm, drop = spec.normalization, spec.model.dropout > 0
+
+    def hidden_layer(i: int) -> list[str]:
+        pre = norm.kind == "batchnorm" and norm.placement == "pre_activation"
+        post = norm.kind == "batchnorm" and norm.placement == "post_activation"
+        return ([f"dense_{i}"] + ([f"bn_{i}"] if pre else []) + [f"act_{i}"] + ([f"bn_{i}"] if post else [])
+                + ([f"drop_{i}"] if drop else []))
+
+    names = ["inputs"]
+    hidden = spec.model.hidden
+    if spec.model.kind == "residual":
+        names += hidden_layer(1)
+        i = 2
+        while i <= len(hidden):
+            for _ in range(min(spec.model.block_size, len(hidden) - i + 1)):
+                names += hidden_layer(i)
+                i += 1
+            names.append(f"skip_{i - 1}")
+    else:
+        for i in range(1, len(hidden) + 1):
+            names += hidden_layer(i)
+    return names + ["output"]
+
+
+def initial_weights(spec: RunSpec, input_dim: int, n_classes: int) -> dict[str, list]:
+    """``{layer name: get_weights()}`` of a freshly built ``build(spec)``, from the same seeded initializers."""
+    import numpy as np
+
+    out: dict[str, list] = {}
+    fan_in = input_dim
+    for i, width in enumerate(spec.model.hidden, start=1):
+        kernel = kernel_initializer(spec, i)((fan_in, width), dtype="float32")
+        out[f"dense_{i}"] = [keras.ops.convert_to_numpy(kernel), np.zeros(width, "float32")]
+        if spec.normalization.kind == "batchnorm":
+            ones, zeros = np.ones(width, "float32"), np.zeros(width, "float32")
+            out[f"bn_{i}"] = [ones, zeros, zeros.copy(), ones.copy()]  # gamma, beta, moving mean, variance
+        fan_in = width
+    units = output_units(n_classes)[0]
+    kernel = keras.initializers.GlorotUniform(seed=layer_seed(spec.seed, 0))((fan_in, units), dtype="float32")
+    out["output"] = [keras.ops.convert_to_numpy(kernel), np.zeros(units, "float32")]
+    return out

@@ -212,17 +212,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def _post_training(spec: config.RunSpec, folder: Path, dataset: data.Dataset, history: pd.DataFrame, result) -> None:
     if spec.trainer.plots:
         _run_plots(spec, folder, history)
-    model = getattr(result, "model", None)
-    if model is None:
+    if result is None or (result.model is None and result.model_factory is None):
         return
     if dataset.input_dim == 2:
-        panel = boundary_panel(model, dataset)
+        panel = boundary_panel(result, dataset)
         artifacts.write_npz(folder / "decision_grid.npz", **{k: panel[k] for k in ("xx", "yy", "classes")})
         if spec.trainer.plots:
             artifacts.save_figure(folder / artifacts.PLOTS / "decision_boundary.png",
                                   plots.decision_boundaries([{**panel, "title": f"{spec.variant} (seed {spec.seed})"}]))
     if spec.trainer.probes:
-        _probes(spec, folder, dataset, model)
+        _probes(spec, folder, dataset, result.keras_model())
 
 
 def _run_plots(spec: config.RunSpec, folder: Path, history: pd.DataFrame) -> None:
@@ -251,13 +250,23 @@ def _probes(spec: config.RunSpec, folder: Path, dataset: data.Dataset, model) ->
     artifacts.save_figure(folder / artifacts.PLOTS / "tsne.png", plots.tsne_panels(emb, dataset.y_test[idx], dims, acc))
 
 
-def boundary_panel(model, dataset: data.Dataset) -> dict:
-    from dlexp.training import predict_classes
-
-    x_all = np.vstack([dataset.x_train, dataset.x_test])
-    xx, yy, points = plots.decision_grid(x_all)
-    classes = predict_classes(model, points).reshape(xx.shape)
+def boundary_panel(result, dataset: data.Dataset) -> dict:
+    xx, yy, points = _grid(dataset)
+    classes = result.classes(points).reshape(xx.shape)
     return {"xx": xx, "yy": yy, "classes": classes, "x": dataset.x_test, "y": dataset.y_test}
+
+
+_GRIDS: dict[int, tuple] = {}
+
+
+def _grid(dataset: data.Dataset) -> tuple:
+    """The decision grid of a data set, made once: the members of a stack are asked about the same
+    points object, so the stack predicts for all of them in one pass."""
+    hit = _GRIDS.get(id(dataset))
+    if hit is None or hit[0] is not dataset:
+        _GRIDS.clear()
+        hit = _GRIDS[id(dataset)] = (dataset, plots.decision_grid(np.vstack([dataset.x_train, dataset.x_test])))
+    return hit[1]
 
 
 def plan(jobs: list[Job]) -> list[list[Job]]:

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict
@@ -153,6 +154,32 @@ def _best_epoch(rows: list[dict], monitor: str) -> Optional[int]:
     return int(pick(vals)) + 1
 
 
+class _SharedPredictions:
+    """Class predictions of all members at once, served member by member: the runner asks every
+    member of a stack about the same decision-grid points in turn."""
+
+    def __init__(self, engine: StackEngine) -> None:
+        self.engine, self.points, self.classes = engine, None, None
+
+    def member(self, m: int, points: np.ndarray) -> np.ndarray:
+        if points is not self.points:
+            self.points, self.classes = points, self.engine.predict_classes(points)
+        return self.classes[m]
+
+
+class _ModelFactory:
+    """Builds member ``m``'s Keras model with its trained weights, when something needs one."""
+
+    def __init__(self, engine: StackEngine, spec: RunSpec, data: Dataset, weights: dict, moving: tuple, m: int) -> None:
+        self.engine, self.spec, self.data, self.weights, self.moving, self.m = engine, spec, data, weights, moving, m
+
+    def __call__(self) -> keras.Model:
+        net = models.build(self.spec, self.data.input_dim, self.data.n_classes)
+        self.engine.copy_into(net, self.weights, self.moving, self.m)
+        net.compile(optimizer=make_optimizer(self.spec), loss=loss_for(self.data), metrics=["accuracy"])
+        return net
+
+
 # ---------------------------------------------------------------- the entry point
 
 
@@ -183,11 +210,10 @@ def fit_stack(
     t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
     epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
     es = [s.trainer.early_stopping for s in specs]
-    nets = [models.build(s, data.input_dim, data.n_classes) for s in specs]
     cut = validation_cut(len(data.x_train), t.validation_split)
     if jit == "auto":
         jit = sum(epochs) * (cut // t.batch_size) >= JIT_MIN_MEMBER_STEPS
-    engine = StackEngine(specs, nets, data, cut, bool(jit))
+    engine = StackEngine(specs, data, cut, bool(jit))
 
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
     x_val, y_val = data.x_train[cut:], data.y_train[cut:].astype("int64")
@@ -248,16 +274,17 @@ def fit_stack(
     test_loss, test_acc = engine.mean_metrics(data.x_test, data.y_test.astype("int64"))
     results = []
     weights, moving = engine.weights()
-    for m, (spec, net) in enumerate(zip(specs, nets)):
-        engine.copy_into(net, weights, moving, m)
-        net.compile(optimizer=make_optimizer(spec), loss=loss_for(data), metrics=["accuracy"])
+    predictions = _SharedPredictions(engine)
+    for m, spec in enumerate(specs):
         results.append(FitResult(
             status="diverged" if diverged_at[m] is not None else "completed",
             history=history[m], layer_stats=layer_stats[m],
             test_loss=_f32(test_loss[m]), test_accuracy=_f32(test_acc[m]),
-            param_count=int(net.count_params()), epochs_run=len(history[m]),
+            param_count=models.count_params(spec, data.input_dim, data.n_classes), epochs_run=len(history[m]),
             best_epoch=_best_epoch(history[m], es[m].monitor) if es[m].enabled else None,
-            fit_seconds=fit_seconds, model=net, diverged_at=diverged_at[m],
+            fit_seconds=fit_seconds, diverged_at=diverged_at[m],
             extra={"trainer": "stack", "stack_size": m_count, "stack_index": m},
+            model_factory=_ModelFactory(engine, spec, data, weights, moving, m),
+            predict_classes=functools.partial(predictions.member, m),
         ))
     return results

@@ -36,9 +36,9 @@ def _keras_dropout_seed(run_seed: int, layer_index: int, epoch: int) -> int:
     return dropout_seed(run_seed, layer_index, epoch) % (2**31 - 2)
 
 
-def _layer_indices(net: keras.Model, plan: list) -> list[int]:
-    """Position of each hidden layer's Dropout in ``net.layers`` (0 where it has none)."""
-    where = {layer.name: i for i, layer in enumerate(net.layers)}
+def _layer_indices(spec: RunSpec, plan: list) -> list[int]:
+    """Position of each hidden layer's Dropout in ``models.build(spec).layers`` (0 where it has none)."""
+    where = {name: i for i, name in enumerate(models.layer_names(spec))}
     return [where.get(f"drop_{layer.index}", 0) for layer in plan]
 
 
@@ -48,28 +48,28 @@ def _compile(fn, input_signature):
     return tf.function(fn, input_signature=input_signature, autograph=False)
 
 
-def _initial_buffers(nets: list[keras.Model], layout: ops.Layout, plan: list) -> tuple[np.ndarray, ...]:
-    """Each member's built weights, flattened into (M, P) trainables and (M, S) BN moving mean/variance.
+def _initial_buffers(specs: list[RunSpec], data: Dataset, layout: ops.Layout, plan: list) -> tuple[np.ndarray, ...]:
+    """Each member's initial weights (``models.initial_weights``, exactly what ``models.build`` makes),
+    flattened into (M, P) trainables and (M, S) BN moving mean/variance.
 
     A member without BatchNormalization in a stack that has it gets BN's initial values
     (gamma 1, beta 0, mean 0, variance 1); its forward pass skips them (``Arch.norm_mask``).
     """
     theta, mm, mv = [], [], []
-    for net in nets:
+    for spec in specs:
+        init = models.initial_weights(spec, data.input_dim, data.n_classes)
         by_name: dict[str, np.ndarray] = {}
         for k, layer in enumerate(plan):
-            by_name[f"kernel_{k}"], by_name[f"bias_{k}"] = net.get_layer(f"dense_{layer.index}").get_weights()
+            by_name[f"kernel_{k}"], by_name[f"bias_{k}"] = init[f"dense_{layer.index}"]
             if layout.stat_sizes:
-                if _has_bn(net, layer):
-                    by_name[f"gamma_{k}"], by_name[f"beta_{k}"], mean, var = net.get_layer(f"bn_{layer.index}").get_weights()
-                else:
-                    ones, zeros = np.ones(layer.width, "float32"), np.zeros(layer.width, "float32")
-                    by_name[f"gamma_{k}"], by_name[f"beta_{k}"], mean, var = ones, zeros, zeros, ones
+                ones, zeros = np.ones(layer.width, "float32"), np.zeros(layer.width, "float32")
+                gamma, beta, mean, var = init.get(f"bn_{layer.index}", [ones, zeros, zeros, ones])
+                by_name[f"gamma_{k}"], by_name[f"beta_{k}"] = gamma, beta
                 mm.append(mean)
                 mv.append(var)
-        by_name["out_kernel"], by_name["out_bias"] = net.get_layer("output").get_weights()
+        by_name["out_kernel"], by_name["out_bias"] = init["output"]
         theta.append(np.concatenate([by_name[n].ravel() for n in layout.names]))
-    m = len(nets)
+    m = len(specs)
     stats = [np.concatenate(s).reshape(m, -1) if s else np.zeros((m, 0)) for s in (mm, mv)]
     return np.stack(theta).astype("float32"), stats[0].astype("float32"), stats[1].astype("float32")
 
@@ -95,7 +95,7 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
 class StackEngine:
     """The stacked buffers and the compiled functions that train and measure them."""
 
-    def __init__(self, specs: list[RunSpec], nets: list[keras.Model], data: Dataset, n_fit: int, jit: bool) -> None:
+    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, jit: bool) -> None:
         s0 = specs[0]
         self.n_fit = n_fit
         self.plan = ops.layer_plan(s0.model.kind, s0.model.hidden, s0.model.block_size)
@@ -103,7 +103,7 @@ class StackEngine:
         batchnorm = any(s.normalization.kind == "batchnorm" for s in specs)
         self.with_bn = tf.constant([s.normalization.kind == "batchnorm" for s in specs])[:, None]
         self.layout = ops.Layout(data.input_dim, self.plan, models.output_units(data.n_classes)[0], batchnorm)
-        theta, mm, mv = _initial_buffers(nets, self.layout, self.plan)
+        theta, mm, mv = _initial_buffers(specs, data, self.layout, self.plan)
         self.theta, self.mm, self.mv = tf.Variable(theta), tf.Variable(mm), tf.Variable(mv)
         self.best = [tf.Variable(v) for v in (theta, mm, mv)]  # EarlyStopping's best_weights
         self.opt = ops.Optimizer(s0.optimizer.name, [self.theta], [s.optimizer.learning_rate for s in specs],
@@ -115,7 +115,7 @@ class StackEngine:
         self.dropout = [m for m, r in enumerate(rates) if r > 0]  # members that have Dropout layers
         self.rates = tf.constant(rates, tf.float32)
         self.scales = tf.constant([np.float32(1.0 / (1.0 - r)) for r in rates])
-        self.drop_layer_index = [_layer_indices(net, self.plan) for net in nets]
+        self.drop_layer_index = [_layer_indices(s, self.plan) for s in specs]
         self.seeds = [s.seed for s in specs]
         self.batch_size = s0.trainer.batch_size
         m, d = len(specs), data.input_dim
@@ -128,6 +128,7 @@ class StackEngine:
         self.train_epoch = _compile(self._train_epoch, input_signature=[
             tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig])
         self.evaluate = _compile(self._evaluate, input_signature=[x_sig, y_sig])
+        self.probs = _compile(self._probs, input_signature=[x_sig])
         self.act_stats = _compile(self._act_stats, input_signature=[x_sig])
         self.grad_norms = _compile(self._grad_norms, input_signature=[x_sig, y_sig])
         self.diagnostics = _compile(self._diagnostics, input_signature=[x_sig, y_sig])
@@ -224,6 +225,10 @@ class StackEngine:
     def _infer(self, x):
         return ops.forward(self.arch, self.layout.split(self.theta), x, moving=self._moving())
 
+    def _probs(self, x):
+        logits = self._infer(x)[0]
+        return tf.sigmoid(logits) if self.arch.binary else tf.nn.softmax(logits)
+
     def _evaluate(self, x, y):
         logits, _, _ = self._infer(x)
         return (tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y), 1),
@@ -295,6 +300,14 @@ class StackEngine:
             lo, hi = self.evaluate(xc, y[start:start + self.chunk])
             loss, hits = loss + lo.numpy().astype(np.float64), hits + hi.numpy().astype(np.float64)
         return loss / len(x), hits / len(x)
+
+    def predict_classes(self, x: np.ndarray) -> np.ndarray:
+        """(M, rows) predicted class of every member (a sigmoid unit thresholded at 0.5, as classes_of)."""
+        parts = []
+        for _, xc in self.chunks(x):
+            p = self.probs(xc).numpy()  # (M, rows, units)
+            parts.append((p[..., 0] > 0.5).astype(int) if p.shape[-1] == 1 else p.argmax(axis=-1))
+        return np.concatenate(parts, axis=1)
 
     def layer_rows(self, epoch: int, x: np.ndarray, y: np.ndarray) -> list[list[dict]]:
         """LayerDiagnostics' rows for every member: dead units and activation stats on all of x,

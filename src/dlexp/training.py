@@ -68,6 +68,22 @@ class FitResult:
     diverged_at: Optional[int] = None
     error: Optional[str] = None
     extra: dict = field(default_factory=dict)
+    # Stacked runs: the Keras model is built on first use (most runs never need one), and
+    # class predictions come from the stack itself.
+    model_factory: Optional[Callable[[], keras.Model]] = None
+    predict_classes: Optional[Callable[[np.ndarray], np.ndarray]] = None
+
+    def keras_model(self) -> Optional[keras.Model]:
+        """The trained network (None if the run produced none)."""
+        if self.model is None and self.model_factory is not None:
+            self.model = self.model_factory()
+        return self.model
+
+    def classes(self, points: np.ndarray) -> np.ndarray:
+        """Predicted class per row of ``points`` (inference mode)."""
+        if self.predict_classes is not None:
+            return self.predict_classes(points)
+        return predict_classes(self.keras_model(), points)
 
 
 def backup_epoch(backup_dir: Optional[Path]) -> int:

@@ -1,0 +1,46 @@
+"""models.layer_names / initial_weights describe exactly what models.build makes (the stack
+trainer relies on them instead of building a Keras model per member)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from dlexp import config as C
+from dlexp import models
+
+
+def make_spec(**groups) -> C.RunSpec:
+    cfg = {"dataset": {"name": "moons_circles"}, "model": {"hidden": [16, 8, 8]}, "trainer": {"seed": 7}}
+    for group, values in groups.items():
+        cfg[group] = {**cfg.get(group, {}), **values}
+    return C.to_spec(cfg)
+
+
+CASES = {
+    "plain": make_spec(),
+    "bn_post_dropout": make_spec(normalization={"kind": "batchnorm"}, model={"dropout": 0.3}),
+    "bn_pre_he": make_spec(normalization={"kind": "batchnorm", "placement": "pre_activation"},
+                           initializer={"name": "he_normal"}),
+    "residual_normal": make_spec(initializer={"name": "random_normal", "params": {"mean": 0.0, "stddev": 0.5}},
+                                 model={"kind": "residual", "hidden": [8, 8, 8, 8, 8], "block_size": 2,
+                                        "dropout": 0.1}),
+    "zeros": make_spec(initializer={"name": "zeros", "params": {}}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_layer_names_and_initial_weights_match_build(name, n_classes):
+    spec = CASES[name]
+    net = models.build(spec, 2, n_classes)
+    assert [layer.name for layer in net.layers] == models.layer_names(spec)
+    init = models.initial_weights(spec, 2, n_classes)
+    built = {layer.name: layer.get_weights() for layer in net.layers if layer.get_weights()}
+    assert set(built) == set(init)
+    for layer_name, weights in built.items():
+        assert len(weights) == len(init[layer_name])
+        assert all(np.array_equal(a, b) for a, b in zip(weights, init[layer_name])), layer_name
+    assert net.count_params() == models.count_params(spec, 2, n_classes)
