@@ -110,7 +110,6 @@ class StackEngine:
                                  s0.optimizer.momentum if s0.optimizer.name == "sgd" else 0.0)
         self.clip_kinds = [s.clipping.kind for s in specs]
         self.clip_value = tf.constant([s.clipping.value for s in specs], tf.float32)
-        self.segments = tf.constant(self.layout.segments)
         rates = [s.model.dropout for s in specs]
         self.dropout = [m for m, r in enumerate(rates) if r > 0]  # members that have Dropout layers
         self.rates = tf.constant(rates, tf.float32)
@@ -211,8 +210,7 @@ class StackEngine:
             logits, _, stats = ops.forward(arch, layout.split(self.theta), xb, dropout=drop)
             losses = tf.reduce_mean(ops.member_losses(arch.binary, logits, yb), axis=1)  # (M,)
             total = tf.reduce_sum(losses)  # d total / d (member m's weights) = d loss_m / d ...
-        grad = ops.clip_members(self.clip_kinds, tape.gradient(total, self.theta), self.clip_value,
-                                self.segments, len(layout.sizes))
+        grad = ops.clip_members(self.clip_kinds, tape.gradient(total, self.theta), self.clip_value, layout.sizes)
         self.opt.apply([grad], alive)
         if stats:  # BN moving averages, as BatchNormalization.call updates them
             keep, mom = tf.logical_and(alive[:, None], self.with_bn), arch.momentum

@@ -69,7 +69,6 @@ class Layout:
         self._add("out_kernel", (fan_in, out_units))
         self._add("out_bias", (out_units,))
         self.sizes = [int(np.prod(s)) for s in self.shapes]
-        self.segments = np.repeat(np.arange(len(self.sizes)), self.sizes).astype("int32")  # (P,) variable id
         self.stat_sizes = [layer.width for layer in plan] if batchnorm else []
 
     def _add(self, name: str, shape: tuple) -> None:
@@ -208,29 +207,54 @@ def _b(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
 
 
-def clip_members(kinds: Sequence[str], g: tf.Tensor, value: tf.Tensor, segments: tf.Tensor, n_vars: int) -> tf.Tensor:
-    """``clip`` with each member's own kind (none / value / norm / global_norm): every kind present
-    is computed for the whole stack and each member takes its own row."""
+def _per_variable_sumsq(g: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
+    """(M, V) sum of squares of each member's slice of each variable (``sizes``: columns per variable)."""
+    return tf.stack([tf.reduce_sum(tf.square(part), axis=1) for part in tf.split(g, sizes, axis=1)], axis=1)
+
+
+def _scale_per_variable(g: tf.Tensor, factor: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
+    """g * factor[m, v] on each variable's columns (a gather along the columns is ~5x slower on CPU)."""
+    parts = tf.split(g, sizes, axis=1)
+    return tf.concat([part * factor[:, v:v + 1] for v, part in enumerate(parts)], axis=1)
+
+
+def clip_members(kinds: Sequence[str], g: tf.Tensor, value: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
+    """``clip`` with each member's own kind (none / value / norm / global_norm).
+
+    One kind: ``clip``. Mixed kinds: each member's factor per variable (clipnorm), per member
+    (global_clipnorm) or 1 is built at (M, V) size and applied in one pass, then clipvalue
+    members are clipped (the others' bound is +inf): the step is memory-bound on the flat
+    (M, P) gradient, so this beats computing every kind for the whole stack.
+    """
     if len(set(kinds)) == 1:
-        return clip(kinds[0], g, value, segments, n_vars)
-    out = g
-    for kind in sorted(set(kinds) - {"none"}):
-        mine = tf.constant([k == kind for k in kinds])[:, None]
-        out = tf.where(mine, clip(kind, g, value, segments, n_vars), out)
-    return out
+        return clip(kinds[0], g, value, sizes)
+    is_kind = {k: tf.constant([kind == k for kind in kinds])[:, None] for k in ("value", "norm", "global_norm")}
+    c = value[:, None]
+    l2sum = _per_variable_sumsq(g, sizes)
+    pred = l2sum > 0
+    l2norm = tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
+    per_var = c / tf.maximum(l2norm, c)  # tf.clip_by_norm's factor
+    norm = tf.sqrt(tf.reduce_sum(l2sum, axis=1, keepdims=True))
+    per_member = c * tf.minimum(1.0 / norm, 1.0 / c) + (norm - norm)  # clip_by_global_norm's factor
+    ones = tf.ones_like(per_var)
+    factor = tf.where(is_kind["norm"], per_var, tf.where(is_kind["global_norm"], per_member * ones, ones))
+    bound = tf.where(is_kind["value"], c, tf.fill(tf.shape(c), np.float32(np.inf)))
+    return tf.clip_by_value(_scale_per_variable(g, factor, sizes), -bound, bound)
 
 
-def clip(kind: str, g: tf.Tensor, value: tf.Tensor, segments: tf.Tensor, n_vars: int) -> tf.Tensor:
+def clip(kind: str, g: tf.Tensor, value: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
     """Keras' optimizer clipping of a flat (M, P) gradient, per member: clipvalue; clipnorm on
-    each variable (``segments`` maps columns to variables); global_clipnorm over all of them."""
+    each variable (``sizes``: its columns); global_clipnorm over all of them."""
     c = value[:, None]
     if kind == "value":
         return tf.clip_by_value(g, -c, c)
-    if kind == "norm":  # tf.clip_by_norm on each (member, variable) slice
-        l2sum = tf.math.unsorted_segment_sum(tf.transpose(g * g), segments, n_vars)  # (V, M)
+    if kind == "norm":  # tf.clip_by_norm on each (member, variable) slice: t * clip_norm / max(l2norm, clip_norm)
+        l2sum = _per_variable_sumsq(g, sizes)
         pred = l2sum > 0
         l2norm = tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
-        return g * c / tf.transpose(tf.gather(tf.maximum(l2norm, value[None, :]), segments))
+        denom = tf.maximum(l2norm, c)
+        parts = tf.split(g, sizes, axis=1)
+        return tf.concat([part * c / denom[:, v:v + 1] for v, part in enumerate(parts)], axis=1)
     if kind == "global_norm":  # keras.src.optimizers.base_optimizer.clip_by_global_norm
         norm = tf.sqrt(tf.reduce_sum(tf.square(g), axis=1))
         scale = value * tf.minimum(1.0 / norm, 1.0 / value) + (norm - norm)

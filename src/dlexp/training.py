@@ -36,6 +36,10 @@ CLIP_ARGUMENTS: dict[str, Optional[str]] = {
     "global_norm": "global_clipnorm",
 }
 
+# Every stack traces its own functions once, by design; TF's "excessive retracing" warnings
+# (and Keras' predict-function ones) would only alarm users. Errors still show.
+tf.get_logger().setLevel("ERROR")
+
 
 def make_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
     kwargs = {"learning_rate": spec.optimizer.learning_rate}
