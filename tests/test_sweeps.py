@@ -4,6 +4,7 @@ import json
 import textwrap
 
 import pandas as pd
+import pytest
 
 BASE = ["trainer.epochs=1", "model.hidden=[16]", "trainer.diagnostics=false", "name=sweep"]
 
@@ -46,3 +47,26 @@ def test_joblib_launcher_runs_two_jobs_in_parallel(run_dlexp, tmp_path):
     assert len(jobs) == 2
     for job in jobs:
         assert json.loads((job / "summary.json").read_text())["status"] == "completed"
+
+
+def test_default_launcher_trains_compatible_sweep_jobs_as_one_stack(run_dlexp, tmp_path):
+    """`-m` jobs go through dlexp's launcher: one stack for all four, each in its own job folder,
+    and a member's numbers are those of the same run trained alone."""
+    proc = run_dlexp("train", "-m", *BASE, "activation=relu,tanh", "trainer.seed=1,2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in _sweep_dir(tmp_path).iterdir() if p.is_dir())
+    assert len(jobs) == 4
+    summaries = [json.loads((job / "summary.json").read_text()) for job in jobs]
+    assert all(s["status"] == "completed" and s["trainer"] == "stack" and s["stack_size"] == 4 for s in summaries)
+    assert all((job / ".hydra" / "overrides.yaml").is_file() for job in jobs)
+    assert {(s["overrides"][-2], s["overrides"][-1]) for s in summaries} == {
+        (f"activation={a}", f"trainer.seed={seed}") for a in ("relu", "tanh") for seed in (1, 2)}
+    tanh2 = next(job for job, s in zip(jobs, summaries) if s["overrides"][-2:] == ["activation=tanh", "trainer.seed=2"])
+
+    alone = run_dlexp("train", *[a for a in BASE if not a.startswith("name=")], "name=alone", "activation=tanh",
+                      "trainer.seed=2")
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    (single,) = (tmp_path / "outputs" / "alone").iterdir()
+    a, b = pd.read_csv(tanh2 / "metrics.csv"), pd.read_csv(single / "metrics.csv")
+    for col in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert list(a[col]) == pytest.approx(list(b[col]), rel=1e-5), col

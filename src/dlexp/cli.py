@@ -221,35 +221,73 @@ def launcher_threads(launcher) -> Optional[int]:
     return None
 
 
+# Set by the dlexp launcher (hydra_plugins/dlexp_launcher) around a sweep: each job's task only
+# registers itself here; the launcher then trains all of them together (train_collected).
+_COLLECTING: Optional[list] = None
+
+
 def _train_task(cfg) -> Optional[dict]:
     """The body of the Hydra app: one job (a run, or a preset's variants) into Hydra's output folder."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    from dlexp import artifacts
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _configure_threads(cfg)
+    if _COLLECTING is not None:
+        _COLLECTING.append((cfg, run_dir, list(hc.overrides.task), _wants_objective(hc), hc.job.name))
+        return None
     from dlexp.runner import train
 
     try:
         summary = train(cfg, run_dir, overrides=list(hc.overrides.task))
     except DlexpError as err:
         # Hydra made the folder before we could see the data; leave nothing half-written behind.
-        artifacts.remove_if_only(run_dir, {".hydra", f"{hc.job.name}.log"})
+        _remove_hydra_only(run_dir, hc.job.name)
         print(f"dlexp: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None  # SystemExit passes Hydra's traceback printer untouched
+    return _finish_job(summary, run_dir, _wants_objective(hc))
+
+
+def _wants_objective(hc) -> bool:
+    from hydra.types import RunMode
+
+    from dlexp import optuna_results
+
+    return hc.mode == RunMode.MULTIRUN and optuna_results.wants_objective(hc.sweeper.get("_target_"))
+
+
+def _remove_hydra_only(run_dir: Path, job_name: str) -> None:
+    from dlexp import artifacts
+
+    artifacts.remove_if_only(run_dir, {".hydra", f"{job_name}.log"})
+
+
+def _finish_job(summary: dict, run_dir: Path, objective: bool):
     _LAST_STATUS.append(summary.get("status", "failed"))
     from dlexp.console import print_summary
 
     print_summary(summary, run_dir)
-    from dlexp import optuna_results
+    if objective:
+        from dlexp import optuna_results
 
-    if hc.mode == RunMode.MULTIRUN and optuna_results.wants_objective(hc.sweeper.get("_target_")):
         return optuna_results.objective(summary)  # Optuna maximizes this number (validation accuracy)
     return summary
+
+
+def train_collected(collected: list) -> list:
+    """Train the jobs a sweep registered (see _COLLECTING) as one plan; their return values, in order."""
+    from dlexp.runner import train_many
+
+    try:
+        summaries = train_many([(cfg, run_dir, overrides) for cfg, run_dir, overrides, _, _ in collected])
+    except DlexpError as err:
+        for _, run_dir, _, _, job_name in collected:
+            _remove_hydra_only(run_dir, job_name)
+        print(f"dlexp: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return [_finish_job(summary, run_dir, objective)
+            for summary, (_, run_dir, _, objective, _) in zip(summaries, collected)]
 
 
 def _hydra_app() -> Callable[[], None]:

@@ -20,6 +20,9 @@ class Exercise:
     presets: tuple[str, ...]
     analysis: str | None
     claims: tuple[dict, ...] = field(default_factory=tuple)
+    # False when neither the report's figures nor the claims read layer_stats.csv: reproduce
+    # then trains with trainer.diagnostics=false (a forward + backward pass per epoch saved).
+    layer_stats: bool = True
 
 
 def exercises_dir() -> Path:
@@ -34,7 +37,8 @@ def load(name: str) -> Exercise:
         d = yaml.safe_load(f) or {}
     return Exercise(name=name, order=int(d.get("order", 99)), title=d.get("title", name),
                     notebook=d.get("notebook", ""), presets=tuple(d.get("presets") or ()),
-                    analysis=d.get("analysis"), claims=tuple(d.get("claims") or ()))
+                    analysis=d.get("analysis"), claims=tuple(d.get("claims") or ()),
+                    layer_stats=bool(d.get("layer_stats", True)))
 
 
 def names() -> list[str]:

@@ -41,6 +41,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--mnist", default=None, metavar="NPZ", help="also run real_dataset on this MNIST .npz")
     p.add_argument("--progress", default="auto", choices=["auto", "rich", "plain", "none"])
     p.add_argument("--no-report", action="store_true", help="train only; `dlexp report DIR` writes it later")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="per-layer stats (dead units, gradient norms) for every exercise, not only those whose report uses them")
     p.add_argument("--run-plots", action="store_true",
                    help="also draw each run's own PNGs (the report's figures aggregate the seeds either way)")
     try:
@@ -62,7 +64,7 @@ def seeds_for(n: int) -> list[int]:
     return [FIRST_SEED + k for k in range(n)]
 
 
-def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace) -> list[str]:
+def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, layer_stats: bool = True) -> list[str]:
     # Reproductions continue at run granularity (finished runs are skipped), so the
     # per-epoch backup that `dlexp train resume=` needs is not worth its cost here.
     over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}",
@@ -72,6 +74,8 @@ def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace) ->
         over.append("logger=none")
     if args.epochs is not None:
         over.append(f"trainer.epochs={args.epochs}")
+    if not (layer_stats or args.diagnostics):
+        over.append("trainer.diagnostics=false")
     return over + list(args.overrides)
 
 
@@ -93,7 +97,7 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
                 presets.append(("real_dataset", [f"dataset=mnist", f"dataset.path={args.mnist}", "name=real_dataset_mnist"]))
             for preset, extra in presets:
                 try:
-                    cfg = compose("config", preset_overrides(preset, seeds, args) + extra)
+                    cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats) + extra)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise DlexpError(_hydra_message(err)) from None
                 plain = experiment.plain_config(cfg)

@@ -385,18 +385,35 @@ def train(cfg: Any, run_dir: Path, *, overrides: Optional[list[str]] = None, pro
 
     Raises ConfigError/DataError before writing anything when the config or data is bad.
     """
-    plain = experiment.plain_config(cfg)
-    jobs = experiment.expand(plain)
-    datasets = load_data(jobs)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    artifacts.write_yaml(run_dir / artifacts.CONFIG, plain)
-    meta = {"overrides": list(overrides or []), "provenance": artifacts.provenance()}
-    with ExitStack() as stack:
-        prog = Progress(progress or jobs[0].spec.trainer.progress, stack)
-        summaries = execute(jobs, datasets, run_dir, meta, prog, skip_finished=skip_finished)
-    if len(jobs) > 1:
-        from dlexp.compare import write_comparison
+    return train_many([(cfg, Path(run_dir), list(overrides or []))], progress=progress, skip_finished=skip_finished)[0]
 
-        return write_comparison(plain, jobs, run_dir)
-    return summaries[0]
+
+def train_many(experiments: list[tuple[Any, Path, list[str]]], *, progress: Optional[str] = None,
+               skip_finished: bool = False) -> list[dict]:
+    """Several experiments (config, folder, overrides) trained together: their compatible runs share
+    stacks (a ``-m`` sweep's jobs, through the dlexp launcher). One summary per experiment, in order."""
+    plans = []
+    for cfg, run_dir, overrides in experiments:
+        plain = experiment.plain_config(cfg)
+        plans.append((plain, experiment.expand(plain), Path(run_dir), overrides))
+    datasets = load_data([job for _, jobs, _, _ in plans for job in jobs])  # raises before any file is written
+    provenance = artifacts.provenance()
+    tasks = []
+    for plain, jobs, run_dir, overrides in plans:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        artifacts.write_yaml(run_dir / artifacts.CONFIG, plain)
+        meta = {"overrides": list(overrides), "provenance": provenance}
+        tasks += [Task(job, run_dir, meta) for job in jobs]
+    with ExitStack() as stack:
+        prog = Progress(progress or tasks[0].job.spec.trainer.progress, stack)
+        summaries = execute_tasks(tasks, datasets, prog, skip_finished=skip_finished)
+    out, start = [], 0
+    for plain, jobs, run_dir, _ in plans:
+        if len(jobs) > 1:
+            from dlexp.compare import write_comparison
+
+            out.append(write_comparison(plain, jobs, run_dir))
+        else:
+            out.append(summaries[start])
+        start += len(jobs)
+    return out
