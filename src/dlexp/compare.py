@@ -97,7 +97,11 @@ def is_current(run_dir: Path) -> bool:
 
 
 def write_comparison(cfg: dict, jobs, run_dir: Path) -> dict:
-    """results.csv, overlaid learning curves and side-by-side boundaries (first seed of each variant)."""
+    """results.csv, overlaid learning curves and side-by-side boundaries (first seed of each variant).
+
+    The figures follow the experiment's ``trainer.plots`` (reproduce turns them off: its report
+    draws its own figures from the runs).
+    """
     run_dir = Path(run_dir)
     folders = run_folders(run_dir)
     fingerprint = inputs_fingerprint(run_dir, folders)  # before reading: a run written meanwhile makes it stale
@@ -105,7 +109,8 @@ def write_comparison(cfg: dict, jobs, run_dir: Path) -> dict:
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     artifacts.write_dataframe(run_dir / "results.csv", frame)
     histories, panels = {}, []
-    for variant in _variant_order(cfg, frame):
+    draw = bool((cfg.get("trainer") or {}).get("plots", True))
+    for variant in (_variant_order(cfg, frame) if draw else []):
         first = frame[frame["variant"] == variant].sort_values("seed").iloc[0]
         folder = run_dir / str(first["subdir"])
         metrics = folder / artifacts.METRICS

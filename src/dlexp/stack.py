@@ -43,9 +43,23 @@ from dlexp.names import is_import_path
 from dlexp.stack_engine import StackEngine
 from dlexp.training import FitResult, loss_for, make_optimizer
 
-# XLA cuts a step's wall time by ~0.1-0.3 ms per member (on 2 cores; its CPU time by about
-# half) for 3-6 s of compiling: measured break-even between ~20k and ~60k member-steps.
-JIT_MIN_MEMBER_STEPS = 50_000  # e.g. 25 members x 100 epochs x 20 batches
+# XLA fuses the step's memory-bound elementwise work (optimizer, clipping, BN, dropout) and
+# speeds up the big matmuls, for a compile that grows with depth. Measured on 2 cores
+# (benchmarks/, 5-seed presets): it saves ~5e-9 s per (member x weight x step) and costs
+# ~1 s + 0.25 s per hidden layer. Training time, off -> on: Exercise 7 x 20 members 16.4 -> 9.8 s,
+# the width-500 net x 5 32.2 -> 20.5 s, Exercise 4 x 25 10.7 -> 8.1 s, but the 20-layer nets of
+# Exercise 2 x 15 10.2 -> 12.0 s. "auto" compiles when the estimated saving beats the compile.
+JIT_SECONDS_SAVED_PER_WEIGHT_STEP = 5e-9
+JIT_COMPILE_SECONDS = (1.0, 0.25)  # fixed, per hidden layer
+
+
+def jit_pays_off(specs: list[RunSpec], data: Dataset, n_fit: int) -> bool:
+    """Whether XLA-compiling this stack's step is estimated to save time (see the constants above)."""
+    t = specs[0].trainer
+    weight_steps = sum(s.trainer.epochs * -(-n_fit // t.batch_size) * models.count_params(s, data.input_dim, data.n_classes)
+                       for s in specs)
+    fixed, per_layer = JIT_COMPILE_SECONDS
+    return weight_steps * JIT_SECONDS_SAVED_PER_WEIGHT_STEP > fixed + per_layer * len(specs[0].model.hidden)
 
 
 def stack_key(spec: RunSpec) -> Optional[tuple]:
@@ -196,8 +210,8 @@ def fit_stack(
     Args:
         on_epoch: one sink per member, called with its EpochRecorder-style row after every epoch it trains.
         on_layer_rows: one sink per member, called with its LayerDiagnostics-style rows (epoch 0 = at init).
-        jit: XLA-compile the training step: True, False, or "auto" (when members x planned steps
-            reach JIT_MIN_MEMBER_STEPS, where the faster steps repay the compile time).
+        jit: XLA-compile the training step: True, False, or "auto" (when ``jit_pays_off``: the
+            estimated saving beats the estimated compile time).
     """
     if not specs:
         return []
@@ -212,7 +226,7 @@ def fit_stack(
     es = [s.trainer.early_stopping for s in specs]
     cut = validation_cut(len(data.x_train), t.validation_split)
     if jit == "auto":
-        jit = sum(epochs) * (cut // t.batch_size) >= JIT_MIN_MEMBER_STEPS
+        jit = jit_pays_off(specs, data, cut)
     engine = StackEngine(specs, data, cut, bool(jit))
 
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
