@@ -7,9 +7,11 @@ Runs, each in a fresh process on this machine:
 and prints wall seconds, peak RSS and the ratios the issue sets as targets:
   B / A <= 0.15,  C / A <= 0.5,  peak RSS of C <= 1.5 GB.
 
-dlexp does more work than the baseline (e.g. Exercise 2's real-network runs, the
-depth/width sweeps of Exercise 1, two more clipping variants, per-layer
-diagnostics, plots and the report); the counts are printed next to the times.
+dlexp does more work than the baseline: Exercise 2's six real 10/20-layer nets, the
+depth/width sweeps of Exercise 1 (Your Turn; incl. a 500-wide net, the largest
+arithmetic of the lot), two more clipping variants, per-layer diagnostics every epoch
+for Exercises 2, 6 and 7, a decision grid per run, linear probes + t-SNE for
+Exercise 5, the claims and the report; the run counts are printed next to the times.
 
     python benchmarks/bench_reproduce.py [--skip-5]
 """

@@ -91,3 +91,29 @@ def test_two_reproductions_into_one_folder_do_not_both_write(tmp_path):
     assert proc.returncode == 2
     assert "another dlexp reproduce is writing there" in proc.stderr
     assert not (out / "modern_activations").exists()
+
+
+def test_an_interrupt_swallowed_by_library_code_still_stops_training(monkeypatch):
+    """Ctrl-C sets a flag as well as raising; both trainers re-raise it at the next epoch start,
+    so an interrupt that some library's catch-all swallowed cannot let the run finish."""
+    import signal as _signal
+
+    from dlexp import config as C
+    from dlexp import data, interrupts, stack, training
+
+    monkeypatch.setattr(interrupts, "_requested", False)
+    with pytest.raises(KeyboardInterrupt):
+        interrupts._handler(_signal.SIGINT, None)
+    try:  # what a catch-all in library code would do
+        interrupts._handler(_signal.SIGINT, None)
+    except BaseException:
+        pass
+    spec = C.to_spec({"dataset": {"name": "moons_circles", "n_samples": 100}, "model": {"hidden": [8]},
+                      "trainer": {"epochs": 3, "batch_size": 16, "progress": "none", "diagnostics": False}})
+    ds = data.load(spec.dataset, spec.trainer.test_size, spec.trainer.split_seed, spec.trainer.stratify)
+    with pytest.raises(KeyboardInterrupt):
+        training.fit_one(spec, ds)
+    with pytest.raises(KeyboardInterrupt):
+        stack.fit_stack([spec], ds)
+    monkeypatch.setattr(interrupts, "_requested", False)
+    assert training.fit_one(spec, ds).epochs_run == 3

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dlexp import interrupts
 from dlexp.diagnostics import ActivationSummary, l2_norm, weight_proxy_dead_fraction
 
 Row = dict
@@ -45,6 +46,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self._t0 = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
+        interrupts.check()  # a Ctrl-C that library code swallowed still stops the run here
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None) -> None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
+from dlexp import interrupts
 from dlexp.errors import DlexpError
 
 USAGE = """\
@@ -405,7 +406,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = [a for a in args if a != "--debug"]
     if debug:
         os.environ["HYDRA_FULL_ERROR"] = "1"
-    _sigterm_as_interrupt()
+    interrupts.install()
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
@@ -428,19 +429,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("dlexp: interrupted", file=sys.stderr)
         return 130
-
-
-def _sigterm_as_interrupt() -> None:
-    """A scheduler's SIGTERM is handled like Ctrl-C: the run is marked interrupted, its files stay consistent."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. embedded): leave signals alone
-        pass
 
 
 def console_main() -> None:

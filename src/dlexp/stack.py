@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dlexp import models
+from dlexp import interrupts, models
 from dlexp.config import RunSpec
 from dlexp.data import Dataset, epoch_order, validation_cut
 from dlexp.names import is_import_path
@@ -251,6 +251,7 @@ def fit_stack(
     start = time.perf_counter()
     measure_layers(0, running)
     for epoch in range(max(epochs)):
+        interrupts.check()  # a Ctrl-C that library code swallowed still stops the stack here
         if not running.any():
             break
         e_start = time.perf_counter()
