@@ -20,7 +20,6 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Optional
 
 from dlexp import artifacts
 from dlexp.errors import ConfigError, DlexpError

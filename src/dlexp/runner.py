@@ -326,12 +326,6 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
         return [None] * len(group)
 
 
-def execute(jobs: list[Job], datasets: dict, base_dir: Path, meta: dict, progress: Progress,
-            skip_finished: bool = False) -> list[dict]:
-    """Train ``jobs`` into ``base_dir / job.subdir``; return their summaries in job order."""
-    return execute_tasks([Task(job, base_dir, meta) for job in jobs], datasets, progress, skip_finished)
-
-
 @dataclass(frozen=True)
 class Task:
     """A job and the experiment folder it belongs to (``reproduce`` trains many experiments at once)."""
