@@ -9,6 +9,7 @@ job of the command line, so a bad value leaves no folder behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -222,9 +223,21 @@ def launcher_threads(launcher) -> Optional[int]:
     return None
 
 
-# Set by the dlexp launcher (hydra_plugins/dlexp_launcher) around a sweep: each job's task only
-# registers itself here; the launcher then trains all of them together (train_collected).
+# Set by the dlexp launcher (hydra_plugins/dlexp_launcher) around a sweep, through
+# collecting_jobs(): each job's task only registers itself here; the launcher then trains all
+# of them together (train_collected).
 _COLLECTING: Optional[list] = None
+
+
+@contextlib.contextmanager
+def collecting_jobs():
+    """While active, the Hydra task registers its job instead of training it; yields the list."""
+    global _COLLECTING
+    _COLLECTING = []
+    try:
+        yield _COLLECTING
+    finally:
+        _COLLECTING = None
 
 
 def _train_task(cfg) -> Optional[dict]:

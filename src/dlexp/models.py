@@ -13,6 +13,7 @@ import inspect
 import re
 
 import keras
+import numpy as np
 
 from dlexp import activations
 from dlexp.config import RunSpec
@@ -125,18 +126,20 @@ def layer_names(spec: RunSpec) -> list[str]:
     return names + ["output"]
 
 
+def batchnorm_initial_weights(width: int) -> list:
+    """A fresh BatchNormalization's weights: gamma 1, beta 0, moving mean 0, moving variance 1."""
+    return [np.ones(width, "float32"), np.zeros(width, "float32"), np.zeros(width, "float32"), np.ones(width, "float32")]
+
+
 def initial_weights(spec: RunSpec, input_dim: int, n_classes: int) -> dict[str, list]:
     """``{layer name: get_weights()}`` of a freshly built ``build(spec)``, from the same seeded initializers."""
-    import numpy as np
-
     out: dict[str, list] = {}
     fan_in = input_dim
     for i, width in enumerate(spec.model.hidden, start=1):
         kernel = kernel_initializer(spec, i)((fan_in, width), dtype="float32")
         out[f"dense_{i}"] = [keras.ops.convert_to_numpy(kernel), np.zeros(width, "float32")]
         if spec.normalization.kind == "batchnorm":
-            ones, zeros = np.ones(width, "float32"), np.zeros(width, "float32")
-            out[f"bn_{i}"] = [ones, zeros, zeros.copy(), ones.copy()]  # gamma, beta, moving mean, variance
+            out[f"bn_{i}"] = batchnorm_initial_weights(width)
         fan_in = width
     units = output_units(n_classes)[0]
     kernel = keras.initializers.GlorotUniform(seed=layer_seed(spec.seed, 0))((fan_in, units), dtype="float32")

@@ -68,7 +68,7 @@ def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, la
     # per-epoch backup that `dlexp train resume=` needs is not worth its cost here.
     over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}",
             "trainer.checkpoint=false", f"trainer.plots={str(args.run_plots).lower()}"]
-    if not any(o.split("=")[0].lstrip("+~") in ("logger", "logger.tensorboard", "logger.mlflow") for o in args.overrides):
+    if not any(o.lstrip("+~").split("=")[0].split(".")[0] == "logger" for o in args.overrides):
         # The report is the reproduction's view; per-run trackers are opt-in (--set logger=tensorboard).
         over.append("logger=none")
     if args.epochs is not None:

@@ -7,7 +7,7 @@ a Keras ``fit`` is paid once per epoch for all members instead of once per
 step per member.
 
 Per member, as ``training.fit_one`` does it: the same initial weights (each
-member's ``models.build`` is the source), Keras' validation split, the same
+member's ``models.initial_weights``, i.e. what ``models.build`` makes), Keras' validation split, the same
 batches (``data.epoch_order``) and dropout masks (Keras' own draws under
 ``callbacks.EpochSeeds``), its own BN statistics, Keras' optimizer and
 clipping arithmetic, Keras' EarlyStopping (its ``wait`` counter and
@@ -300,6 +300,6 @@ def fit_stack(
             fit_seconds=fit_seconds, diverged_at=diverged_at[m],
             extra={"trainer": "stack", "stack_size": m_count, "stack_index": m},
             model_factory=_ModelFactory(engine, spec, data, weights, moving, m),
-            predict_classes=functools.partial(predictions.member, m),
+            class_predictor=functools.partial(predictions.member, m),
         ))
     return results

@@ -62,8 +62,7 @@ def _initial_buffers(specs: list[RunSpec], data: Dataset, layout: ops.Layout, pl
         for k, layer in enumerate(plan):
             by_name[f"kernel_{k}"], by_name[f"bias_{k}"] = init[f"dense_{layer.index}"]
             if layout.stat_sizes:
-                ones, zeros = np.ones(layer.width, "float32"), np.zeros(layer.width, "float32")
-                gamma, beta, mean, var = init.get(f"bn_{layer.index}", [ones, zeros, zeros, ones])
+                gamma, beta, mean, var = init.get(f"bn_{layer.index}") or models.batchnorm_initial_weights(layer.width)
                 by_name[f"gamma_{k}"], by_name[f"beta_{k}"] = gamma, beta
                 mm.append(mean)
                 mv.append(var)

@@ -207,9 +207,12 @@ def _b(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
 
 
-def _per_variable_sumsq(g: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
-    """(M, V) sum of squares of each member's slice of each variable (``sizes``: columns per variable)."""
-    return tf.stack([tf.reduce_sum(tf.square(part), axis=1) for part in tf.split(g, sizes, axis=1)], axis=1)
+def _per_variable_norms(g: tf.Tensor, sizes: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """(M, V) sums of squares and L2 norms of each member's slice of each variable (``sizes``:
+    columns per variable); the norm is 0 where the sum is, as tf.clip_by_norm computes it."""
+    l2sum = tf.stack([tf.reduce_sum(tf.square(part), axis=1) for part in tf.split(g, sizes, axis=1)], axis=1)
+    pred = l2sum > 0
+    return l2sum, tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
 
 
 def _scale_per_variable(g: tf.Tensor, factor: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
@@ -230,9 +233,7 @@ def clip_members(kinds: Sequence[str], g: tf.Tensor, value: tf.Tensor, sizes: Se
         return clip(kinds[0], g, value, sizes)
     is_kind = {k: tf.constant([kind == k for kind in kinds])[:, None] for k in ("value", "norm", "global_norm")}
     c = value[:, None]
-    l2sum = _per_variable_sumsq(g, sizes)
-    pred = l2sum > 0
-    l2norm = tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
+    l2sum, l2norm = _per_variable_norms(g, sizes)
     per_var = c / tf.maximum(l2norm, c)  # tf.clip_by_norm's factor
     norm = tf.sqrt(tf.reduce_sum(l2sum, axis=1, keepdims=True))
     per_member = c * tf.minimum(1.0 / norm, 1.0 / c) + (norm - norm)  # clip_by_global_norm's factor
@@ -249,10 +250,7 @@ def clip(kind: str, g: tf.Tensor, value: tf.Tensor, sizes: Sequence[int]) -> tf.
     if kind == "value":
         return tf.clip_by_value(g, -c, c)
     if kind == "norm":  # tf.clip_by_norm on each (member, variable) slice: t * clip_norm / max(l2norm, clip_norm)
-        l2sum = _per_variable_sumsq(g, sizes)
-        pred = l2sum > 0
-        l2norm = tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
-        denom = tf.maximum(l2norm, c)
+        denom = tf.maximum(_per_variable_norms(g, sizes)[1], c)
         parts = tf.split(g, sizes, axis=1)
         return tf.concat([part * c / denom[:, v:v + 1] for v, part in enumerate(parts)], axis=1)
     if kind == "global_norm":  # keras.src.optimizers.base_optimizer.clip_by_global_norm

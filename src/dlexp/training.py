@@ -75,7 +75,7 @@ class FitResult:
     # Stacked runs: the Keras model is built on first use (most runs never need one), and
     # class predictions come from the stack itself.
     model_factory: Optional[Callable[[], keras.Model]] = None
-    predict_classes: Optional[Callable[[np.ndarray], np.ndarray]] = None
+    class_predictor: Optional[Callable[[np.ndarray], np.ndarray]] = None
 
     def keras_model(self) -> Optional[keras.Model]:
         """The trained network (None if the run produced none)."""
@@ -85,8 +85,8 @@ class FitResult:
 
     def classes(self, points: np.ndarray) -> np.ndarray:
         """Predicted class per row of ``points`` (inference mode)."""
-        if self.predict_classes is not None:
-            return self.predict_classes(points)
+        if self.class_predictor is not None:
+            return self.class_predictor(points)
         return predict_classes(self.keras_model(), points)
 
 

@@ -58,10 +58,8 @@ class StackLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs together (compatible runs share a stack)")
-        collected: list = []
         returns: list[JobReturn] = []
-        cli._COLLECTING = collected
-        try:
+        with cli.collecting_jobs() as collected:
             for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
                 sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
@@ -72,8 +70,6 @@ class StackLauncher(Launcher):
                                        config=sweep_config, job_dir_key="hydra.sweep.dir",
                                        job_subdir_key="hydra.sweep.subdir"))
                 configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        finally:
-            cli._COLLECTING = None
         # Jobs whose task failed before registering (a bad config) keep their failed JobReturn.
         registered = [r for r in returns if r.status == JobStatus.COMPLETED]
         if len(registered) != len(collected):
