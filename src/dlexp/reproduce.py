@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -170,13 +171,25 @@ def main(argv: list[str]) -> int:
 
 def _run(selected: list[Exercise], plans: list[tuple], seeds: list[int], out: Path, args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    update_manifest(out, [e.name for e in selected], seeds, args)
+    # One background thread does the no-training analyses, then each trained group's post-training
+    # work, while the main thread trains (runner.execute_tasks): numpy/matplotlib overlap TF.
+    background = ThreadPoolExecutor(1, thread_name_prefix="dlexp-background")
+    try:
+        return _train_and_report(selected, plans, seeds, out, args, background)
+    finally:
+        background.shutdown(wait=True)
+
+
+def _train_and_report(selected: list[Exercise], plans: list[tuple], seeds: list[int], out: Path, args,
+                      background: ThreadPoolExecutor) -> int:
     from dlexp import compare, runner
 
-    update_manifest(out, [e.name for e in selected], seeds, args)
+    analyses = []
     for ex in selected:
         if ex.analysis:
             print(f"[dlexp] {ex.name}: analysis ({len(seeds)} seeds)", file=sys.stderr, flush=True)
-            run_analysis(ex, seeds, out)
+            analyses.append(background.submit(run_analysis, ex, seeds, out))
     meta = {"provenance": artifacts.provenance(), "overrides": list(args.overrides)}
     datasets = runner.load_data([job for *_, jobs in plans for job in jobs])
     tasks = []
@@ -188,7 +201,9 @@ def _run(selected: list[Exercise], plans: list[tuple], seeds: list[int], out: Pa
     # All presets at once: runs of different exercises that can share a stack do (runner.plan).
     with ExitStack() as stack:
         progress = runner.Progress(args.progress, stack)
-        runner.execute_tasks(tasks, datasets, progress, skip_finished=True)
+        runner.execute_tasks(tasks, datasets, progress, skip_finished=True, background=background)
+    for done in analyses:
+        done.result()  # an analysis' error surfaces here
     for ex, preset, plain, jobs in plans:
         compare.write_comparison(plain, jobs, out / ex.name / preset)
     if args.no_report:

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import traceback
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -214,12 +215,11 @@ def _post_training(spec: config.RunSpec, folder: Path, dataset: data.Dataset, hi
         _run_plots(spec, folder, history)
     if result is None or (result.model is None and result.model_factory is None):
         return
-    if dataset.input_dim == 2:
+    if dataset.input_dim == 2 and spec.trainer.plots:  # the grid feeds only plots (this run's, comparisons')
         panel = boundary_panel(result, dataset)
         artifacts.write_npz(folder / "decision_grid.npz", **{k: panel[k] for k in ("xx", "yy", "classes")})
-        if spec.trainer.plots:
-            artifacts.save_figure(folder / artifacts.PLOTS / "decision_boundary.png",
-                                  plots.decision_boundaries([{**panel, "title": f"{spec.variant} (seed {spec.seed})"}]))
+        artifacts.save_figure(folder / artifacts.PLOTS / "decision_boundary.png",
+                              plots.decision_boundaries([{**panel, "title": f"{spec.variant} (seed {spec.seed})"}]))
     if spec.trainer.probes:
         _probes(spec, folder, dataset, result.keras_model())
 
@@ -339,9 +339,16 @@ class Task:
         return self.base_dir / self.job.subdir
 
 
-def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False) -> list[dict]:
+def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False,
+                  background: Optional[Executor] = None) -> list[dict]:
     """Train every task into its folder, grouping compatible runs of all experiments into stacks;
-    return the summaries in task order."""
+    return the summaries in task order.
+
+    A group's post-training work (summary, decision grid, probes, plots: Python and matplotlib,
+    mostly holding the GIL) runs on one ``background`` thread while the next group trains (TF
+    executes without the GIL), so the two overlap on 2 cores. Pass an executor to queue more
+    work on the same thread (``reproduce`` queues its analyses first); None makes one here.
+    """
     summaries: dict[int, dict] = {}
     todo = []
     for i, task in enumerate(tasks):
@@ -350,27 +357,48 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         else:
             todo.append(i)
     by_job = {id(tasks[i].job): i for i in todo}
-    for group in plan([tasks[i].job for i in todo]):
-        members = [tasks[by_job[id(job)]] for job in group]
-        dataset = datasets[data_key(group[0].spec)]
-        trainer = "keras" if uses_keras_fit(group) else "stack"
-        writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
-                                                "trainer": trainer, "stack_size": len(group)},
-                              resume_from=resume_epoch(t.folder) if trainer == "keras" else 0)
-                   for t in members]
-        results: list = [None] * len(group)
-        try:
-            results = _fit_group(group, dataset, writers, progress)
-        except KeyboardInterrupt:
-            for t, w in zip(members, writers):
-                w.summary["status"] = "interrupted"
-                w.summary["resume"] = "dlexp train resume=" + str(t.base_dir)
-            raise
-        finally:
-            for job, w, r in zip(group, writers, results):
-                summaries[by_job[id(job)]] = w.finish(dataset, r)
-                progress.finished(job.label, summaries[by_job[id(job)]])
+
+    def finish(group: list[Job], writers: list[_RunWriter], results: list, dataset: data.Dataset) -> None:
+        for job, w, r in zip(group, writers, results):
+            summaries[by_job[id(job)]] = w.finish(dataset, r)
+            progress.finished(job.label, summaries[by_job[id(job)]])
+
+    with ExitStack() as owned:
+        pool = background or owned.enter_context(ThreadPoolExecutor(1, thread_name_prefix="dlexp-finish"))
+        pending: list[Future] = []
+        for group in plan([tasks[i].job for i in todo]):
+            members = [tasks[by_job[id(job)]] for job in group]
+            dataset = datasets[data_key(group[0].spec)]
+            trainer = "keras" if uses_keras_fit(group) else "stack"
+            if trainer == "keras":  # fit_one clears Keras' session: no model may be built meanwhile
+                _wait_all(pending)
+            writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
+                                                    "trainer": trainer, "stack_size": len(group)},
+                                  resume_from=resume_epoch(t.folder) if trainer == "keras" else 0)
+                       for t in members]
+            results: list = [None] * len(group)
+            try:
+                results = _fit_group(group, dataset, writers, progress)
+            except BaseException as err:
+                if isinstance(err, KeyboardInterrupt):
+                    for t, w in zip(members, writers):
+                        w.summary["status"] = "interrupted"
+                        w.summary["resume"] = "dlexp train resume=" + str(t.base_dir)
+                _wait_all(pending, quiet=True)
+                finish(group, writers, results, dataset)  # every folder still gets its summary
+                raise
+            pending.append(pool.submit(finish, group, writers, results, dataset))
+        _wait_all(pending)
     return [summaries[i] for i in range(len(tasks))]
+
+
+def _wait_all(futures: list[Future], quiet: bool = False) -> None:
+    """Wait for queued post-training work; re-raise its first error unless ``quiet``."""
+    errors = [f.exception() for f in futures]
+    futures.clear()
+    first = next((e for e in errors if e is not None), None)
+    if first is not None and not quiet:
+        raise first
 
 
 def train(cfg: Any, run_dir: Path, *, overrides: Optional[list[str]] = None, progress: Optional[str] = None,

@@ -220,7 +220,8 @@ def fit_stack(
     m_count = len(specs)
     on_epoch = on_epoch or [_unused] * m_count
     on_layer_rows = on_layer_rows or [_unused] * m_count
-    keras.backend.clear_session()  # as fit_one; no global seed is set (each member seeds itself)
+    # No keras.backend.clear_session() (fit_one's): a stack builds no Keras model while it trains, and
+    # the runner may be building one for a finished run's probes on another thread meanwhile.
     t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
     epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
     es = [s.trainer.early_stopping for s in specs]
@@ -232,6 +233,8 @@ def fit_stack(
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
     x_val, y_val = data.x_train[cut:], data.y_train[cut:].astype("int64")
     x_fit_t, y_fit_t = tf.constant(x_fit), tf.constant(y_fit)
+    fused_val = len(x_val) <= engine.chunk  # validated inside the epoch's call (else in chunks after it)
+    x_val_t, y_val_t = (tf.constant(x_val), tf.constant(y_val)) if fused_val else (x_val[:0], y_val[:0])
     stoppers = [_EarlyStopping(e.monitor, e.patience) if e.enabled else None for e in es]
     lrs = [float(np.float32(s.optimizer.learning_rate)) for s in specs]
 
@@ -256,10 +259,14 @@ def fit_stack(
             break
         e_start = time.perf_counter()
         perm = np.stack([epoch_order(s.seed, epoch, cut, t.shuffle) for s in specs]).astype("int32")
-        loss_sum, hit_sum, count, alive = engine.train_epoch(perm, running, engine.dropout_seeds(epoch), x_fit_t, y_fit_t)
+        loss_sum, hit_sum, count, alive, val_loss_sum, val_hit_sum = engine.train_epoch(
+            perm, running, engine.dropout_seeds(epoch), x_fit_t, y_fit_t, x_val_t, y_val_t)
         loss = loss_sum.numpy().astype(np.float64) / np.maximum(count.numpy(), 1)
         acc = hit_sum.numpy().astype(np.float64) / np.maximum(count.numpy(), 1)
-        val_loss, val_acc = engine.mean_metrics(x_val, y_val)
+        if fused_val:
+            val_loss, val_acc = (v.numpy().astype(np.float64) / len(x_val) for v in (val_loss_sum, val_hit_sum))
+        else:
+            val_loss, val_acc = engine.mean_metrics(x_val, y_val)
         now = time.perf_counter()
         members, finite = running.copy(), alive.numpy()
         for m in np.flatnonzero(members):

@@ -124,9 +124,9 @@ class StackEngine:
         self.jit = jit
         self._full_step = tf.function(self._train_step, jit_compile=True, autograph=False) if jit else None
         self.train_epoch = _compile(self._train_epoch, input_signature=[
-            tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig])
+            tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig,
+            x_sig, y_sig])
         self.evaluate = _compile(self._evaluate, input_signature=[x_sig, y_sig])
-        self.probs = _compile(self._probs, input_signature=[x_sig])
         self.act_stats = _compile(self._act_stats, input_signature=[x_sig])
         self.grad_norms = _compile(self._grad_norms, input_signature=[x_sig, y_sig])
         self.diagnostics = _compile(self._diagnostics, input_signature=[x_sig, y_sig])
@@ -144,8 +144,11 @@ class StackEngine:
             out[m] = [_keras_dropout_seed(self.seeds[m], i, epoch) for i in self.drop_layer_index[m]]
         return out
 
-    def _train_epoch(self, perm, active, drop_seeds, x, y):
-        """Every batch of one epoch; returns per-member loss/hit sums, rows counted, and who is still finite.
+    def _train_epoch(self, perm, active, drop_seeds, x, y, x_val, y_val):
+        """Every batch of one epoch, then inference-mode loss/hit sums on (x_val, y_val) (pass 0 rows
+        to skip: ``mean_metrics`` then measures it in chunks); returns per-member loss/hit sums, rows
+        counted, who is still finite, and the validation sums. Validating in the same call saves
+        a call and a host round trip per epoch (~5 ms each on 2 cores).
 
         Plain: one tf.while_loop over all batches, the last one smaller as Keras
         makes it (one trace of the step). XLA needs static shapes: the loop runs
@@ -173,13 +176,16 @@ class StackEngine:
         zeros = tf.zeros_like(active, tf.float32)
         carry = (zeros, zeros, zeros, active)
         if not self.jit:  # each member's own rows: (M, b)
-            return loop(self._train_step, -(-n // bsz), lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)], carry)
-        n_full, rest = divmod(n, bsz)
-        if n_full:
-            carry = loop(self._full_step, n_full, lambda b: tf.slice(perm, [0, b * bsz], [-1, bsz]), carry)
-        if rest:
-            carry = run(self._train_step, tf.constant(n_full), perm[:, n_full * bsz:], carry)
-        return carry
+            carry = loop(self._train_step, -(-n // bsz), lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)], carry)
+        else:
+            n_full, rest = divmod(n, bsz)
+            if n_full:
+                carry = loop(self._full_step, n_full, lambda b: tf.slice(perm, [0, b * bsz], [-1, bsz]), carry)
+            if rest:
+                carry = run(self._train_step, tf.constant(n_full), perm[:, n_full * bsz:], carry)
+        # Automatic control dependencies order these reads after the loop's variable updates.
+        val_loss, val_hits, _ = self._evaluate(x_val, y_val)
+        return (*carry, val_loss, val_hits)
 
     def _uniforms(self, seeds: list, b: tf.Tensor, rows) -> list:
         """Keras' dropout draws for batch ``b``: per member and layer, stateless_uniform with seed
@@ -222,14 +228,13 @@ class StackEngine:
     def _infer(self, x):
         return ops.forward(self.arch, self.layout.split(self.theta), x, moving=self._moving())
 
-    def _probs(self, x):
-        logits = self._infer(x)[0]
-        return tf.sigmoid(logits) if self.arch.binary else tf.nn.softmax(logits)
-
     def _evaluate(self, x, y):
+        """Per-member loss and hit sums over (x, y) and each member's predicted classes (M, rows):
+        one trace serves validation, test and decision grids."""
         logits, _, _ = self._infer(x)
+        classes = ops.member_classes(self.arch.binary, logits)
         return (tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y), 1),
-                tf.reduce_sum(ops.member_hits(self.arch.binary, logits, y), 1))
+                tf.reduce_sum(ops.member_hits(self.arch.binary, logits, y, classes), 1), classes)
 
     @staticmethod
     def _summaries(acts) -> list:
@@ -294,17 +299,15 @@ class StackEngine:
     def mean_metrics(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         loss, hits = 0.0, 0.0
         for start, xc in self.chunks(x):
-            lo, hi = self.evaluate(xc, y[start:start + self.chunk])
+            lo, hi, _ = self.evaluate(xc, y[start:start + self.chunk])
             loss, hits = loss + lo.numpy().astype(np.float64), hits + hi.numpy().astype(np.float64)
         return loss / len(x), hits / len(x)
 
     def predict_classes(self, x: np.ndarray) -> np.ndarray:
         """(M, rows) predicted class of every member (a sigmoid unit thresholded at 0.5, as classes_of)."""
-        parts = []
-        for _, xc in self.chunks(x):
-            p = self.probs(xc).numpy()  # (M, rows, units)
-            parts.append((p[..., 0] > 0.5).astype(int) if p.shape[-1] == 1 else p.argmax(axis=-1))
-        return np.concatenate(parts, axis=1)
+        no_labels = np.zeros(min(len(x), self.chunk), "int64")
+        parts = [self.evaluate(xc, no_labels[:len(xc)])[2].numpy() for _, xc in self.chunks(x)]
+        return np.concatenate(parts, axis=1).astype(int)
 
     def layer_rows(self, epoch: int, x: np.ndarray, y: np.ndarray) -> list[list[dict]]:
         """LayerDiagnostics' rows for every member: dead units and activation stats on all of x,

@@ -188,15 +188,19 @@ def member_losses(binary: bool, logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
 
 
-def member_hits(binary: bool, logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+def member_classes(binary: bool, logits: tf.Tensor) -> tf.Tensor:
+    """Predicted class (M, B) as int64: a sigmoid unit thresholded at 0.5, else argmax of softmax."""
+    if binary:
+        return tf.cast(tf.sigmoid(logits)[..., 0] > 0.5, tf.int64)
+    return tf.argmax(tf.nn.softmax(logits), axis=-1, output_type=tf.int64)
+
+
+def member_hits(binary: bool, logits: tf.Tensor, y: tf.Tensor, classes: Optional[tf.Tensor] = None) -> tf.Tensor:
     """Per-sample accuracy (M, B): binary_accuracy (p > 0.5) or sparse_categorical_accuracy (argmax p)."""
     if y.shape.rank == 1:
         y = tf.broadcast_to(y[None], tf.shape(logits)[:2])
-    if binary:
-        pred = tf.cast(tf.sigmoid(logits)[..., 0] > 0.5, y.dtype)
-    else:
-        pred = tf.argmax(tf.nn.softmax(logits), axis=-1, output_type=y.dtype)
-    return tf.cast(tf.equal(pred, y), F32)
+    pred = member_classes(binary, logits) if classes is None else classes
+    return tf.cast(tf.equal(pred, tf.cast(y, tf.int64)), F32)
 
 
 # ---------------------------------------------------------------- clipping and optimizers
