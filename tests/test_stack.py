@@ -302,3 +302,22 @@ def test_members_may_differ_in_activation_and_initializer(moons):
     members = stack.fit_stack(specs, moons)
     assert_same_run(training.fit_one(specs[1], moons), members[1])
     assert max_weight_diff(members[0], members[2]) > 1e-2
+
+
+@pytest.mark.parametrize("norm", ["none", "post_activation", "pre_activation"])
+def test_stack_representations_equal_the_keras_models_layer_outputs(norm, moons):
+    """The probes read each hidden layer's output from the stack itself (no Keras model is
+    built for them): it must be what training.hidden_representations takes from the model."""
+    groups = {"model": {"kind": "residual", "hidden": [16, 16, 16], "block_size": 2, "dropout": 0.2}}
+    if norm != "none":
+        groups["normalization"] = {"kind": "batchnorm", "placement": norm}
+    base = make_spec(**groups)
+    members = stack.fit_stack([base, base.with_seed(5)], moons)
+    cut = D.validation_cut(len(moons.x_train), base.trainer.validation_split)
+    for member in members:
+        for x in (moons.x_train[:cut], moons.x_test):
+            got = member.representations(x)
+            want = training.hidden_representations(member.keras_model(), x)
+            assert list(got) == list(want) == ["Input", "Layer 1", "Layer 2", "Layer 3"]
+            for name in want:
+                np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)

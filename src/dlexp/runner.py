@@ -221,7 +221,7 @@ def _post_training(spec: config.RunSpec, folder: Path, dataset: data.Dataset, hi
         artifacts.save_figure(folder / artifacts.PLOTS / "decision_boundary.png",
                               plots.decision_boundaries([{**panel, "title": f"{spec.variant} (seed {spec.seed})"}]))
     if spec.trainer.probes:
-        _probes(spec, folder, dataset, result.keras_model())
+        _probes(spec, folder, dataset, result)
 
 
 def _run_plots(spec: config.RunSpec, folder: Path, history: pd.DataFrame) -> None:
@@ -234,13 +234,12 @@ def _run_plots(spec: config.RunSpec, folder: Path, history: pd.DataFrame) -> Non
         artifacts.save_figure(out / "gradient_norms.png", plots.gradient_norms(stats))
 
 
-def _probes(spec: config.RunSpec, folder: Path, dataset: data.Dataset, model) -> None:
+def _probes(spec: config.RunSpec, folder: Path, dataset: data.Dataset, result) -> None:
     from dlexp import probes
-    from dlexp.training import hidden_representations
 
     cut = data.validation_cut(len(dataset.x_train), spec.trainer.validation_split)
-    train_reps = hidden_representations(model, dataset.x_train[:cut])
-    test_reps = hidden_representations(model, dataset.x_test)
+    train_reps = result.representations(dataset.x_train[:cut])
+    test_reps = result.representations(dataset.x_test)
     table = probes.probe_table(train_reps, dataset.y_train[:cut], test_reps, dataset.y_test, seed=spec.seed)
     artifacts.write_dataframe(folder / "probes.csv", table)
     idx = probes.sample_indices(len(dataset.x_test), 500, seed=spec.seed)

@@ -169,16 +169,28 @@ def _best_epoch(rows: list[dict], monitor: str) -> Optional[int]:
 
 
 class _SharedPredictions:
-    """Class predictions of all members at once, served member by member: the runner asks every
-    member of a stack about the same decision-grid points in turn."""
+    """Class predictions and hidden representations of all members at once, served member by
+    member: the runner asks every member of a stack about the same points in turn."""
 
     def __init__(self, engine: StackEngine) -> None:
         self.engine, self.points, self.classes = engine, None, None
+        self.reps: dict[tuple, list] = {}
 
     def member(self, m: int, points: np.ndarray) -> np.ndarray:
         if points is not self.points:
             self.points, self.classes = points, self.engine.predict_classes(points)
         return self.classes[m]
+
+    def member_representations(self, m: int, x: np.ndarray) -> dict[str, np.ndarray]:
+        """{"Input": x, "Layer 1": ..., ...} as ``training.hidden_representations`` gives them."""
+        key = (x.__array_interface__["data"][0], x.shape, x.strides)  # the same rows, even as a new view
+        if key not in self.reps:
+            if len(self.reps) >= 2:  # a run asks about its training rows, then its test rows
+                self.reps.clear()
+            self.reps[key] = self.engine.representations(np.ascontiguousarray(x, dtype="float32"))
+        out = {"Input": x}
+        out.update({f"Layer {k}": r[m] for k, r in enumerate(self.reps[key], start=1)})
+        return out
 
 
 class _ModelFactory:
@@ -308,5 +320,6 @@ def fit_stack(
             extra={"trainer": "stack", "stack_size": m_count, "stack_index": m},
             model_factory=_ModelFactory(engine, spec, data, weights, moving, m),
             class_predictor=functools.partial(predictions.member, m),
+            representation_fn=functools.partial(predictions.member_representations, m),
         ))
     return results

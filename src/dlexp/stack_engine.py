@@ -127,6 +127,7 @@ class StackEngine:
             tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig,
             x_sig, y_sig])
         self.evaluate = _compile(self._evaluate, input_signature=[x_sig, y_sig])
+        self.representations_of = _compile(self._representations, input_signature=[x_sig])
         self.act_stats = _compile(self._act_stats, input_signature=[x_sig])
         self.grad_norms = _compile(self._grad_norms, input_signature=[x_sig, y_sig])
         self.diagnostics = _compile(self._diagnostics, input_signature=[x_sig, y_sig])
@@ -236,6 +237,11 @@ class StackEngine:
         return (tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y), 1),
                 tf.reduce_sum(ops.member_hits(self.arch.binary, logits, y, classes), 1), classes)
 
+    def _representations(self, x):
+        reps: list = []
+        ops.forward(self.arch, self.layout.split(self.theta), x, moving=self._moving(), representations=reps)
+        return reps
+
     @staticmethod
     def _summaries(acts) -> list:
         out = []
@@ -308,6 +314,11 @@ class StackEngine:
         no_labels = np.zeros(min(len(x), self.chunk), "int64")
         parts = [self.evaluate(xc, no_labels[:len(xc)])[2].numpy() for _, xc in self.chunks(x)]
         return np.concatenate(parts, axis=1).astype(int)
+
+    def representations(self, x: np.ndarray) -> list[np.ndarray]:
+        """Each hidden layer's inference-mode output for every member: (M, rows, width) per layer."""
+        parts = [[r.numpy() for r in self.representations_of(xc)] for _, xc in self.chunks(x)]
+        return [np.concatenate([p[k] for p in parts], axis=1) for k in range(len(self.plan))]
 
     def layer_rows(self, epoch: int, x: np.ndarray, y: np.ndarray) -> list[list[dict]]:
         """LayerDiagnostics' rows for every member: dead units and activation stats on all of x,

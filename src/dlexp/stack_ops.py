@@ -134,12 +134,15 @@ def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple
     return out if arch.norm_mask is None else tf.where(arch.norm_mask, out, x)
 
 
-def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, dropout: Optional[Callable] = None):
+def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, dropout: Optional[Callable] = None,
+            representations: Optional[list] = None):
     """Logits (M, B, out_units), each hidden layer's activation output, and the BN batch statistics.
 
     ``moving=None`` is training mode (BN uses and returns batch statistics;
     ``dropout(k, a)`` is applied when given); otherwise ``moving`` holds the
-    per-layer moving (means, variances) for inference.
+    per-layer moving (means, variances) for inference. ``representations``, when
+    given, receives each hidden layer's output as ``training.representation_layers``
+    picks it (after a trailing BN, before dropout and a skip connection).
     """
     h, block_in = x, None
     acts, stats = [], []
@@ -153,6 +156,8 @@ def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, d
         acts.append(a)
         if arch.norm == "post_activation":
             a = _batchnorm(arch, w, k, a, moving, stats)
+        if representations is not None:
+            representations.append(a)
         if dropout is not None:
             a = dropout(k, a)
         if layer.block_end:

@@ -76,6 +76,7 @@ class FitResult:
     # class predictions come from the stack itself.
     model_factory: Optional[Callable[[], keras.Model]] = None
     class_predictor: Optional[Callable[[np.ndarray], np.ndarray]] = None
+    representation_fn: Optional[Callable[[np.ndarray], dict]] = None
 
     def keras_model(self) -> Optional[keras.Model]:
         """The trained network (None if the run produced none)."""
@@ -88,6 +89,12 @@ class FitResult:
         if self.class_predictor is not None:
             return self.class_predictor(points)
         return predict_classes(self.keras_model(), points)
+
+    def representations(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """``hidden_representations`` of the trained network on ``x``."""
+        if self.representation_fn is not None:
+            return self.representation_fn(x)
+        return hidden_representations(self.keras_model(), x)
 
 
 def backup_epoch(backup_dir: Optional[Path]) -> int:
