@@ -176,7 +176,9 @@ class StackEngine:
 
         zeros = tf.zeros_like(active, tf.float32)
         carry = (zeros, zeros, zeros, active)
-        if not self.jit:  # each member's own rows: (M, b)
+        if not self.jit and n % bsz == 0:  # static (M, bsz) batches: shapes fold away at trace time
+            carry = loop(self._train_step, n // bsz, lambda b: tf.slice(perm, [0, b * bsz], [-1, bsz]), carry)
+        elif not self.jit:  # each member's own rows: (M, b), the last batch smaller
             carry = loop(self._train_step, -(-n // bsz), lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)], carry)
         else:
             n_full, rest = divmod(n, bsz)
