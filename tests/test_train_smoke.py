@@ -2,6 +2,7 @@
 
 import json
 import math
+from contextlib import ExitStack
 
 import numpy as np
 import pandas as pd
@@ -145,3 +146,29 @@ def test_reproduce_plans_all_presets_together(run_dlexp, tmp_path):
     assert not any((r / "decision_grid.npz").exists() for r in runs)
     assert (out / "claims.csv").exists() and (out / "report.html").exists()
     assert all((ex / p / "results.csv").exists() for p in ("shallow_vs_deep", "shallow_vs_deep_depth", "shallow_vs_deep_width"))
+
+
+def test_an_error_in_background_post_training_surfaces_after_the_other_groups_train(compose, tmp_path, monkeypatch):
+    """Post-training work runs on a background thread while the next group trains: an error
+    there must not be lost, nor stop the groups queued after it."""
+    finish = runner._RunWriter.finish
+    calls = []
+
+    def failing_first(self, dataset, result):
+        calls.append(self.folder.name)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return finish(self, dataset, result)
+
+    monkeypatch.setattr(runner._RunWriter, "finish", failing_first)
+    base = ["trainer.progress=none", "trainer.epochs=1", "trainer.checkpoint=false", "trainer.plots=false",
+            "dataset=moons_circles", "dataset.n_samples=120"]
+    tasks = []
+    for name, hidden in (("a", "[8]"), ("b", "[8,8]")):  # two shapes: two stacks, one after the other
+        plain = runner.experiment.plain_config(compose(base + [f"model.hidden={hidden}"]))
+        tasks += [runner.Task(job, tmp_path / name, {}) for job in runner.experiment.expand(plain)]
+    datasets = runner.load_data([t.job for t in tasks])
+    with ExitStack() as stack, pytest.raises(OSError, match="disk full"):
+        runner.execute_tasks(tasks, datasets, runner.Progress("none", stack))
+    assert calls == ["a", "b"]
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["status"] == "completed"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Tuple
 

@@ -79,11 +79,6 @@ def build(spec: RunSpec, input_dim: int, n_classes: int) -> keras.Model:
     return keras.Model(inputs, outputs, name=re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{spec.name}_{spec.variant}"))
 
 
-def hidden_layer_names(model: keras.Model) -> list[str]:
-    """Names of the activation layers, in depth order."""
-    return [layer.name for layer in model.layers if layer.name.startswith("act_")]
-
-
 def count_params(spec: RunSpec, input_dim: int, n_classes: int) -> int:
     """Trainable + non-trainable parameters, computed without building the model."""
     sizes = (input_dim,) + tuple(spec.model.hidden)
