@@ -76,19 +76,20 @@ class Layout:
         self.shapes.append(shape)
 
     def split(self, theta) -> dict:
-        """Named views (M, *shape) of a flat (M, P) tensor or array."""
+        """Named views of a flat (M, P) array, (M, *shape); of a tensor, ready for the forward pass:
+        kernels (M, fan_in, units), vectors (M, 1, units) so they broadcast over the batch without a
+        slice per layer (a StridedSlice and its gradient are ~10 ops of per-step overhead each)."""
         if isinstance(theta, np.ndarray):
             parts = np.split(theta, np.cumsum(self.sizes)[:-1], axis=1)
-        else:
-            parts = tf.split(theta, self.sizes, axis=1)
-        return {n: _reshape(p, s) for n, p, s in zip(self.names, parts, self.shapes)}
+            return {n: p.reshape((-1,) + s) for n, p, s in zip(self.names, parts, self.shapes)}
+        parts = tf.split(theta, self.sizes, axis=1)
+        return {n: tf.reshape(p, [-1, *s] if len(s) == 2 else [-1, 1, *s]) for n, p, s in zip(self.names, parts, self.shapes)}
 
     def split_stats(self, stats) -> list:
-        return tf.split(stats, self.stat_sizes, axis=1) if self.stat_sizes else []
-
-
-def _reshape(part, shape):
-    return part.reshape((-1,) + shape) if isinstance(part, np.ndarray) else tf.reshape(part, [-1, *shape])
+        """Per-layer (M, 1, units) slices of a (M, S) moving mean/variance tensor."""
+        if not self.stat_sizes:
+            return []
+        return [tf.reshape(p, [-1, 1, n]) for p, n in zip(tf.split(stats, self.stat_sizes, axis=1), self.stat_sizes)]
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,9 @@ class Arch:
 
 
 def _dense(h: tf.Tensor, kernel, bias) -> tf.Tensor:
-    """Keras Dense: matmul then add bias. h is (N, D) shared by all members or (M, B, D) per member."""
+    """Keras Dense: matmul then add bias (M, 1, units). h is (N, D) shared by all members or (M, B, D) per member."""
     z = tf.einsum("nd,mdh->mnh", h, kernel) if h.shape.rank == 2 else tf.linalg.matmul(h, kernel)
-    return z + bias[:, None, :]
+    return z + bias
 
 
 def _activate(arch: Arch, z: tf.Tensor) -> tf.Tensor:
@@ -127,10 +128,10 @@ def _activate(arch: Arch, z: tf.Tensor) -> tf.Tensor:
 def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple], stats: list) -> tf.Tensor:
     if moving is None:  # training: this batch's statistics, per member
         mean, var = tf.nn.moments(x, axes=[1], keepdims=True)
-        stats.append((mean[:, 0, :], var[:, 0, :]))
+        stats.append((tf.squeeze(mean, 1), tf.squeeze(var, 1)))
     else:
-        mean, var = moving[0][k][:, None, :], moving[1][k][:, None, :]
-    out = tf.nn.batch_normalization(x, mean, var, w[f"beta_{k}"][:, None, :], w[f"gamma_{k}"][:, None, :], arch.epsilon)
+        mean, var = moving[0][k], moving[1][k]
+    out = tf.nn.batch_normalization(x, mean, var, w[f"beta_{k}"], w[f"gamma_{k}"], arch.epsilon)
     return out if arch.norm_mask is None else tf.where(arch.norm_mask, out, x)
 
 
