@@ -92,3 +92,15 @@ def test_every_exercise_names_existing_presets():
     for ex in all_exercises():
         assert set(ex.presets) <= presets, ex.name
         assert ex.presets or ex.analysis, ex.name
+
+
+def test_reproduce_draws_tsne_for_the_first_seed_only_and_still_stacks_the_seeds():
+    """The report shows the first seed's t-SNE; the other seeds keep their probe tables but skip
+    the embedding, and the flag must not split the seeds into separate stacks."""
+    from dlexp import exercises, reproduce, runner
+
+    args = reproduce.parse_args(["representations", "--seeds", "3", "--progress", "none"])
+    (_, _, _, jobs), = reproduce.compose_jobs([exercises.load("representations")], [42, 43, 44], args)
+    assert [(j.spec.seed, j.spec.trainer.probes, j.spec.trainer.tsne) for j in jobs] == [
+        (42, True, True), (43, True, False), (44, True, False)]
+    assert runner.plan(jobs) == [jobs]

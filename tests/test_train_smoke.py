@@ -172,3 +172,19 @@ def test_an_error_in_background_post_training_surfaces_after_the_other_groups_tr
         runner.execute_tasks(tasks, datasets, runner.Progress("none", stack))
     assert calls == ["a", "b"]
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("tsne", [True, False])
+def test_probes_write_their_table_and_tsne_only_when_asked(compose, tmp_path, tsne):
+    """With probes on, every run gets probes.csv (one row per representation); plots/tsne.png is
+    drawn unless trainer.tsne=false (reproduce's setting for all but the first seed), even
+    with the other per-run plots off."""
+    summary, folder = _train(compose, tmp_path, [
+        "trainer.backend=auto", "dataset=moons_circles", "dataset.n_samples=120", "model.hidden=[8,8]",
+        "trainer.epochs=1", "trainer.probes=true", "trainer.plots=false", "trainer.checkpoint=false",
+        f"trainer.tsne={str(tsne).lower()}"])
+    assert summary["status"] == "completed" and not summary.get("warnings")
+    table = pd.read_csv(folder / "probes.csv")
+    assert table["representation"].tolist() == ["Input", "Layer 1", "Layer 2"]
+    assert table["probe_accuracy"].between(0, 1).all()
+    assert (folder / "plots" / "tsne.png").exists() == tsne

@@ -270,6 +270,7 @@ class TrainerConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     diagnostics: bool = True  # per-epoch dead units, activation stats, gradient norms
     probes: bool = False  # after training: linear probe + t-SNE of each layer's output (Exercise 5)
+    tsne: bool = True  # with probes: also embed each layer with t-SNE and draw plots/tsne.png
     plots: bool = True  # per-run PNGs (learning curves, dead units, gradient norms, decision boundary)
     checkpoint: bool = True  # save weights + optimizer every epoch so an interrupted run can resume
     backend: str = "auto"  # auto: stack compatible runs into one vectorized fit; keras: one model.fit each

@@ -242,6 +242,8 @@ def _probes(spec: config.RunSpec, folder: Path, dataset: data.Dataset, result) -
     test_reps = result.representations(dataset.x_test)
     table = probes.probe_table(train_reps, dataset.y_train[:cut], test_reps, dataset.y_test, seed=spec.seed)
     artifacts.write_dataframe(folder / "probes.csv", table)
+    if not spec.trainer.tsne:
+        return
     idx = probes.sample_indices(len(dataset.x_test), 500, seed=spec.seed)
     emb = probes.tsne_embeddings({k: v[idx] for k, v in test_reps.items()}, seed=42)
     dims = {k: int(v.shape[1]) for k, v in test_reps.items()}

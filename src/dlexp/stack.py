@@ -114,11 +114,11 @@ def stack_groups(specs: list[RunSpec]) -> list[list[int]]:
     return sorted(groups, key=lambda g: g[0])
 
 
-# Per-member values (everything else must be equal); progress, threads, checkpoint and probes
+# Per-member values (everything else must be equal); progress, threads, checkpoint, probes and tsne
 # do not change how a network trains (a stack does not checkpoint mid-run).
 _FREE_FIELDS = (("trainer", "seed"), ("trainer", "epochs"), ("trainer", "early_stopping"), ("trainer", "progress"),
-                ("trainer", "threads"), ("trainer", "checkpoint"), ("trainer", "probes"), ("model", "dropout"),
-                ("optimizer", "learning_rate"))
+                ("trainer", "threads"), ("trainer", "checkpoint"), ("trainer", "probes"), ("trainer", "tsne"),
+                ("model", "dropout"), ("optimizer", "learning_rate"))
 
 
 def _frozen(value):
