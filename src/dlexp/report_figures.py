@@ -337,7 +337,8 @@ def representations(ex: Exercise, ex_dir: Path) -> FigureList:
             path = r.folder / artifacts.PLOTS / "tsne.png"
             if path.exists():
                 return path, (f"t-SNE of the input and of each hidden layer's output on the test points, "
-                              f"seed {r.seed} (the first seed; the other seeds' panels are in their run folders), "
+                              f"seed {r.seed} (the first seed: reproduce embeds only its layers; the probe accuracies of "
+                              "every seed are in the next figure), "
                               "coloured by class; the panel titles give each layer's linear-probe accuracy.")
         return None
 
