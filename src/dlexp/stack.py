@@ -272,7 +272,7 @@ def fit_stack(
         e_start = time.perf_counter()
         perm = np.stack([epoch_order(s.seed, epoch, cut, t.shuffle) for s in specs]).astype("int32")
         loss_sum, hit_sum, count, alive, val_loss_sum, val_hit_sum = engine.train_epoch(
-            perm, running, engine.dropout_seeds(epoch), x_fit_t, y_fit_t, x_val_t, y_val_t)
+            perm, running, engine.dropout_seeds(epoch), x_fit_t, y_fit_t, x_val_t, y_val_t, engine.n_batches)
         loss = loss_sum.numpy().astype(np.float64) / np.maximum(count.numpy(), 1)
         acc = hit_sum.numpy().astype(np.float64) / np.maximum(count.numpy(), 1)
         if fused_val:
@@ -305,7 +305,7 @@ def fit_stack(
         engine.restore_best(restore)
     fit_seconds = time.perf_counter() - start
 
-    test_loss, test_acc = engine.mean_metrics(data.x_test, data.y_test.astype("int64"))
+    test_loss, test_acc = engine.test_metrics(data.x_test, data.y_test.astype("int64"))
     results = []
     weights, moving = engine.weights()
     predictions = _SharedPredictions(engine)
