@@ -20,6 +20,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from dlexp import artifacts
@@ -110,8 +111,6 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
 def _tsne_for_first_seed(job, first_seed: int):
     """The report shows the first seed's t-SNE panels only; the other seeds keep their probe
     tables (the report plots probe accuracy over all seeds) but skip t-SNE, ~4 s of CPU per run."""
-    from dataclasses import replace
-
     spec = job.spec
     if not spec.trainer.probes or spec.trainer.seed == first_seed or not spec.trainer.tsne:
         return job

@@ -180,15 +180,17 @@ class StackEngine:
 
         zeros = tf.zeros_like(active, tf.float32)
         carry = (zeros, zeros, zeros, active)
-        if not self.jit and n % bsz == 0:  # static (M, bsz) batches: shapes fold away at trace time
-            carry = loop(self._train_step, n_batches, lambda b: tf.slice(perm, [0, b * bsz], [-1, bsz]), carry)
-        elif not self.jit:  # each member's own rows: (M, b), the last batch smaller
-            carry = loop(self._train_step, n_batches, lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)], carry)
+        n_full, rest = divmod(n, bsz)
+
+        def full_batch(b):  # static (M, bsz): shapes fold away at trace time
+            return tf.slice(perm, [0, b * bsz], [-1, bsz])
+
+        if not self.jit:  # each member's own rows: (M, b), the last batch smaller when rows don't divide
+            slicer = full_batch if not rest else (lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)])
+            carry = loop(self._train_step, n_batches, slicer, carry)
         else:
-            n_full, rest = divmod(n, bsz)
             if n_full:
-                carry = loop(self._full_step, tf.minimum(n_batches, n_full),
-                             lambda b: tf.slice(perm, [0, b * bsz], [-1, bsz]), carry)
+                carry = loop(self._full_step, tf.minimum(n_batches, n_full), full_batch, carry)
             if rest:
                 carry = tf.cond(n_batches > n_full,
                                 lambda: run(self._train_step, tf.constant(n_full), perm[:, n_full * bsz:], carry),
@@ -239,8 +241,9 @@ class StackEngine:
         return ops.forward(self.arch, self.layout.split(self.theta), x, moving=self._moving())
 
     def _evaluate(self, x, y):
-        """Per-member loss and hit sums over (x, y) and each member's predicted classes (M, rows):
-        one trace serves validation, test and decision grids."""
+        """Per-member loss and hit sums over (x, y) and each member's predicted classes (M, rows).
+        Traced inside the epoch function (validation, and the test set as an epoch of 0 batches)
+        and on its own (``evaluate``) for decision grids and sets larger than one chunk."""
         logits, _, _ = self._infer(x)
         classes = ops.member_classes(self.arch.binary, logits)
         return (tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y), 1),
