@@ -2,6 +2,7 @@
 
 import json
 import math
+import time
 from contextlib import ExitStack
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dlexp import artifacts, runner
+from dlexp.errors import DlexpError
 
 FAST = ["trainer.progress=none", "trainer.backend=keras"]
 
@@ -149,8 +151,8 @@ def test_reproduce_plans_all_presets_together(run_dlexp, tmp_path):
 
 
 def test_an_error_in_background_post_training_surfaces_after_the_other_groups_train(compose, tmp_path, monkeypatch):
-    """Post-training work runs on a background thread while the next group trains: an error
-    there must not be lost, nor stop the groups queued after it."""
+    """Post-training work runs on a background thread while other groups train: an error
+    there must not be lost, nor stop the other groups."""
     finish = runner._RunWriter.finish
     calls = []
 
@@ -170,8 +172,59 @@ def test_an_error_in_background_post_training_surfaces_after_the_other_groups_tr
     datasets = runner.load_data([t.job for t in tasks])
     with ExitStack() as stack, pytest.raises(OSError, match="disk full"):
         runner.execute_tasks(tasks, datasets, runner.Progress("none", stack))
-    assert calls == ["a", "b"]
-    assert json.loads((tmp_path / "b" / "summary.json").read_text())["status"] == "completed"
+    assert sorted(calls) == ["a", "b"]  # the two stacks train on two lanes: either may finish first
+    other = "b" if calls[0] == "a" else "a"
+    assert json.loads((tmp_path / other / "summary.json").read_text())["status"] == "completed"
+
+
+def _two_stacks(compose, tmp_path, extra=()):
+    base = ["trainer.progress=none", "trainer.checkpoint=false", "trainer.plots=false",
+            "dataset=moons_circles", "dataset.n_samples=120", "seeds=[0,1]", *extra]
+    tasks = []
+    for name, hidden in (("a", "[8]"), ("b", "[8,8]")):  # two shapes: two stacks
+        plain = runner.experiment.plain_config(compose(base + [f"model.hidden={hidden}"]))
+        tasks += [runner.Task(job, tmp_path / name, {}) for job in runner.experiment.expand(plain)]
+    return tasks, runner.load_data([t.job for t in tasks])
+
+
+def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path):
+    """Two stacks training at once share TF's thread pools; each must still compute exactly what it
+    computes alone (stateless seeds, no cross-stack state)."""
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    out = {}
+    for lanes in (1, 2):
+        tasks, datasets = _two_stacks(compose, tmp_path / f"lanes{lanes}", ["trainer.epochs=3"])
+        with ExitStack() as stack:
+            summaries = runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=lanes)
+        assert [s["status"] for s in summaries] == ["completed"] * 4
+        out[lanes] = [(s["test_accuracy"], pd.read_csv(t.folder / "metrics.csv")[cols]) for s, t in zip(summaries, tasks)]
+    for (acc1, m1), (acc2, m2) in zip(out[1], out[2]):
+        assert acc1 == acc2
+        pd.testing.assert_frame_equal(m1, m2, check_exact=True)
+
+
+def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, monkeypatch):
+    """When one group raises, the group training on the other lane stops after its current epoch
+    with an 'interrupted' (resumable) summary, and the error reaches the caller."""
+    fit_group = runner._fit_group
+
+    def fail_a_once_b_trains(group, dataset, writers, progress):
+        if tmp_path / "a" not in writers[0].folder.parents:
+            return fit_group(group, dataset, writers, progress)
+        deadline = time.time() + 120
+        while not any(len(m.read_text().splitlines()) > 1 for m in (tmp_path / "b").glob("**/metrics.csv")):
+            assert time.time() < deadline, "stack b never trained an epoch"
+            time.sleep(0.02)
+        raise DlexpError("model.hidden: boom")
+
+    monkeypatch.setattr(runner, "_fit_group", fail_a_once_b_trains)
+    tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=400"])
+    with ExitStack() as stack, pytest.raises(DlexpError, match="boom"):
+        runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=2)
+    for t in tasks[2:]:  # stack b
+        summary = json.loads((t.folder / "summary.json").read_text())
+        assert summary["status"] == "interrupted" and summary["resume"].startswith("dlexp train resume=")
+        assert 1 <= summary["epochs_run"] < 400
 
 
 @pytest.mark.parametrize("tsne", [True, False])

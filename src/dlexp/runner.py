@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 import time
 import traceback
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -128,8 +129,10 @@ def resume_epoch(folder: Path) -> int:
 class _RunWriter:
     """The open files of one run while it trains."""
 
-    def __init__(self, job: Job, folder: Path, meta: dict, resume_from: int = 0) -> None:
+    def __init__(self, job: Job, folder: Path, meta: dict, resume_from: int = 0,
+                 stop: Optional[threading.Event] = None) -> None:
         self.job, self.folder, self.t0 = job, folder, time.perf_counter()
+        self.stop = stop  # set: end the run after the epoch being recorded (another lane failed or was interrupted)
         folder.mkdir(parents=True, exist_ok=True)
         for stale in ("probes.csv", "error.txt"):
             (folder / stale).unlink(missing_ok=True)
@@ -163,6 +166,8 @@ class _RunWriter:
     def on_epoch(self, row: dict) -> None:
         self.metrics.append(row)
         self._safe(self.logger.epoch, row)
+        if self.stop is not None and self.stop.is_set():
+            raise KeyboardInterrupt  # the trainers treat it as Ctrl-C: summaries say "interrupted"
 
     def on_layers(self, rows: list[dict]) -> None:
         self.layers.extend(rows)
@@ -340,15 +345,23 @@ class Task:
         return self.base_dir / self.job.subdir
 
 
+# Stacks trained at once. One stack keeps ~1.5 of the 2 cores busy: its step is a chain of small
+# ops, and its tracing and per-epoch Python hold the GIL while TF runs without it. A second lane
+# fills the gap (measured, all stacks of the eight exercises in one process: 1 seed 48 -> 39 s,
+# 5 seeds 159 -> 125 s); a third would only add memory.
+TRAINING_LANES = 2
+
+
 def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False,
-                  background: Optional[Executor] = None) -> list[dict]:
+                  background: Optional[Executor] = None, lanes: int = TRAINING_LANES) -> list[dict]:
     """Train every task into its folder, grouping compatible runs of all experiments into stacks;
     return the summaries in task order.
 
-    A group's post-training work (summary, decision grid, probes, plots: Python and matplotlib,
-    mostly holding the GIL) runs on one ``background`` thread while the next group trains (TF
-    executes without the GIL), so the two overlap on 2 cores. Pass an executor to queue more
-    work on the same thread (``reproduce`` queues its analyses first); None makes one here.
+    Stacks train on ``lanes`` threads at once, the costliest first. A group's post-training work
+    (summary, decision grid, probes, plots: Python and matplotlib, mostly holding the GIL) runs on
+    one ``background`` thread meanwhile. Pass an executor to queue more work on that thread
+    (``reproduce`` queues its analyses first); None makes one here. A group that goes through
+    Keras' ``model.fit`` trains alone on this thread (fit_one clears Keras' session).
     """
     summaries: dict[int, dict] = {}
     todo = []
@@ -358,39 +371,95 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         else:
             todo.append(i)
     by_job = {id(tasks[i].job): i for i in todo}
+    stop = threading.Event()  # set when one group raises: the others stop at their next epoch
+    pending: list[Future] = []  # queued post-training work
 
     def finish(group: list[Job], writers: list[_RunWriter], results: list, dataset: data.Dataset) -> None:
         for job, w, r in zip(group, writers, results):
             summaries[by_job[id(job)]] = w.finish(dataset, r)
             progress.finished(job.label, summaries[by_job[id(job)]])
 
+    def train(group: list[Job], pool: Executor) -> None:
+        if stop.is_set():  # a lane picked it up just as another failed: leave it unstarted, no folder
+            return
+        members = [tasks[by_job[id(job)]] for job in group]
+        dataset = datasets[data_key(group[0].spec)]
+        trainer = "keras" if uses_keras_fit(group) else "stack"
+        writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
+                                                "trainer": trainer, "stack_size": len(group)},
+                              resume_from=resume_epoch(t.folder) if trainer == "keras" else 0, stop=stop)
+                   for t in members]
+        results: list = [None] * len(group)
+        try:
+            results = _fit_group(group, dataset, writers, progress)
+        except BaseException as err:
+            if isinstance(err, KeyboardInterrupt):
+                for t, w in zip(members, writers):
+                    w.summary["status"] = "interrupted"
+                    w.summary["resume"] = "dlexp train resume=" + str(t.base_dir)
+            finish(group, writers, results, dataset)  # every folder still gets its summary
+            raise
+        pending.append(pool.submit(finish, group, writers, results, dataset))
+
     with ExitStack() as owned:
         pool = background or owned.enter_context(ThreadPoolExecutor(1, thread_name_prefix="dlexp-finish"))
-        pending: list[Future] = []
-        for group in plan([tasks[i].job for i in todo]):
-            members = [tasks[by_job[id(job)]] for job in group]
-            dataset = datasets[data_key(group[0].spec)]
-            trainer = "keras" if uses_keras_fit(group) else "stack"
-            if trainer == "keras":  # fit_one clears Keras' session: no model may be built meanwhile
-                _wait_all(pending)
-            writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
-                                                    "trainer": trainer, "stack_size": len(group)},
-                                  resume_from=resume_epoch(t.folder) if trainer == "keras" else 0)
-                       for t in members]
-            results: list = [None] * len(group)
-            try:
-                results = _fit_group(group, dataset, writers, progress)
-            except BaseException as err:
-                if isinstance(err, KeyboardInterrupt):
-                    for t, w in zip(members, writers):
-                        w.summary["status"] = "interrupted"
-                        w.summary["resume"] = "dlexp train resume=" + str(t.base_dir)
-                _wait_all(pending, quiet=True)
-                finish(group, writers, results, dataset)  # every folder still gets its summary
-                raise
-            pending.append(pool.submit(finish, group, writers, results, dataset))
+        lane_pool = owned.enter_context(ThreadPoolExecutor(max(1, lanes), thread_name_prefix="dlexp-train"))
+        running: list[Future] = []
+        try:
+            for keras_group, groups in _batches(plan([tasks[i].job for i in todo])):
+                if keras_group:
+                    _wait_all(pending)
+                    train(groups[0], pool)
+                    continue
+                groups.sort(key=lambda g: _estimated_cost(g, datasets[data_key(g[0].spec)]), reverse=True)
+                running = [lane_pool.submit(train, g, pool) for g in groups]
+                wait(running, return_when=FIRST_EXCEPTION)
+                _raise_first(running)
+        except BaseException:
+            stop.set()
+            for f in running:
+                f.cancel()  # not started yet: no folder is made
+            wait(running)
+            _wait_all(pending, quiet=True)
+            raise
         _wait_all(pending)
     return [summaries[i] for i in range(len(tasks))]
+
+
+def _batches(groups: list[list[Job]]):
+    """(True, [group]) for a group that trains through Keras' fit, (False, groups) for each run of stack groups between them."""
+    run: list[list[Job]] = []
+    for group in groups:
+        if uses_keras_fit(group):
+            if run:
+                yield False, run
+                run = []
+            yield True, [group]
+        else:
+            run.append(group)
+    if run:
+        yield False, run
+
+
+def _estimated_cost(group: list[Job], dataset: data.Dataset) -> float:
+    """A rough training cost, to start the longest stacks first so that the lanes end together:
+    weights x planned steps, plus a per-layer term for the fixed cost of every small op."""
+    from dlexp import models
+
+    total = 0.0
+    for job in group:
+        s = job.spec
+        steps = s.trainer.epochs * -(-len(dataset.x_train) // s.trainer.batch_size)
+        weights = models.count_params(s, dataset.input_dim, dataset.n_classes)
+        total += steps * (weights + 20_000 * len(s.model.hidden)) * (2 if s.trainer.diagnostics else 1)
+    return total
+
+
+def _raise_first(futures: list[Future]) -> None:
+    """Re-raise the error of the first finished future that failed, if any."""
+    for f in futures:
+        if f.done() and not f.cancelled() and f.exception() is not None:
+            raise f.exception()
 
 
 def _wait_all(futures: list[Future], quiet: bool = False) -> None:
