@@ -254,6 +254,28 @@ def test_stack_key_groups_only_what_a_stack_can_vary():
         stack.fit_stack([base, different[0]], load(base))
 
 
+def test_xla_is_chosen_for_long_wide_or_op_heavy_stacks_only():
+    """jit_pays_off's estimate (constants fitted in stack.py) on the cases that were measured:
+    many members with mixed activations, BN and dropout (Exercise 4 x 25) and a 500-wide net
+    compile; a few small members, or 20 sigmoid layers for 20 epochs, do not."""
+    def spec(hidden, epochs=50, **groups):
+        return make_spec(model={"hidden": list(hidden), **groups.pop("model", {})}, trainer={"epochs": epochs},
+                         dataset={"name": "moons_circles", "n_samples": 800}, **groups)
+
+    moons = load(spec([8]))
+    n_fit = D.validation_cut(len(moons.x_train), 0.2)
+    ex4 = [replace(spec([128, 64, 32], model={"dropout": 0.3}, normalization={"kind": "batchnorm"}),
+                   activation=C.ActivationConfig(name)).with_seed(seed)
+           for name in ("relu", "elu", "selu", "swish", "gelu") for seed in range(5)]
+    assert stack.elementwise_passes(ex4) == 1 + 5 + 2 + 1
+    assert stack.elementwise_passes(ex4[:5]) == 1 + 1 + 2 + 1
+    assert stack.jit_pays_off(ex4, moons, n_fit)
+    assert not stack.jit_pays_off(ex4[::5], moons, n_fit)  # one seed of each activation
+    assert stack.jit_pays_off([spec([500, 500, 500])], moons, n_fit)
+    assert not stack.jit_pays_off([spec([100, 100])], moons, n_fit)
+    assert not stack.jit_pays_off([spec([64] * 20, epochs=20).with_seed(s) for s in range(15)], moons, n_fit)
+
+
 def test_stack_groups_put_members_without_batchnorm_with_one_batchnorm_config():
     base = make_spec()
     post = replace(base, normalization=C.NormalizationConfig("batchnorm"))

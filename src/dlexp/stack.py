@@ -43,23 +43,41 @@ from dlexp.names import is_import_path
 from dlexp.stack_engine import StackEngine
 from dlexp.training import FitResult, loss_for, make_optimizer
 
-# XLA fuses the step's memory-bound elementwise work (optimizer, clipping, BN, dropout) and
-# speeds up the big matmuls, for a compile that grows with depth. Measured on 2 cores
-# (benchmarks/, 5-seed presets): it saves ~5e-9 s per (member x weight x step) and costs
-# ~1 s + 0.25 s per hidden layer. Training time, off -> on: Exercise 7 x 20 members 16.4 -> 9.8 s,
-# the width-500 net x 5 32.2 -> 20.5 s, Exercise 4 x 25 10.7 -> 8.1 s, but the 20-layer nets of
-# Exercise 2 x 15 10.2 -> 12.0 s. "auto" compiles when the estimated saving beats the compile.
+# XLA fuses the step's memory-bound elementwise work (optimizer, clipping, BN, dropout, every
+# activation of a mixed stack) and speeds up the big matmuls, for a compile that grows with the
+# graph. Fitted to measurements on 2 cores (whole fit_stack, off vs on, alternated): it saves
+# ~5e-9 s per (member x weight x step) plus ~4.4e-9 s per (member x unit x row x step x elementwise
+# pass beyond the bias add), and costs ~1 s + 0.3 s per hidden layer + 0.1 s per layer and extra pass. Off -> on at
+# 5 seeds: Exercise 4 x 25 16.9 -> 11.6 s, Exercise 1's deep nets x 15 7.2 -> 5.5 s, Exercise 6
+# x 20 9.2 -> 7.7 s, the width-500 net x 5 32.2 -> 20.5 s; but the 10-layer sigmoid nets of
+# Exercise 2 x 15 12.6 -> 13.4 s, Exercise 1's 1000-wide net x 5 2.9 -> 3.3 s, and at 1 seed
+# Exercise 4 x 5 5.2 -> 6.6 s (the compile is not won back). "auto" compiles when the estimated saving beats the estimated compile.
 JIT_SECONDS_SAVED_PER_WEIGHT_STEP = 5e-9
-JIT_COMPILE_SECONDS = (1.0, 0.25)  # fixed, per hidden layer
+JIT_SECONDS_SAVED_PER_UNIT_PASS_STEP = 4.4e-9
+JIT_COMPILE_SECONDS = (1.0, 0.3, 0.1)  # fixed, per hidden layer, per hidden layer and extra pass
+
+
+def elementwise_passes(specs: list[RunSpec]) -> int:
+    """Elementwise passes over every hidden unit per step: the bias add, each activation function in
+    the stack (all are computed for all members), BN's normalize and scale, dropout's mask."""
+    acts = len({(s.activation.name, s.activation.alpha) for s in specs})
+    bn = any(s.normalization.kind == "batchnorm" for s in specs)
+    return 1 + acts + (2 if bn else 0) + (1 if any(s.model.dropout > 0 for s in specs) else 0)
 
 
 def jit_pays_off(specs: list[RunSpec], data: Dataset, n_fit: int) -> bool:
     """Whether XLA-compiling this stack's step is estimated to save time (see the constants above)."""
     t = specs[0].trainer
-    weight_steps = sum(s.trainer.epochs * -(-n_fit // t.batch_size) * models.count_params(s, data.input_dim, data.n_classes)
-                       for s in specs)
-    fixed, per_layer = JIT_COMPILE_SECONDS
-    return weight_steps * JIT_SECONDS_SAVED_PER_WEIGHT_STEP > fixed + per_layer * len(specs[0].model.hidden)
+    passes = elementwise_passes(specs)
+    saved = 0.0
+    for s in specs:
+        steps = s.trainer.epochs * -(-n_fit // t.batch_size)
+        weights = models.count_params(s, data.input_dim, data.n_classes)
+        units = t.batch_size * sum(s.model.hidden) * (passes - 1)
+        saved += steps * (weights * JIT_SECONDS_SAVED_PER_WEIGHT_STEP + units * JIT_SECONDS_SAVED_PER_UNIT_PASS_STEP)
+    fixed, per_layer, per_pass = JIT_COMPILE_SECONDS
+    layers = len(specs[0].model.hidden)
+    return saved > fixed + per_layer * layers + per_pass * layers * (passes - 2)
 
 
 def stack_key(spec: RunSpec) -> Optional[tuple]:
