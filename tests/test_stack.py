@@ -107,6 +107,24 @@ def test_xla_compiled_stack_matches_fit_one(moons):
     assert_same_run(training.fit_one(spec, moons), members[1])
 
 
+def test_xla_step_is_traced_once_and_pads_the_last_batch(moons):
+    """Under XLA a smaller last batch (128 rows in batches of 24: 5 full and 8 rows) goes through
+    the same compiled step, padded; the plain step is never traced (one Python trace less)."""
+    spec = make_spec(normalization={"kind": "batchnorm"}, model={"dropout": 0.2}, trainer={"shuffle": True})
+    specs = [spec.with_seed(3), spec.with_seed(4)]
+    n_fit = D.validation_cut(len(moons.x_train), spec.trainer.validation_split)
+    engine = stack_engine.StackEngine(specs, moons, n_fit, jit=True)
+    assert n_fit % spec.trainer.batch_size
+    engine._train_step = lambda *a: pytest.fail("the plain step was traced")
+    x, y = moons.x_train[:n_fit], moons.y_train[:n_fit].astype("int64")
+    perm = np.stack([D.epoch_order(s.seed, 0, n_fit, True) for s in specs]).astype("int32")
+    for epoch in range(2):
+        out = engine.train_epoch(perm, np.ones(2, bool), engine.dropout_seeds(epoch), x, y, x[:0], y[:0],
+                                 engine.n_batches)
+        np.testing.assert_array_equal(out[2].numpy(), [n_fit, n_fit])  # rows counted: the padding is not
+    assert engine._full_step.experimental_get_tracing_count() == 1
+
+
 def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moons):
     spec = make_spec(normalization={"kind": "batchnorm"}, clipping={"kind": "value", "value": 0.05},
                      trainer={"diagnostics": True}).with_seed(3)

@@ -122,7 +122,7 @@ class StackEngine:
         # XLA fuses the long elementwise chains (optimizer, BN, dropout): about half the CPU time
         # per step, for 3-6 s of compiling, so fit_stack turns it on for big, long stacks only.
         self.jit = jit
-        self._full_step = tf.function(self._train_step, jit_compile=True, autograph=False) if jit else None
+        self._full_step = tf.function(self._masked_step, jit_compile=True, autograph=False) if jit else None
         self.n_batches = -(-n_fit // self.batch_size)
         self.train_epoch = _compile(self._train_epoch, input_signature=[
             tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig,
@@ -156,25 +156,30 @@ class StackEngine:
 
         Plain: one tf.while_loop over all batches, the last one smaller as Keras
         makes it (one trace of the step); when the rows divide evenly, every batch
-        has the static shape (M, batch_size). XLA needs static shapes: the loop runs
-        the compiled step on the full batches and the plain step on the rest.
+        has the static shape (M, batch_size). XLA needs static shapes: the compiled
+        step runs every batch at (M, batch_size), a smaller last batch padded and its
+        real rows marked (``ops.Rows``), so the step is traced once either way.
         """
         bsz, n = self.batch_size, self.n_fit
         seeds = [[drop_seeds[m, k] for k in range(len(self.plan))] for m in range(len(self.seeds))]
 
-        def run(step_fn, b, idx, carry):
+        def run(step_fn, b, idx, carry, real_rows=None):
+            """One batch; ``real_rows`` (int) when ``idx`` is padded to the full batch size."""
             loss_sum, hit_sum, count, alive = carry
-            rows = tf.shape(idx)[1]
-            losses, hits = step_fn(tf.gather(x, idx), tf.gather(y, idx), alive, *self._uniforms(seeds, b, rows))
+            rows = tf.shape(idx)[1] if real_rows is None else real_rows
+            uniforms = self._uniforms(seeds, b, rows)
+            if real_rows is not None and real_rows < bsz:  # padded rows' draws: never used (loss weight 0)
+                uniforms = [tf.pad(u, [[0, 0], [0, bsz - real_rows], [0, 0]], constant_values=1.0) for u in uniforms]
+            losses, hits = step_fn(tf.gather(x, idx), tf.gather(y, idx), alive, *uniforms)
             rows = tf.cast(rows, tf.float32)
             # Keras' running means: loss weighted by batch size, accuracy per sample. A member whose
             # loss turns NaN/Inf gets this batch counted and applied (as Keras does), then stops.
             return (tf.where(alive, loss_sum + losses * rows, loss_sum), tf.where(alive, hit_sum + hits, hit_sum),
                     tf.where(alive, count + rows, count), tf.logical_and(alive, tf.math.is_finite(losses)))
 
-        def loop(step_fn, n_batches, slicer, carry):
+        def loop(step_fn, n_batches, slicer, carry, real_rows=None):
             def body(b, *carry):
-                return (b + 1, *run(step_fn, b, slicer(b), carry))
+                return (b + 1, *run(step_fn, b, slicer(b), carry, real_rows))
 
             return tf.while_loop(lambda b, *_: b < n_batches, body, (tf.constant(0), *carry))[1:]
 
@@ -189,11 +194,18 @@ class StackEngine:
             slicer = full_batch if not rest else (lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)])
             carry = loop(self._train_step, n_batches, slicer, carry)
         else:
+            def compiled(mask):
+                count = tf.reduce_sum(mask)
+                return lambda xb, yb, alive, *uniforms: self._full_step(xb, yb, alive, mask, count, *uniforms)
+
             if n_full:
-                carry = loop(self._full_step, tf.minimum(n_batches, n_full), full_batch, carry)
+                carry = loop(compiled(tf.ones([bsz])), tf.minimum(n_batches, n_full), full_batch, carry, real_rows=bsz)
             if rest:
+                m = len(self.seeds)
+                padded = tf.concat([perm[:, n_full * bsz:], tf.zeros([m, bsz - rest], tf.int32)], axis=1)
+                mask = tf.concat([tf.ones([rest]), tf.zeros([bsz - rest])], axis=0)
                 carry = tf.cond(n_batches > n_full,
-                                lambda: run(self._train_step, tf.constant(n_full), perm[:, n_full * bsz:], carry),
+                                lambda: run(compiled(mask), tf.constant(n_full), padded, carry, real_rows=rest),
                                 lambda: carry)
         # Automatic control dependencies order these reads after the loop's variable updates.
         val_loss, val_hits, _ = self._evaluate(x_val, y_val)
@@ -221,11 +233,19 @@ class StackEngine:
 
     def _train_step(self, xb, yb, alive, *uniforms):
         """One batch for all members: xb (M, b, D), yb (M, b). Updates only ``alive`` members."""
+        return self._step(xb, yb, alive, uniforms, None)
+
+    def _masked_step(self, xb, yb, alive, mask, count, *uniforms):
+        """The step on a batch padded to the full size: only rows where ``mask`` is 1 count (XLA's)."""
+        return self._step(xb, yb, alive, uniforms, ops.Rows(mask, count))
+
+    def _step(self, xb, yb, alive, uniforms, rows):
         arch, layout = self.arch, self.layout
         drop = ops.dropout_fn(list(uniforms), self.rates, self.scales) if uniforms else None
         with tf.GradientTape() as tape:
-            logits, _, stats = ops.forward(arch, layout.split(self.theta), xb, dropout=drop)
-            losses = tf.reduce_mean(ops.member_losses(arch.binary, logits, yb), axis=1)  # (M,)
+            logits, _, stats = ops.forward(arch, layout.split(self.theta), xb, dropout=drop, rows=rows)
+            per_sample = ops.member_losses(arch.binary, logits, yb)
+            losses = tf.reduce_mean(per_sample, axis=1) if rows is None else rows.mean(per_sample)  # (M,)
             total = tf.reduce_sum(losses)  # d total / d (member m's weights) = d loss_m / d ...
         grad = ops.clip_members(self.clip_kinds, tape.gradient(total, self.theta), self.clip_value, layout.sizes)
         self.opt.apply([grad], alive)
@@ -234,7 +254,8 @@ class StackEngine:
             mean, var = tf.concat([s[0] for s in stats], 1), tf.concat([s[1] for s in stats], 1)
             self.mm.assign(tf.where(keep, self.mm * mom + mean * (1.0 - mom), self.mm))
             self.mv.assign(tf.where(keep, self.mv * mom + var * (1.0 - mom), self.mv))
-        return losses, tf.reduce_sum(ops.member_hits(arch.binary, logits, yb), 1)
+        hits = ops.member_hits(arch.binary, logits, yb)
+        return losses, tf.reduce_sum(hits if rows is None else hits * rows.mask, 1)
 
     # -- inference-mode measurements on data shared by all members
     def _infer(self, x):

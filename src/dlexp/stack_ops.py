@@ -125,9 +125,36 @@ def _activate(arch: Arch, z: tf.Tensor) -> tf.Tensor:
     return out
 
 
-def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple], stats: list) -> tf.Tensor:
+@dataclass(frozen=True)
+class Rows:
+    """Which rows of a padded batch are real: ``mask`` (B,) 1.0/0.0 and ``count`` their number.
+
+    XLA compiles one static batch shape, so the compiled step takes a smaller last batch padded
+    to the full size. Every reduction over the batch then counts only the real rows: BN's
+    statistics, the mean loss, the hits. Padded rows get zero loss weight, and BN's statistics
+    leave them out, so nothing of theirs reaches a real row's output or the gradient. (They are
+    copies of a real input row, so they stay finite whenever the real rows are: 0 * NaN would not.)
+    """
+
+    mask: tf.Tensor
+    count: tf.Tensor
+
+    def mean(self, v: tf.Tensor) -> tf.Tensor:
+        """Mean of (M, B) per-sample values over the real rows: (M,)."""
+        return tf.reduce_sum(v * self.mask, axis=1) / self.count
+
+    def moments(self, x: tf.Tensor) -> tuple:
+        """tf.nn.moments(x, axes=[1], keepdims=True) over the real rows of (M, B, units)."""
+        m = self.mask[None, :, None]
+        mean = tf.reduce_sum(x * m, axis=1, keepdims=True) / self.count
+        var = tf.reduce_sum(tf.math.squared_difference(x, tf.stop_gradient(mean)) * m, axis=1, keepdims=True) / self.count
+        return mean, var
+
+
+def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple], stats: list,
+               rows: Optional[Rows] = None) -> tf.Tensor:
     if moving is None:  # training: this batch's statistics, per member
-        mean, var = tf.nn.moments(x, axes=[1], keepdims=True)
+        mean, var = tf.nn.moments(x, axes=[1], keepdims=True) if rows is None else rows.moments(x)
         stats.append((tf.squeeze(mean, 1), tf.squeeze(var, 1)))
     else:
         mean, var = moving[0][k], moving[1][k]
@@ -136,14 +163,15 @@ def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple
 
 
 def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, dropout: Optional[Callable] = None,
-            representations: Optional[list] = None):
+            representations: Optional[list] = None, rows: Optional[Rows] = None):
     """Logits (M, B, out_units), each hidden layer's activation output, and the BN batch statistics.
 
     ``moving=None`` is training mode (BN uses and returns batch statistics;
     ``dropout(k, a)`` is applied when given); otherwise ``moving`` holds the
     per-layer moving (means, variances) for inference. ``representations``, when
     given, receives each hidden layer's output as ``training.representation_layers``
-    picks it (after a trailing BN, before dropout and a skip connection).
+    picks it (after a trailing BN, before dropout and a skip connection). ``rows``: the real
+    rows of a padded training batch (BN's statistics use only them).
     """
     h, block_in = x, None
     acts, stats = [], []
@@ -152,11 +180,11 @@ def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, d
             block_in = h
         z = _dense(h, w[f"kernel_{k}"], w[f"bias_{k}"])
         if arch.norm == "pre_activation":
-            z = _batchnorm(arch, w, k, z, moving, stats)
+            z = _batchnorm(arch, w, k, z, moving, stats, rows)
         a = _activate(arch, z)
         acts.append(a)
         if arch.norm == "post_activation":
-            a = _batchnorm(arch, w, k, a, moving, stats)
+            a = _batchnorm(arch, w, k, a, moving, stats, rows)
         if representations is not None:
             representations.append(a)
         if dropout is not None:
