@@ -218,7 +218,7 @@ def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, mon
         raise DlexpError("model.hidden: boom")
 
     monkeypatch.setattr(runner, "_fit_group", fail_a_once_b_trains)
-    tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=400"])
+    tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=400", "trainer.early_stopping.enabled=false"])
     with ExitStack() as stack, pytest.raises(DlexpError, match="boom"):
         runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=2)
     for t in tasks[2:]:  # stack b
