@@ -15,7 +15,7 @@ Exercise 5, the claims and the report; the run counts are printed next to the ti
 
     python benchmarks/bench_reproduce.py [--skip-5] [--repeat N]
 
-This machine's speed drifts 15-25% within an hour (other guests: see the steal column), so
+This machine's speed drifts 15-40% over hours (the steal column shows other guests), so
 compare only ratios measured in one run; --repeat alternates A and B N times and reports the
 median B/A. CPU seconds are user + system of the child and its threads.
 """
@@ -46,7 +46,7 @@ def dlexp_exe() -> list[str]:
 def steal_seconds() -> float:
     """CPU time the hypervisor gave to other guests, summed over cores (Linux; 0 elsewhere).
 
-    This machine's speed drifts 15-25% within an hour; steal shows when neighbours were busy.
+    This machine's speed drifts 15-40% over hours; steal shows when neighbours were busy.
     """
     try:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()

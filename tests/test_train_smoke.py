@@ -187,9 +187,19 @@ def _two_stacks(compose, tmp_path, extra=()):
     return tasks, runner.load_data([t.job for t in tasks])
 
 
-def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path):
+def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, monkeypatch):
     """Two stacks training at once share TF's thread pools; each must still compute exactly what it
-    computes alone (stateless seeds, no cross-stack state)."""
+    computes alone (stateless seeds, no cross-stack state). Checks that they did overlap."""
+    fit_group, spans = runner._fit_group, {}
+
+    def timed(group, *args):
+        start = time.perf_counter()
+        try:
+            return fit_group(group, *args)
+        finally:
+            spans.setdefault(lanes, []).append((start, time.perf_counter()))
+
+    monkeypatch.setattr(runner, "_fit_group", timed)
     cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
     out = {}
     for lanes in (1, 2):
@@ -198,6 +208,10 @@ def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path):
             summaries = runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=lanes)
         assert [s["status"] for s in summaries] == ["completed"] * 4
         out[lanes] = [(s["test_accuracy"], pd.read_csv(t.folder / "metrics.csv")[cols]) for s, t in zip(summaries, tasks)]
+    (a0, a1), (b0, b1) = spans[2]
+    assert max(a0, b0) < min(a1, b1), "the two stacks did not train at the same time"
+    (a0, a1), (b0, b1) = sorted(spans[1])
+    assert a1 <= b0  # one lane: one after the other
     for (acc1, m1), (acc2, m2) in zip(out[1], out[2]):
         assert acc1 == acc2
         pd.testing.assert_frame_equal(m1, m2, check_exact=True)

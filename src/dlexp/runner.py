@@ -348,8 +348,9 @@ class Task:
 # Stacks trained at once. One stack keeps ~1.5 of the 2 cores busy: its step is a chain of small
 # ops, and its tracing and per-epoch Python hold the GIL while TF runs without it. A second lane
 # fills the gap (measured, all stacks of the eight exercises in one process: 1 seed 48 -> 39 s,
-# 5 seeds 159 -> 125 s). Memory grows with the lanes (peak RSS of a 5-seed reproduction
-# ~1,300 -> ~1,480 MB, near the 1.5 GB target), so a third was not tried.
+# 5 seeds 159 -> 125 s). Memory grows with the lanes: peak RSS of a 5-seed reproduction was
+# ~1,300 MB on one lane and 1,420-1,490 MB on two (with more stacks under XLA too), near the
+# 1.5 GB target, so a third lane was not tried.
 TRAINING_LANES = 2
 
 

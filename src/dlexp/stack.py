@@ -46,12 +46,13 @@ from dlexp.training import FitResult, loss_for, make_optimizer
 # XLA fuses the step's memory-bound elementwise work (optimizer, clipping, BN, dropout, every
 # activation of a mixed stack) and speeds up the big matmuls, for a compile that grows with the
 # graph. Fitted to measurements on 2 cores (whole fit_stack, off vs on, alternated): it saves
-# ~5e-9 s per (member x weight x step) plus ~4.4e-9 s per (member x unit x row x step x elementwise
-# pass beyond the bias add), and costs ~1 s + 0.3 s per hidden layer + 0.1 s per layer and extra pass. Off -> on at
-# 5 seeds: Exercise 4 x 25 16.9 -> 11.6 s, Exercise 1's deep nets x 15 7.2 -> 5.5 s, Exercise 6
-# x 20 9.2 -> 7.7 s, the width-500 net x 5 32.2 -> 20.5 s; but the 10-layer sigmoid nets of
-# Exercise 2 x 15 12.6 -> 13.4 s, Exercise 1's 1000-wide net x 5 2.9 -> 3.3 s, and at 1 seed
-# Exercise 4 x 5 5.2 -> 6.6 s (the compile is not won back). "auto" compiles when the estimated saving beats the estimated compile.
+# ~5e-9 s per (member x weight x step) plus ~4.4e-9 s per (member x unit x row x step x
+# elementwise pass beyond the bias add), and costs ~1 s + 0.3 s per hidden layer + 0.1 s per
+# layer and extra pass. Off -> on at 5 seeds: Exercise 4 x 25 16.9 -> 11.6 s, Exercise 1's deep
+# nets x 15 7.2 -> 5.5 s, Exercise 6 x 20 9.2 -> 7.7 s, the width-500 net x 5 32.2 -> 20.5 s; but
+# the 10-layer sigmoid nets of Exercise 2 x 15 12.6 -> 13.4 s, Exercise 1's 1000-wide net x 5
+# 2.9 -> 3.3 s, and at 1 seed Exercise 4 x 5 5.2 -> 6.6 s (the compile is not won back).
+# "auto" compiles when the estimated saving beats the estimated compile.
 JIT_SECONDS_SAVED_PER_WEIGHT_STEP = 5e-9
 JIT_SECONDS_SAVED_PER_UNIT_PASS_STEP = 4.4e-9
 JIT_COMPILE_SECONDS = (1.0, 0.3, 0.1)  # fixed, per hidden layer, per hidden layer and extra pass

@@ -132,8 +132,9 @@ class Rows:
     XLA compiles one static batch shape, so the compiled step takes a smaller last batch padded
     to the full size. Every reduction over the batch then counts only the real rows: BN's
     statistics, the mean loss, the hits. Padded rows get zero loss weight, and BN's statistics
-    leave them out, so nothing of theirs reaches a real row's output or the gradient. (They are
-    copies of a real input row, so they stay finite whenever the real rows are: 0 * NaN would not.)
+    leave them out, so nothing of theirs reaches a real row's output or the gradient. (Their loss
+    is masked by multiplying with 0, which a NaN would survive; they repeat a real training row
+    through the same weights, so they diverge only when the stack does.)
     """
 
     mask: tf.Tensor
