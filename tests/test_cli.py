@@ -67,3 +67,29 @@ def test_concurrent_runs_get_distinct_folders(run_dlexp, tmp_path):
     folders = list((tmp_path / "outputs" / "default").iterdir())
     assert len(folders) == 3
     assert all((f / "summary.json").exists() for f in folders)
+
+
+@pytest.mark.parametrize("loaded,fast", [((), False), (("tensorflow",), True), (("tensorflow", "mlflow"), False)])
+def test_console_main_skips_the_slow_teardown_only_when_nothing_needs_it(monkeypatch, loaded, fast):
+    """With TensorFlow loaded, the exit skips the interpreter's ~2 s teardown (os._exit) but keeps
+    main()'s exit code; with a module whose atexit hooks matter (MLflow's queue), it exits normally."""
+    import os
+    import sys
+
+    from dlexp import cli
+
+    class FastExit(Exception):
+        pass
+
+    def fake_exit(code):
+        raise FastExit(code)
+
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    for name in ("tensorflow", *cli._NEEDS_ATEXIT):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    for name in loaded:
+        monkeypatch.setitem(sys.modules, name, object())
+    with pytest.raises(FastExit if fast else SystemExit) as exc:
+        cli.console_main()
+    assert exc.value.args[0] == 3
