@@ -224,6 +224,34 @@ def test_a_broken_figure_costs_only_itself(tmp_path, monkeypatch, capsys):
     assert "broken" in capsys.readouterr().err
 
 
+def test_reproduce_draws_an_exercises_figures_when_its_last_run_is_done(tmp_path, monkeypatch):
+    """reproduce draws each exercise's figures from runner's on_done hook, once, right after the
+    exercise's last task completes (whatever the order the stacks finish in)."""
+    from types import SimpleNamespace
+
+    from dlexp import reproduce
+
+    calls = []
+    monkeypatch.setattr(rf, "exercise_figures", lambda ex, d: calls.append((ex.name, d)) or [(d / "f.png", ex.name)])
+    tasks = [SimpleNamespace(meta={"exercise": n}) for n in ("dead_relu", "batch_norm", "dead_relu")]
+    early = reproduce._EarlyFigures([load("dead_relu"), load("batch_norm")], tasks, tmp_path)
+    early(2)
+    assert calls == []
+    early(1)
+    assert calls == [("batch_norm", tmp_path / "batch_norm")]
+    early(0)
+    assert calls[1:] == [("dead_relu", tmp_path / "dead_relu")]
+    assert early.drawn == {"batch_norm": [(tmp_path / "batch_norm" / "f.png", "batch_norm")],
+                           "dead_relu": [(tmp_path / "dead_relu" / "f.png", "dead_relu")]}
+    # ... and the report uses them as they are, without drawing again
+    from dlexp import report
+    from dlexp.document import Image
+
+    blocks = report.exercise_blocks(tmp_path, load("batch_norm"), pd.DataFrame(), [42], early.drawn["batch_norm"])
+    assert [b.path for b in blocks if isinstance(b, Image)] == [tmp_path / "batch_norm" / "f.png"]
+    assert len(calls) == 2
+
+
 def test_real_dataset_includes_other_presets(tmp_path):
     make_preset(tmp_path / "real_dataset", "real_dataset", {"mlp": _config()})
     make_preset(tmp_path / "real_dataset", "real_dataset_mnist", {"mlp": _config(dataset={"name": "mnist"})})

@@ -2,6 +2,7 @@
 
 import json
 import math
+import threading
 import time
 from contextlib import ExitStack
 
@@ -233,12 +234,47 @@ def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, mon
 
     monkeypatch.setattr(runner, "_fit_group", fail_a_once_b_trains)
     tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=400", "trainer.early_stopping.enabled=false"])
+    done = []
     with ExitStack() as stack, pytest.raises(DlexpError, match="boom"):
-        runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=2)
+        runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=2, on_done=done.append)
     for t in tasks[2:]:  # stack b
         summary = json.loads((t.folder / "summary.json").read_text())
         assert summary["status"] == "interrupted" and summary["resume"].startswith("dlexp train resume=")
         assert 1 <= summary["epochs_run"] < 400
+    assert done == []  # neither a failed nor an interrupted run is complete
+
+
+def test_on_done_reports_each_complete_task_once_on_the_background_thread(compose, tmp_path):
+    """reproduce draws an exercise's figures from on_done: it must fire once per task, after the
+    task's folder is complete, on the one background thread, and also for tasks skipped as finished."""
+    tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=1"])
+    for again in (False, True):
+        calls = []
+
+        def on_done(i):
+            assert (tasks[i].folder / "summary.json").exists()
+            calls.append((i, threading.current_thread().name))
+
+        before = [(t.folder / "summary.json").stat().st_mtime_ns for t in tasks] if again else None
+        with ExitStack() as stack:
+            runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), skip_finished=True, on_done=on_done)
+        assert sorted(i for i, _ in calls) == [0, 1, 2, 3]
+        assert {name.split("_")[0] for _, name in calls} == {"dlexp-finish"}
+        if again:  # nothing retrained
+            assert [(t.folder / "summary.json").stat().st_mtime_ns for t in tasks] == before
+
+
+def test_a_group_with_probes_starts_before_a_costlier_one(compose):
+    """Probes and t-SNE run after training on the background thread: starting their group first
+    lets that work overlap the other stacks instead of trailing them."""
+    base = ["dataset=moons_circles", "dataset.n_samples=120"]
+    big, probed = (runner.experiment.expand(runner.experiment.plain_config(compose(base + extra))) for extra in
+                   (["model.hidden=[256,256,256]"], ["model.hidden=[8]", "trainer.probes=true"]))
+    datasets = runner.load_data(big + probed)
+    dataset = datasets[runner.data_key(big[0].spec)]
+    assert runner._estimated_cost(big, dataset) > runner._estimated_cost(probed, dataset)
+    groups = sorted([big, probed], key=lambda g: runner._start_key(g, dataset), reverse=True)
+    assert groups == [probed, big]
 
 
 @pytest.mark.parametrize("tsne", [True, False])

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
@@ -91,7 +92,9 @@ def _claims_blocks(claims: pd.DataFrame) -> list:
     return [Heading("Claims: the notebook vs the measurements", 3), Table(view[cols])]
 
 
-def exercise_blocks(out: Path, ex: Exercise, claims: pd.DataFrame, seeds: list[int]) -> list:
+def exercise_blocks(out: Path, ex: Exercise, claims: pd.DataFrame, seeds: list[int],
+                    figures: Optional[list] = None) -> list:
+    """The report section of one exercise; ``figures``: its figures if already drawn (else drawn here)."""
     from dlexp.report_figures import exercise_figures
 
     ex_dir = out / ex.name
@@ -119,7 +122,7 @@ def exercise_blocks(out: Path, ex: Exercise, claims: pd.DataFrame, seeds: list[i
             path = preset_dir / artifacts.PLOTS / f"{name}.png"
             if path.exists():
                 blocks.append(Image(path, f"{preset}: {caption}"))
-    for path, caption in exercise_figures(ex, ex_dir):
+    for path, caption in exercise_figures(ex, ex_dir) if figures is None else figures:
         blocks.append(Image(path, caption))
     blocks += _claims_blocks(claims[claims["exercise"] == ex.name] if not claims.empty else claims)
     return blocks
@@ -161,8 +164,11 @@ def rebuild_comparisons(out: Path, exercises: list[Exercise]) -> list[Path]:
     return rebuilt
 
 
-def write_reproduction_report(out: Path) -> dict:
-    """claims.csv, report.md and report.html for a reproduction folder. Returns their paths."""
+def write_reproduction_report(out: Path, figures: Optional[dict[str, list]] = None) -> dict:
+    """claims.csv, report.md and report.html for a reproduction folder. Returns their paths.
+
+    ``figures``: exercise name -> its figures, for exercises whose figures are already drawn.
+    """
     from dlexp import claims as claims_mod
 
     out = Path(out)
@@ -185,7 +191,7 @@ def write_reproduction_report(out: Path) -> dict:
                        ["exercise", "claim", "check", "n_seeds", "mean", "95% CI", "verdict"]])]
     blocks += [Heading("Method", 2), Para(METHOD)]
     for ex in exercises:
-        blocks += exercise_blocks(out, ex, claims, seeds)
+        blocks += exercise_blocks(out, ex, claims, seeds, (figures or {}).get(ex.name))
     prov = manifest.get("provenance") or {}
     blocks += [Heading("Provenance", 2),
                Code(json.dumps({k: prov.get(k) for k in ("dlexp", "tensorflow", "keras", "python", "git_commit", "host", "platform", "cpus")}, indent=2))]

@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExec
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -355,31 +355,39 @@ TRAINING_LANES = 2
 
 
 def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False,
-                  background: Optional[Executor] = None, lanes: int = TRAINING_LANES) -> list[dict]:
+                  background: Optional[Executor] = None, lanes: int = TRAINING_LANES,
+                  on_done: Optional[Callable[[int], None]] = None) -> list[dict]:
     """Train every task into its folder, grouping compatible runs of all experiments into stacks;
     return the summaries in task order.
 
-    Stacks train on ``lanes`` threads at once, the costliest first. A group's post-training work
-    (summary, decision grid, probes, plots: Python and matplotlib, mostly holding the GIL) runs on
-    one ``background`` thread meanwhile. Pass an executor to queue more work on that thread
-    (``reproduce`` queues its analyses first); None makes one here. A group that goes through
-    Keras' ``model.fit`` trains alone on this thread (fit_one clears Keras' session).
+    Stacks train on ``lanes`` threads at once (``_start_key``: probes first, then the costliest).
+    A group's post-training work (summary, decision grid, probes, plots: Python and matplotlib,
+    mostly holding the GIL) runs on one ``background`` thread meanwhile. Pass an executor to queue
+    more work on that thread (``reproduce`` queues its analyses first); None makes one here. A
+    group that goes through Keras' ``model.fit`` trains alone on this thread (fit_one clears Keras'
+    session). ``on_done(i)`` runs on the background thread once task i's folder is complete (at
+    once for a task skipped as finished; never for a run that failed or was interrupted).
     """
     summaries: dict[int, dict] = {}
-    todo = []
+    todo, skipped = [], []
     for i, task in enumerate(tasks):
         if skip_finished and is_finished(task.folder, task.job.spec):
             summaries[i] = artifacts.read_json(task.folder / artifacts.SUMMARY)
+            skipped.append(i)
         else:
             todo.append(i)
     by_job = {id(tasks[i].job): i for i in todo}
     stop = threading.Event()  # set when one group raises: the others stop at their next epoch
     pending: list[Future] = []  # queued post-training work
 
-    def finish(group: list[Job], writers: list[_RunWriter], results: list, dataset: data.Dataset) -> None:
+    def finish(group: list[Job], writers: list[_RunWriter], results: list, dataset: data.Dataset,
+               complete: bool = False) -> None:
         for job, w, r in zip(group, writers, results):
-            summaries[by_job[id(job)]] = w.finish(dataset, r)
-            progress.finished(job.label, summaries[by_job[id(job)]])
+            i = by_job[id(job)]
+            summaries[i] = w.finish(dataset, r)
+            progress.finished(job.label, summaries[i])
+            if complete and on_done is not None:
+                on_done(i)
 
     def train(group: list[Job], pool: Executor) -> None:
         if stop.is_set():  # a lane picked it up just as another failed: leave it unstarted, no folder
@@ -401,11 +409,13 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                     w.summary["resume"] = "dlexp train resume=" + str(t.base_dir)
             finish(group, writers, results, dataset)  # every folder still gets its summary
             raise
-        pending.append(pool.submit(finish, group, writers, results, dataset))
+        pending.append(pool.submit(finish, group, writers, results, dataset, True))
 
     with ExitStack() as owned:
         pool = background or owned.enter_context(ThreadPoolExecutor(1, thread_name_prefix="dlexp-finish"))
         lane_pool = owned.enter_context(ThreadPoolExecutor(max(1, lanes), thread_name_prefix="dlexp-train"))
+        if on_done is not None:
+            pending += [pool.submit(on_done, i) for i in skipped]
         running: list[Future] = []
         try:
             for keras_group, groups in _batches(plan([tasks[i].job for i in todo])):
@@ -413,7 +423,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                     _wait_all(pending)
                     train(groups[0], pool)
                     continue
-                groups.sort(key=lambda g: _estimated_cost(g, datasets[data_key(g[0].spec)]), reverse=True)
+                groups.sort(key=lambda g: _start_key(g, datasets[data_key(g[0].spec)]), reverse=True)
                 running = [lane_pool.submit(train, g, pool) for g in groups]
                 wait(running, return_when=FIRST_EXCEPTION)
                 _raise_first(running)
@@ -441,6 +451,13 @@ def _batches(groups: list[list[Job]]):
             run.append(group)
     if run:
         yield False, run
+
+
+def _start_key(group: list[Job], dataset: data.Dataset) -> tuple[bool, float]:
+    """Groups with probes start first: their post-training work (linear probes, t-SNE: seconds of
+    CPU on the background thread) then overlaps the other stacks' training instead of trailing
+    it. Then the costliest first, so that the lanes end together."""
+    return any(job.spec.trainer.probes for job in group), _estimated_cost(group, dataset)
 
 
 def _estimated_cost(group: list[Job], dataset: data.Dataset) -> float:
