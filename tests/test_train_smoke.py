@@ -244,10 +244,14 @@ def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, mon
     assert done == []  # neither a failed nor an interrupted run is complete
 
 
-def test_on_done_reports_each_complete_task_once_on_the_background_thread(compose, tmp_path):
+def test_on_done_reports_each_complete_task_once_on_the_background_thread(compose, tmp_path, monkeypatch):
     """reproduce draws an exercise's figures from on_done: it must fire once per task, after the
-    task's folder is complete, on the one background thread, and also for tasks skipped as finished."""
+    task's folder is complete, on the one background thread, and also for tasks skipped as finished.
+    Freed memory is handed back once per trained group, after that group's folders are complete."""
     tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=1"])
+    trims = []
+    monkeypatch.setattr(runner, "_return_freed_memory",
+                        lambda: trims.append(sum((t.folder / "summary.json").exists() for t in tasks)))
     for again in (False, True):
         calls = []
 
@@ -262,6 +266,7 @@ def test_on_done_reports_each_complete_task_once_on_the_background_thread(compos
         assert {name.split("_")[0] for _, name in calls} == {"dlexp-finish"}
         if again:  # nothing retrained
             assert [(t.folder / "summary.json").stat().st_mtime_ns for t in tasks] == before
+    assert len(trims) == 2 and min(trims) >= 2  # one per group, each after its group's two runs
 
 
 def test_a_group_with_probes_starts_before_a_costlier_one(compose):
