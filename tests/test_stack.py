@@ -125,6 +125,30 @@ def test_xla_step_is_traced_once_and_pads_the_last_batch(moons):
     assert engine._full_step.experimental_get_tracing_count() == 1
 
 
+def test_layer_rows_in_small_chunks_match_one_pass(moons, monkeypatch):
+    """layer_rows measures in chunks of diag_chunk rows to bound the backward pass' memory: the
+    activation stats add up over all rows and the gradient over the first GRAD_SAMPLES only,
+    whatever the chunking (here 32-row chunks, and 100 gradient rows of 128, so one chunk ends at
+    the gradient cut and the last one is forward-only)."""
+    specs = [make_spec(model={"hidden": [16, 8], "dropout": 0.2}, trainer={"diagnostics": True}).with_seed(s)
+             for s in (1, 2)]
+    monkeypatch.setattr(stack_engine, "GRAD_SAMPLES", 100)
+    whole = stack.fit_stack(specs, moons)
+    monkeypatch.setattr(stack_engine, "_DIAG_FLOATS", 1)  # diag_chunk = its floor, 32 rows
+    chunked = stack.fit_stack(specs, moons)
+    for a, b in zip(whole, chunked):
+        assert len(a.layer_stats) == len(b.layer_stats) == 3 * 2
+        for ra, rb in zip(a.layer_stats, b.layer_stats):
+            for key in ("epoch", "layer", "units", "dead_fraction", "weight_proxy_dead_fraction"):
+                assert ra[key] == rb[key], key
+            for key in ("act_mean", "act_std", "grad_norm"):
+                assert ra[key] == pytest.approx(rb[key], rel=1e-5, abs=1e-8), key
+    with pytest.raises(AssertionError):  # the gradient really is taken over the first 100 rows only
+        monkeypatch.setattr(stack_engine, "GRAD_SAMPLES", 128)
+        other = stack.fit_stack(specs, moons)[0].layer_stats
+        assert [r["grad_norm"] for r in other] == pytest.approx([r["grad_norm"] for r in whole[0].layer_stats], rel=1e-5)
+
+
 def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moons):
     spec = make_spec(normalization={"kind": "batchnorm"}, clipping={"kind": "value", "value": 0.05},
                      trainer={"diagnostics": True}).with_seed(3)

@@ -20,6 +20,12 @@ from dlexp.data import Dataset
 
 GRAD_SAMPLES = 1024  # callbacks.LayerDiagnostics' default
 _CHUNK_FLOATS = 1 << 23  # rows per inference chunk: one (M, rows, width) activation tensor is ~32 MB
+# Rows per diagnostics chunk: M x (sum of hidden widths) x rows floats is ~16 MB. A forward +
+# backward pass keeps ~6 such floats per member, unit and row until the backward is done: measured
+# on Exercise 2's 20-layer x 15 stack, one pass over all 640 rows added 330 MB to the peak RSS,
+# one over 160 rows 116 MB; with another big stack training on the other lane, that decided the
+# reproduction's peak.
+_DIAG_FLOATS = 1 << 22
 
 
 def _keras_dropout_seed(run_seed: int, layer_index: int, epoch: int) -> int:
@@ -118,6 +124,7 @@ class StackEngine:
         self.batch_size = s0.trainer.batch_size
         m, d = len(specs), data.input_dim
         self.chunk = max(256, _CHUNK_FLOATS // (m * max(s0.model.hidden)))  # the (rows, D) input is shared
+        self.diag_chunk = max(32, _DIAG_FLOATS // (m * sum(s0.model.hidden)))
         x_sig, y_sig, mask_sig = tf.TensorSpec([None, d], tf.float32), tf.TensorSpec([None], tf.int64), tf.TensorSpec([m], tf.bool)
         # XLA fuses the long elementwise chains (optimizer, BN, dropout): about half the CPU time
         # per step, for 3-6 s of compiling, so fit_stack turns it on for big, long stacks only.
@@ -130,7 +137,6 @@ class StackEngine:
         self.evaluate = _compile(self._evaluate, input_signature=[x_sig, y_sig])
         self.representations_of = _compile(self._representations, input_signature=[x_sig])
         self.act_stats = _compile(self._act_stats, input_signature=[x_sig])
-        self.grad_norms = _compile(self._grad_norms, input_signature=[x_sig, y_sig])
         self.diagnostics = _compile(self._diagnostics, input_signature=[x_sig, y_sig])
         self.keep_best = _compile(self._keep_best, input_signature=[mask_sig])
         self.restore_best = _compile(self._restore_best, input_signature=[mask_sig])
@@ -288,23 +294,12 @@ class StackEngine:
         return self._summaries(acts)
 
     def _diagnostics(self, x, y):
-        """Activation summaries and kernel-gradient norms from ONE forward pass over the same rows
-        (what layer_rows needs when all of x fits in one gradient sample)."""
+        """Activation summaries of x and each member's gradient (M, P) of its loss summed over x,
+        from ONE forward pass (layer_rows adds the chunks up and divides by the rows)."""
         with tf.GradientTape() as tape:
             logits, acts, _ = self._infer(x)
-            total = tf.reduce_sum(tf.reduce_mean(ops.member_losses(self.arch.binary, logits, y), 1))
-        return self._summaries(acts), self._kernel_norms(tape.gradient(total, self.theta))
-
-    def _grad_norms(self, x, y):
-        with tf.GradientTape() as tape:
-            logits, _, _ = self._infer(x)
-            total = tf.reduce_sum(tf.reduce_mean(ops.member_losses(self.arch.binary, logits, y), 1))
-        return self._kernel_norms(tape.gradient(total, self.theta))
-
-    def _kernel_norms(self, grad):
-        grads = self.layout.split(grad)
-        return tf.stack([tf.sqrt(tf.reduce_sum(tf.square(tf.cast(grads[f"kernel_{k}"], tf.float64)), [1, 2]))
-                         for k in range(len(self.plan))])
+            total = tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y))
+        return self._summaries(acts), tape.gradient(total, self.theta)
 
     def _keep_best(self, mask):
         for best, cur in zip(self.best, (self.theta, self.mm, self.mv)):
@@ -365,22 +360,27 @@ class StackEngine:
 
     def layer_rows(self, epoch: int, x: np.ndarray, y: np.ndarray) -> list[list[dict]]:
         """LayerDiagnostics' rows for every member: dead units and activation stats on all of x,
-        the weight proxy, and the kernel-gradient norm on the first GRAD_SAMPLES rows."""
+        the weight proxy, and the kernel-gradient norm on the first GRAD_SAMPLES rows.
+
+        In chunks of ``diag_chunk`` rows, to bound the memory of the backward pass; the first
+        GRAD_SAMPLES rows give activation stats and the gradient from one pass."""
         n = min(GRAD_SAMPLES, len(x))
-        if n == len(x) and len(x) <= self.chunk:  # the usual case: one pass measures both
-            parts, gnorm = self.diagnostics(x, y)
-            maxabs, total, total_sq = ([p[i].numpy() for p in parts] for i in range(3))
-            gnorm = gnorm.numpy()
-        else:
-            maxabs = total = total_sq = None
-            for _, xc in self.chunks(x):
-                parts = [(a.numpy(), s.numpy(), q.numpy()) for a, s, q in self.act_stats(xc)]
-                if maxabs is None:
-                    maxabs, total, total_sq = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
-                else:
-                    for k, (a, s, q) in enumerate(parts):
-                        maxabs[k], total[k], total_sq[k] = np.maximum(maxabs[k], a), total[k] + s, total_sq[k] + q
-            gnorm = self.grad_norms(x[:n], y[:n]).numpy()
+        cuts = [*range(0, n, self.diag_chunk), n, *range(n + self.diag_chunk, len(x), self.diag_chunk), len(x)]
+        stats, grad = [], 0.0
+        for start, stop in zip(cuts, cuts[1:]):
+            if start == stop:
+                continue
+            if stop <= n:
+                parts, g = self.diagnostics(x[start:stop], y[start:stop])
+                grad = grad + g.numpy().astype(np.float64)
+            else:
+                parts = self.act_stats(x[start:stop])
+            stats.append([(a.numpy(), t.numpy(), q.numpy()) for a, t, q in parts])
+        maxabs = [np.max([p[k][0] for p in stats], axis=0) for k in range(len(self.plan))]
+        total = [np.sum([p[k][1] for p in stats], axis=0) for k in range(len(self.plan))]
+        total_sq = [np.sum([p[k][2] for p in stats], axis=0) for k in range(len(self.plan))]
+        grads = self.layout.split(grad / n)
+        gnorm = np.stack([np.sqrt(np.sum(np.square(grads[f"kernel_{k}"]), axis=(1, 2))) for k in range(len(self.plan))])
         kernels = self.layout.split(self.theta.numpy())
         proxy = [np.mean(np.max(kernels[f"kernel_{k}"], axis=1) <= 0, axis=-1) for k in range(len(self.plan))]
         out = []
