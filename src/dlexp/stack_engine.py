@@ -362,10 +362,11 @@ class StackEngine:
         """LayerDiagnostics' rows for every member: dead units and activation stats on all of x,
         the weight proxy, and the kernel-gradient norm on the first GRAD_SAMPLES rows.
 
-        In chunks of ``diag_chunk`` rows, to bound the memory of the backward pass; the first
-        GRAD_SAMPLES rows give activation stats and the gradient from one pass."""
+        The first GRAD_SAMPLES rows give activation stats and the gradient from one pass, in
+        chunks of ``diag_chunk`` rows to bound the memory of the backward pass; the rows after
+        them (large data sets) only need the forward pass, in inference chunks."""
         n = min(GRAD_SAMPLES, len(x))
-        cuts = [*range(0, n, self.diag_chunk), n, *range(n + self.diag_chunk, len(x), self.diag_chunk), len(x)]
+        cuts = [*range(0, n, self.diag_chunk), n, *range(n + self.chunk, len(x), self.chunk), len(x)]
         stats, grad = [], 0.0
         for start, stop in zip(cuts, cuts[1:]):
             if start == stop:
