@@ -143,10 +143,9 @@ def test_layer_rows_in_small_chunks_match_one_pass(moons, monkeypatch):
                 assert ra[key] == rb[key], key
             for key in ("act_mean", "act_std", "grad_norm"):
                 assert ra[key] == pytest.approx(rb[key], rel=1e-5, abs=1e-8), key
-    with pytest.raises(AssertionError):  # the gradient really is taken over the first 100 rows only
-        monkeypatch.setattr(stack_engine, "GRAD_SAMPLES", 128)
-        other = stack.fit_stack(specs, moons)[0].layer_stats
-        assert [r["grad_norm"] for r in other] == pytest.approx([r["grad_norm"] for r in whole[0].layer_stats], rel=1e-5)
+    monkeypatch.setattr(stack_engine, "GRAD_SAMPLES", 128)  # the gradient really was of the first 100 rows only
+    other = [r["grad_norm"] for r in stack.fit_stack(specs, moons)[0].layer_stats]
+    assert other != pytest.approx([r["grad_norm"] for r in whole[0].layer_stats], rel=1e-5)
 
 
 def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moons):
