@@ -17,6 +17,7 @@ from dlexp import activations, models
 from dlexp import stack_ops as ops
 from dlexp.config import RunSpec
 from dlexp.data import Dataset
+from dlexp.diagnostics import l2_norm
 
 GRAD_SAMPLES = 1024  # callbacks.LayerDiagnostics' default
 _CHUNK_FLOATS = 1 << 23  # rows per inference chunk: one (M, rows, width) activation tensor is ~32 MB
@@ -381,11 +382,10 @@ class StackEngine:
         total = [np.sum([p[k][1] for p in stats], axis=0) for k in range(len(self.plan))]
         total_sq = [np.sum([p[k][2] for p in stats], axis=0) for k in range(len(self.plan))]
         grads = self.layout.split(grad / n)
-        gnorm = np.stack([np.sqrt(np.sum(np.square(grads[f"kernel_{k}"]), axis=(1, 2))) for k in range(len(self.plan))])
         kernels = self.layout.split(self.theta.numpy())
         proxy = [np.mean(np.max(kernels[f"kernel_{k}"], axis=1) <= 0, axis=-1) for k in range(len(self.plan))]
         out = []
-        for m in range(gnorm.shape[1]):
+        for m in range(len(self.seeds)):
             rows = []
             for k, layer in enumerate(self.plan):
                 count = len(x) * layer.width
@@ -396,7 +396,7 @@ class StackEngine:
                     "weight_proxy_dead_fraction": float(proxy[k][m]),
                     "act_mean": float(mean),
                     "act_std": float(np.sqrt(max(total_sq[k][m] / count - mean**2, 0.0))),
-                    "grad_norm": float(gnorm[k, m]),
+                    "grad_norm": l2_norm(grads[f"kernel_{k}"][m]),  # what LayerDiagnostics computes
                 })
             out.append(rows)
         return out
