@@ -93,3 +93,27 @@ def test_console_main_skips_the_slow_teardown_only_when_nothing_needs_it(monkeyp
     with pytest.raises(FastExit if fast else SystemExit) as exc:
         cli.console_main()
     assert exc.value.args[0] == 3
+
+
+@pytest.mark.parametrize("env,expected", [(None, "1"), ("0", "0")])
+def test_onednn_is_on_unless_the_environment_turns_it_off(env, expected):
+    """TF reads TF_ENABLE_ONEDNN_OPTS at its import: importing dlexp sets it first, only as a default."""
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if env is not None:
+        environ["TF_ENABLE_ONEDNN_OPTS"] = env
+    code = "import os, dlexp; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
+
+
+def test_graph_remapper_is_off_once_dlexp_builds_models():
+    """oneDNN's fused Dense + ReLU turns NaN into 0 (see tf_runtime); dlexp keeps the ops apart."""
+    import tensorflow as tf
+
+    from dlexp import models  # noqa: F401
+
+    assert tf.config.optimizer.get_experimental_options().get("remapping") is False

@@ -17,6 +17,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from dlexp import tf_runtime  # noqa: F401  (graph settings, before anything is traced)
+
 F32 = tf.float32
 
 # ---------------------------------------------------------------- the network

@@ -1,0 +1,13 @@
+"""TensorFlow's process-wide graph settings for dlexp; importing this module applies them.
+
+``dlexp/__init__`` turns TF's oneDNN kernels on (an environment variable TF reads at import).
+oneDNN's fused MatMul + BiasAdd + Relu, which Grappler's remapper builds from every Keras
+``Dense(activation="relu")`` in a traced function, returns 0 where the input is NaN (Eigen's
+returns NaN): a solo run whose first kernel turned NaN then kept a finite loss and was never
+marked diverged. Without the remapper the three ops stay separate and NaN propagates as IEEE says.
+Measured: no change in speed, neither for Keras' fit nor for the stacks (2 cores, oneDNN on or off).
+"""
+
+import tensorflow as tf
+
+tf.config.optimizer.set_experimental_options({"remapping": False})
