@@ -43,19 +43,25 @@ from dlexp.names import is_import_path
 from dlexp.stack_engine import StackEngine
 from dlexp.training import FitResult, loss_for, make_optimizer
 
-# XLA fuses the step's memory-bound elementwise work (optimizer, clipping, BN, dropout, every
-# activation of a mixed stack) and speeds up the big matmuls, for a compile that grows with the
-# graph. Fitted to measurements on 2 cores (whole fit_stack, off vs on, alternated): it saves
-# ~5e-9 s per (member x weight x step) plus ~4.4e-9 s per (member x unit x row x step x
-# elementwise pass beyond the bias add), and costs ~1 s + 0.3 s per hidden layer + 0.1 s per
-# layer and extra pass. Off -> on at 5 seeds: Exercise 4 x 25 16.9 -> 11.6 s, Exercise 1's deep
-# nets x 15 7.2 -> 5.5 s, Exercise 6 x 20 9.2 -> 7.7 s, the width-500 net x 5 32.2 -> 20.5 s; but
-# the 10-layer sigmoid nets of Exercise 2 x 15 12.6 -> 13.4 s, Exercise 1's 1000-wide net x 5
-# 2.9 -> 3.3 s, and at 1 seed Exercise 4 x 5 5.2 -> 6.6 s (the compile is not won back).
-# "auto" compiles when the estimated saving beats the estimated compile.
-JIT_SECONDS_SAVED_PER_WEIGHT_STEP = 5e-9
-JIT_SECONDS_SAVED_PER_UNIT_PASS_STEP = 4.4e-9
-JIT_COMPILE_SECONDS = (1.0, 0.3, 0.1)  # fixed, per hidden layer, per hidden layer and extra pass
+# Where XLA pays, measured on 2 cores with TF's oneDNN kernels on (dlexp's default). Three choices:
+# - "none": the plain graph; oneDNN runs the batched matmuls.
+# - "update": only the clipping and optimizer update are compiled (one XLA cluster inside the plain
+#   step). Keras' Adam is ~10 memory-bound passes over the flat (M, P) weights; fused: 12.3 -> 2.3 ms
+#   per step at 2.5M weights (the 500-wide net x 5), ~4e-9 s per (member x weight x step), for ~0.5 s
+#   of compiling. Paired fit_stack runs, none -> update: the 500-wide net x 5 30.8 -> 20.7 s,
+#   Exercise 7 x 20 16.5/18.2 -> 13.6/13.9 s, Exercise 2's 20-layer nets x 15 14.9/15.0 -> 15.2/15.1 s.
+# - "step": the whole step compiled. It also fuses the forward/backward's elementwise passes, ~4.4e-9 s
+#   per (member x unit x row x step x pass beyond the bias add), for ~1 s + 0.3 s per hidden layer
+#   + 0.1 s per layer and extra pass; but XLA's dots are slower than oneDNN's (forward + backward of the
+#   500-wide net x 5: 9.8 vs 6.7 ms per step), ~1.2e-9 s per (member x weight x step).
+#   Exercise 4 x 30: 18.0 (none), 15.5 (update), 12.6 s (step); Exercise 8 x 20: 18.0, 15.3, 11.2 s.
+# "auto" picks the choice with the largest estimated saving.
+UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP = 4e-9
+UPDATE_COMPILE_SECONDS = 0.5
+STEP_SECONDS_LOST_PER_WEIGHT_STEP = 1.2e-9
+STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP = 4.4e-9
+STEP_COMPILE_SECONDS = (1.0, 0.3, 0.1)  # fixed, per hidden layer, per hidden layer and extra pass
+XLA_CHOICES = ("none", "update", "step")
 
 
 def elementwise_passes(specs: list[RunSpec]) -> int:
@@ -66,19 +72,31 @@ def elementwise_passes(specs: list[RunSpec]) -> int:
     return 1 + acts + (2 if bn else 0) + (1 if any(s.model.dropout > 0 for s in specs) else 0)
 
 
-def jit_pays_off(specs: list[RunSpec], data: Dataset, n_fit: int) -> bool:
-    """Whether XLA-compiling this stack's step is estimated to save time (see the constants above)."""
+def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int) -> dict[str, float]:
+    """Estimated seconds each XLA choice saves over "none", compile included (constants above)."""
     t = specs[0].trainer
     passes = elementwise_passes(specs)
-    saved = 0.0
+    weight_steps = unit_pass_steps = 0.0
     for s in specs:
         steps = s.trainer.epochs * -(-n_fit // t.batch_size)
-        weights = models.count_params(s, data.input_dim, data.n_classes)
-        units = t.batch_size * sum(s.model.hidden) * (passes - 1)
-        saved += steps * (weights * JIT_SECONDS_SAVED_PER_WEIGHT_STEP + units * JIT_SECONDS_SAVED_PER_UNIT_PASS_STEP)
-    fixed, per_layer, per_pass = JIT_COMPILE_SECONDS
+        weight_steps += steps * models.count_params(s, data.input_dim, data.n_classes)
+        unit_pass_steps += steps * t.batch_size * sum(s.model.hidden) * (passes - 1)
+    fixed, per_layer, per_pass = STEP_COMPILE_SECONDS
     layers = len(specs[0].model.hidden)
-    return saved > fixed + per_layer * layers + per_pass * layers * (passes - 2)
+    update = weight_steps * UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP
+    return {
+        "none": 0.0,
+        "update": update - UPDATE_COMPILE_SECONDS,
+        "step": (update - weight_steps * STEP_SECONDS_LOST_PER_WEIGHT_STEP
+                 + unit_pass_steps * STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP
+                 - (fixed + per_layer * layers + per_pass * layers * (passes - 2))),
+    }
+
+
+def xla_choice(specs: list[RunSpec], data: Dataset, n_fit: int) -> str:
+    """"none", "update" or "step": what to XLA-compile in this stack (the largest estimated saving)."""
+    savings = estimated_xla_savings(specs, data, n_fit)
+    return max(XLA_CHOICES, key=lambda c: savings[c])
 
 
 def stack_key(spec: RunSpec) -> Optional[tuple]:
@@ -241,8 +259,8 @@ def fit_stack(
     Args:
         on_epoch: one sink per member, called with its EpochRecorder-style row after every epoch it trains.
         on_layer_rows: one sink per member, called with its LayerDiagnostics-style rows (epoch 0 = at init).
-        jit: XLA-compile the training step: True, False, or "auto" (when ``jit_pays_off``: the
-            estimated saving beats the estimated compile time).
+        jit: what to XLA-compile: "step" (or True), "update" (clipping and optimizer only), "none"
+            (or False), or "auto" (``xla_choice``: the largest estimated saving).
     """
     if not specs:
         return []
@@ -257,9 +275,12 @@ def fit_stack(
     epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
     es = [s.trainer.early_stopping for s in specs]
     cut = validation_cut(len(data.x_train), t.validation_split)
-    if jit == "auto":
-        jit = jit_pays_off(specs, data, cut)
-    engine = StackEngine(specs, data, cut, bool(jit))
+    xla = {True: "step", False: "none"}.get(jit, jit)
+    if xla == "auto":
+        xla = xla_choice(specs, data, cut)
+    if xla not in XLA_CHOICES:
+        raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
+    engine = StackEngine(specs, data, cut, xla)
 
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
     x_val, y_val = data.x_train[cut:], data.y_train[cut:].astype("int64")

@@ -101,7 +101,7 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
 class StackEngine:
     """The stacked buffers and the compiled functions that train and measure them."""
 
-    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, jit: bool) -> None:
+    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, xla: str) -> None:
         s0 = specs[0]
         self.n_fit = n_fit
         self.plan = ops.layer_plan(s0.model.kind, s0.model.hidden, s0.model.block_size)
@@ -127,10 +127,13 @@ class StackEngine:
         self.chunk = max(256, _CHUNK_FLOATS // (m * max(s0.model.hidden)))  # the (rows, D) input is shared
         self.diag_chunk = max(32, _DIAG_FLOATS // (m * sum(s0.model.hidden)))
         x_sig, y_sig, mask_sig = tf.TensorSpec([None, d], tf.float32), tf.TensorSpec([None], tf.int64), tf.TensorSpec([m], tf.bool)
-        # XLA fuses the long elementwise chains (optimizer, BN, dropout): about half the CPU time
-        # per step, for 3-6 s of compiling, so fit_stack turns it on for big, long stacks only.
-        self.jit = jit
-        self._full_step = tf.function(self._masked_step, jit_compile=True, autograph=False) if jit else None
+        # XLA fuses elementwise chains: "step" compiles the whole step (BN, dropout, activations,
+        # optimizer), "update" only the clipping and optimizer update, an XLA cluster inside the plain
+        # step whose matmuls oneDNN runs; fit_stack picks by estimated saving (stack.xla_choice).
+        self.jit = xla == "step"
+        self._full_step = tf.function(self._masked_step, jit_compile=True, autograph=False) if self.jit else None
+        self._update = (tf.function(self._clip_and_apply, jit_compile=True, autograph=False) if xla == "update"
+                        else self._clip_and_apply)
         self.n_batches = -(-n_fit // self.batch_size)
         self.train_epoch = _compile(self._train_epoch, input_signature=[
             tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig,
@@ -238,6 +241,10 @@ class StackEngine:
             out.append(tf.stack(draws))
         return out
 
+    def _clip_and_apply(self, grad, alive):
+        """Each member's clipping, then the optimizer step for the ``alive`` ones."""
+        self.opt.apply([ops.clip_members(self.clip_kinds, grad, self.clip_value, self.layout.sizes)], alive)
+
     def _train_step(self, xb, yb, alive, *uniforms):
         """One batch for all members: xb (M, b, D), yb (M, b). Updates only ``alive`` members."""
         return self._step(xb, yb, alive, uniforms, None)
@@ -254,8 +261,7 @@ class StackEngine:
             per_sample = ops.member_losses(arch.binary, logits, yb)
             losses = tf.reduce_mean(per_sample, axis=1) if rows is None else rows.mean(per_sample)  # (M,)
             total = tf.reduce_sum(losses)  # d total / d (member m's weights) = d loss_m / d ...
-        grad = ops.clip_members(self.clip_kinds, tape.gradient(total, self.theta), self.clip_value, layout.sizes)
-        self.opt.apply([grad], alive)
+        self._update(tape.gradient(total, self.theta), alive)
         if stats:  # BN moving averages, as BatchNormalization.call updates them
             keep, mom = tf.logical_and(alive[:, None], self.with_bn), arch.momentum
             mean, var = tf.concat([s[0] for s in stats], 1), tf.concat([s[1] for s in stats], 1)
