@@ -6,6 +6,9 @@ Runs, each in a fresh process on this machine:
   C. dlexp reproduce <the eight exercises> --seeds 5
 and prints wall seconds, peak RSS and the ratios the issue sets as targets:
   B / A <= 0.15,  C / A <= 0.5,  peak RSS of C <= 1.5 GB.
+A runs with TensorFlow's own default for its oneDNN kernels (off on AMD CPUs such as this
+machine's); dlexp turns them on. --baseline-onednn adds A' (the baseline with
+TF_ENABLE_ONEDNN_OPTS=1) in the last round, so the ratios can be read against both.
 
 dlexp does more work than the baseline: Exercise 2's six real 10/20-layer nets, the
 depth/width sweeps of Exercise 1 (Your Turn; incl. a 500-wide net, the largest
@@ -13,7 +16,7 @@ arithmetic of the lot), two more clipping variants, per-layer diagnostics every 
 for Exercises 2, 6 and 7, linear probes + t-SNE for
 Exercise 5, the claims and the report; the run counts are printed next to the times.
 
-    python benchmarks/bench_reproduce.py [--skip-5] [--repeat N]
+    python benchmarks/bench_reproduce.py [--skip-5] [--repeat N] [--baseline-onednn]
 
 This machine's speed drifts 15-40% over hours (the steal column shows other guests), so
 compare only ratios measured in one run; --repeat alternates A and B N times and reports the
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 EIGHT = ["shallow_vs_deep", "vanishing_gradients", "modern_activations", "activation_comparison",
          "representations", "dead_relu", "gradient_clipping", "batch_norm"]
@@ -55,16 +59,19 @@ def steal_seconds() -> float:
         return 0.0
 
 
-def measure(cmd: list[str], cwd: str) -> dict:
+def measure(cmd: list[str], cwd: str, onednn: Optional[str] = None) -> dict:
     """Wall and CPU seconds, peak RSS (MB) and exit code of one child process (through a fresh
     wrapper, so RUSAGE_CHILDREN is the child's alone), and the machine's steal meanwhile."""
     wrapper = ("import resource, subprocess, sys, time, json;"
                "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:]).returncode;"
                "ru = resource.getrusage(resource.RUSAGE_CHILDREN);"
                "print(json.dumps([time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, rc]))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if onednn is not None:  # else TF's own default (for dlexp: dlexp's)
+        env["TF_ENABLE_ONEDNN_OPTS"] = onednn
     steal = steal_seconds()
     out = subprocess.run([sys.executable, "-c", wrapper, *cmd], cwd=cwd, capture_output=True, text=True,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                         env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"})
     wall, cpu, rss, rc = json.loads(out.stdout.strip().splitlines()[-1])
     if rc != 0:
         print(out.stderr[-2000:], file=sys.stderr)
@@ -85,11 +92,13 @@ def main() -> None:
     parser.add_argument("--skip-5", action="store_true", help="skip C (the 5-seed reproduction)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="rounds of A then B (C once, after the last A): ratios per round and their median")
+    parser.add_argument("--baseline-onednn", action="store_true",
+                        help="also time the baseline with TF's oneDNN kernels on (A'), in the last round")
     opts = parser.parse_args()
     work = tempfile.mkdtemp(prefix="dlexp-bench-")
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}")
-    b_ratios, c_ratio, c_rss = [], None, None
+    b_ratios, c_ratio, c_rss, a_onednn, b_last = [], None, None, None, None
     for r in range(opts.repeat):
         a = measure([sys.executable, str(HERE / "notebook_baseline.py")], work)
         show("A", "plain Keras, notebook's way (18 fits)", a)
@@ -100,9 +109,16 @@ def main() -> None:
             show("B" if seeds == 1 else "C", f"dlexp reproduce, {seeds} seed(s) ({count_runs(out)} runs, report)", m)
             if seeds == 1:
                 b_ratios.append(m["wall"] / a["wall"])
+                b_last = m["wall"]
             else:
                 c_ratio, c_rss = m["wall"] / a["wall"], m["rss"]
             shutil.rmtree(out, ignore_errors=True)
+        if opts.baseline_onednn and r == opts.repeat - 1:
+            a_onednn = measure([sys.executable, str(HERE / "notebook_baseline.py")], work, onednn="1")
+            show("A'", "plain Keras as A, TF_ENABLE_ONEDNN_OPTS=1", a_onednn)
+            c_wall = c_ratio * a["wall"] if c_ratio is not None else None
+            print(f"against A': B/A' = {b_last / a_onednn['wall']:.2f}"
+                  + (f", C/A' = {c_wall / a_onednn['wall']:.2f}" if c_wall is not None else ""))
         print(f"round {r + 1}: B/A = {b_ratios[-1]:.2f}" + (f", C/A = {c_ratio:.2f}" if c_ratio is not None else ""))
     print(f"ratio B/A = {statistics.median(b_ratios):.2f} (target <= 0.15)"
           + (f"; median of {len(b_ratios)} rounds: {', '.join(f'{x:.2f}' for x in b_ratios)}" if len(b_ratios) > 1 else ""))
