@@ -5,7 +5,8 @@ oneDNN's fused MatMul + BiasAdd + Relu, which Grappler's remapper builds from ev
 ``Dense(activation="relu")`` in a traced function, returns 0 where the input is NaN (Eigen's
 returns NaN): a solo run whose first kernel turned NaN then kept a finite loss and was never
 marked diverged. Without the remapper the three ops stay separate and NaN propagates as IEEE says.
-Measured: no change in speed, neither for Keras' fit nor for the stacks (2 cores, oneDNN on or off).
+Measured on 2 cores: no change in speed, neither for Keras' fit (oneDNN on or off) nor for the stacks
+(oneDNN on; the 500-wide net x 5 and the 20-layer net x 15).
 """
 
 import tensorflow as tf
