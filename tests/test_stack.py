@@ -112,6 +112,20 @@ def test_xla_compiled_stack_matches_fit_one(moons, jit):
     assert_same_run(training.fit_one(no_dropout, moons), members[0])
 
 
+def test_update_choice_runs_the_update_as_its_own_compiled_function(moons):
+    """"update" traces one XLA function for clipping + optimizer, called from the plain step."""
+    specs = [make_spec(clipping={"kind": "norm", "value": 0.5}).with_seed(s) for s in (1, 2)]
+    n_fit = D.validation_cut(len(moons.x_train), specs[0].trainer.validation_split)
+    engine = stack_engine.StackEngine(specs, moons, n_fit, "update")
+    x, y = moons.x_train[:n_fit], moons.y_train[:n_fit].astype("int64")
+    perm = np.stack([D.epoch_order(s.seed, 0, n_fit, True) for s in specs]).astype("int32")
+    before = engine.theta.numpy()
+    engine.train_epoch(perm, np.ones(2, bool), engine.dropout_seeds(0), x, y, x[:0], y[:0], engine.n_batches)
+    assert engine._full_step is None
+    assert engine._update.experimental_get_tracing_count() == 1
+    assert np.abs(engine.theta.numpy() - before).max() > 0
+
+
 def test_fit_stack_names_the_allowed_xla_choices(moons):
     with pytest.raises(ValueError, match="'update'"):
         stack.fit_stack([make_spec()], moons, jit="fast")
