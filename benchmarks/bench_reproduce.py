@@ -98,7 +98,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="dlexp-bench-")
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}")
-    b_ratios, c_ratio, c_rss, a_onednn, b_last = [], None, None, None, None
+    b_ratios, c_ratio, c_rss, c_wall, b_last = [], None, None, None, None
     for r in range(opts.repeat):
         a = measure([sys.executable, str(HERE / "notebook_baseline.py")], work)
         show("A", "plain Keras, notebook's way (18 fits)", a)
@@ -111,12 +111,11 @@ def main() -> None:
                 b_ratios.append(m["wall"] / a["wall"])
                 b_last = m["wall"]
             else:
-                c_ratio, c_rss = m["wall"] / a["wall"], m["rss"]
+                c_ratio, c_rss, c_wall = m["wall"] / a["wall"], m["rss"], m["wall"]
             shutil.rmtree(out, ignore_errors=True)
         if opts.baseline_onednn and r == opts.repeat - 1:
             a_onednn = measure([sys.executable, str(HERE / "notebook_baseline.py")], work, onednn="1")
             show("A'", "plain Keras as A, TF_ENABLE_ONEDNN_OPTS=1", a_onednn)
-            c_wall = c_ratio * a["wall"] if c_ratio is not None else None
             print(f"against A': B/A' = {b_last / a_onednn['wall']:.2f}"
                   + (f", C/A' = {c_wall / a_onednn['wall']:.2f}" if c_wall is not None else ""))
         print(f"round {r + 1}: B/A = {b_ratios[-1]:.2f}" + (f", C/A = {c_ratio:.2f}" if c_ratio is not None else ""))

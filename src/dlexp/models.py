@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from dlexp import activations
-from dlexp import tf_runtime  # noqa: F401  (graph settings, before anything is traced)
+from dlexp import tf_runtime  # noqa: F401  (graph settings before anything is traced; every path that trains imports this module)
 from dlexp.config import RunSpec
 
 

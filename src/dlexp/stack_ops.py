@@ -17,8 +17,6 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from dlexp import tf_runtime  # noqa: F401  (graph settings, before anything is traced)
-
 F32 = tf.float32
 
 # ---------------------------------------------------------------- the network

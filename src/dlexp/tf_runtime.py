@@ -1,4 +1,5 @@
-"""TensorFlow's process-wide graph settings for dlexp; importing this module applies them.
+"""TensorFlow's process-wide graph settings for dlexp; importing this module applies them
+(``models`` does, which the Keras path and the stack engine both import).
 
 ``dlexp/__init__`` turns TF's oneDNN kernels on (an environment variable TF reads at import).
 oneDNN's fused MatMul + BiasAdd + Relu, which Grappler's remapper builds from every Keras

@@ -19,7 +19,6 @@ import tensorflow as tf
 
 from dlexp import callbacks as cb
 from dlexp import models
-from dlexp import tf_runtime  # noqa: F401  (graph settings, before anything is traced)
 from dlexp.config import RunSpec
 from dlexp.data import Dataset, epoch_order, validation_cut
 
