@@ -36,6 +36,9 @@ def test_help_and_list_work(run_dlexp):
     (["train", "activation.name=no_such_module:fn"], "dlexp: error: activation.name: got 'no_such_module:fn'"),
     (["train", "-m", "trainer.epochs=2,-3"], "dlexp: error: trainer.epochs: got -3"),
     (["reproduce", "nope"], "dlexp: error: exercise: got 'nope'; allowed: one of: shallow_vs_deep"),
+    # composed in reproduce's start-up child process (startup.py): the same one line
+    (["reproduce", "shallow_vs_deep", "--set", "trainer.epochs=-1"], "dlexp: error: trainer.epochs: got -1"),
+    (["reproduce", "real_dataset", "--mnist", "/no/such.npz"], "dlexp: error: dataset.path: got '/no/such.npz'"),
     (["frobnicate"], "dlexp: error: command: got 'frobnicate'"),
 ])
 def test_bad_input_one_line_no_traceback_no_folder(run_dlexp, tmp_path, args, starts):
@@ -69,14 +72,18 @@ def test_concurrent_runs_get_distinct_folders(run_dlexp, tmp_path):
     assert all((f / "summary.json").exists() for f in folders)
 
 
-@pytest.mark.parametrize("loaded,fast", [((), False), (("tensorflow",), True), (("tensorflow", "mlflow"), False)])
-def test_console_main_skips_the_slow_teardown_only_when_nothing_needs_it(monkeypatch, loaded, fast):
-    """With TensorFlow loaded, the exit skips the interpreter's ~2 s teardown (os._exit) but keeps
-    main()'s exit code; with a module whose atexit hooks matter (MLflow's queue), it exits normally."""
+@pytest.mark.parametrize("loaded,importing,fast", [((), False, False), (("tensorflow",), False, True),
+                                                   (("tensorflow", "mlflow"), False, False), ((), True, True)])
+def test_console_main_skips_the_slow_teardown_only_when_nothing_needs_it(monkeypatch, loaded, importing, fast):
+    """With TensorFlow loaded, or start-up's import of it still running (an error came first), the
+    exit skips the interpreter's teardown (os._exit) but keeps main()'s exit code; with a module
+    whose atexit hooks matter (MLflow's queue), it exits normally."""
     import os
     import sys
 
-    from dlexp import cli
+    from dlexp import cli, startup
+
+    monkeypatch.setattr(startup, "importing", lambda: importing)
 
     class FastExit(Exception):
         pass

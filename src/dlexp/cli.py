@@ -457,7 +457,10 @@ def console_main() -> None:
     # then exit, three runs each: 1.9-2.3 s from the end of the import to the end of the process,
     # 0.15 s with os._exit) and does nothing dlexp needs: every file it writes is complete when
     # written (atomic writes, closed logs) and main() has joined its threads.
-    if "tensorflow" in sys.modules and not any(m in sys.modules for m in _NEEDS_ATEXIT):
+    # The same when start-up's background import is still running (an error came first): the
+    # teardown must not run under it.
+    importing = "dlexp.startup" in sys.modules and sys.modules["dlexp.startup"].importing()
+    if ("tensorflow" in sys.modules or importing) and not any(m in sys.modules for m in _NEEDS_ATEXIT):
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

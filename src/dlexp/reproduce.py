@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from dlexp import artifacts
+from dlexp import artifacts, startup
 from dlexp.errors import ConfigError, DlexpError
 from dlexp.exercises import Exercise, load, names
 
@@ -171,23 +171,33 @@ def main(argv: list[str]) -> int:
     selected = [load(n) for n in (args.exercises or names())]
     seeds = seeds_for(args.seeds)
     out = Path(args.out).resolve()
-    plans = compose_jobs(selected, seeds, args)  # config errors surface here, before any file is written
+    # Config and data errors surface here, before any file is written. The presets compose and the
+    # data sets load in a child process while this one imports TensorFlow (startup.py).
+    plans, datasets = startup.beside_tf_import(prepare, selected, seeds, args)
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     try:
-        return _run(selected, plans, seeds, out, args)
+        return _run(selected, plans, datasets, seeds, out, args)
     finally:
         lock.release()
 
 
-def _run(selected: list[Exercise], plans: list[tuple], seeds: list[int], out: Path, args) -> int:
+def prepare(selected: list[Exercise], seeds: list[int], args: argparse.Namespace) -> tuple[list[tuple], dict]:
+    """Every preset's jobs (``compose_jobs``) and the data sets they train on (``runner.load_data``)."""
+    from dlexp import runner
+
+    plans = compose_jobs(selected, seeds, args)
+    return plans, runner.load_data([job for *_, jobs in plans for job in jobs])
+
+
+def _run(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path, args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     update_manifest(out, [e.name for e in selected], seeds, args)
     # One background thread does the no-training analyses, then each trained group's post-training
     # work, while the main thread trains (runner.execute_tasks): numpy/matplotlib overlap TF.
     background = ThreadPoolExecutor(1, thread_name_prefix="dlexp-background")
     try:
-        return _train_and_report(selected, plans, seeds, out, args, background)
+        return _train_and_report(selected, plans, datasets, seeds, out, args, background)
     finally:
         background.shutdown(wait=True)
 
@@ -216,8 +226,8 @@ class _EarlyFigures:
             self.drawn[name] = exercise_figures(self.exercises[name], self.out / name)
 
 
-def _train_and_report(selected: list[Exercise], plans: list[tuple], seeds: list[int], out: Path, args,
-                      background: ThreadPoolExecutor) -> int:
+def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path,
+                      args, background: ThreadPoolExecutor) -> int:
     from dlexp import compare, runner
 
     analyses = []
@@ -226,7 +236,6 @@ def _train_and_report(selected: list[Exercise], plans: list[tuple], seeds: list[
             print(f"[dlexp] {ex.name}: analysis ({len(seeds)} seeds)", file=sys.stderr, flush=True)
             analyses.append(background.submit(run_analysis, ex, seeds, out))
     meta = {"provenance": artifacts.provenance(), "overrides": list(args.overrides)}
-    datasets = runner.load_data([job for *_, jobs in plans for job in jobs])
     tasks = []
     for ex, preset, plain, jobs in plans:
         folder = out / ex.name / preset

@@ -1,0 +1,75 @@
+"""startup.beside_tf_import: the child's result, its errors, and the fallback without fork."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from dlexp import startup
+from dlexp.errors import ConfigError, DlexpError
+
+needs_fork = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based start-up is Linux-only")
+
+
+@pytest.fixture
+def forking(monkeypatch):
+    """Take the fork path even though pytest has threads and may have TF loaded (the child here
+    runs only the small functions below, never TF)."""
+    monkeypatch.setattr(startup, "can_fork", lambda: True)
+
+
+def _arrays(n, seed):
+    return {"x": np.random.default_rng(seed).normal(size=(n, 3)), "pid": os.getpid()}
+
+
+@needs_fork
+def test_result_comes_from_a_child_process(forking):
+    out = startup.beside_tf_import(_arrays, 500, 1, modules=())
+    np.testing.assert_array_equal(out["x"], _arrays(500, 1)["x"])
+    assert out["pid"] != os.getpid()  # computed in the child, not here
+
+
+def _bad_config():
+    raise ConfigError("trainer.epochs", -1, "an integer >= 1")
+
+
+@needs_fork
+def test_a_user_error_keeps_its_message(forking):
+    with pytest.raises(DlexpError, match=r"^trainer.epochs: got -1; allowed: an integer >= 1$"):
+        startup.beside_tf_import(_bad_config, modules=())
+
+
+def _bug():
+    raise ValueError("a bug in the child")
+
+
+def _dies():
+    os._exit(3)
+
+
+@needs_fork
+def test_a_crash_or_a_dead_child_is_not_a_user_error(forking):
+    with pytest.raises(RuntimeError, match="ValueError: a bug in the child"):  # with the child's traceback
+        startup.beside_tf_import(_bug, modules=())
+    with pytest.raises(RuntimeError, match="exited with code 3"):
+        startup.beside_tf_import(_dies, modules=())
+
+
+@needs_fork
+def test_the_import_runs_beside_the_child_and_is_done_when_the_result_is(forking, monkeypatch):
+    monkeypatch.delitem(sys.modules, "json.tool", raising=False)
+    startup.beside_tf_import(_arrays, 3, 0, modules=("json.tool",))
+    assert "json.tool" in sys.modules and not startup.importing()
+
+
+def test_without_fork_it_runs_here(monkeypatch):
+    monkeypatch.setattr(startup, "can_fork", lambda: False)
+    assert startup.beside_tf_import(_arrays, 2, 0)["pid"] == os.getpid()
+    with pytest.raises(ConfigError):  # the original exception, not a copy
+        startup.beside_tf_import(_bad_config)
+
+
+def test_no_fork_once_tensorflow_is_loaded(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    assert not startup.can_fork()
