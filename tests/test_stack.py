@@ -255,6 +255,23 @@ def test_each_seed_has_its_own_batch_order():
     assert np.array_equal(D.epoch_order(1, 0, 50, shuffle=False), np.arange(50))
 
 
+def test_member_losses_are_tf_softmax_cross_entropy_bit_for_bit():
+    """The raw kernel on the reshaped logits (no wrapper asserts): same values and gradients as
+    tf.nn.sparse_softmax_cross_entropy_with_logits, per-member and shared labels alike."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=(3, 7, 4)).astype("float32"))
+    for y in (tf.constant(rng.integers(0, 4, (3, 7))), tf.constant(rng.integers(0, 4, (7,)))):
+        labels = tf.broadcast_to(y[None], [3, 7]) if y.shape.rank == 1 else y
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(logits)
+            ours = stack_ops.member_losses(False, logits, y)
+            theirs = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        np.testing.assert_array_equal(tape.gradient(ours, logits).numpy(), tape.gradient(theirs, logits).numpy())
+
+
 def test_dropout_is_keras_stateless_dropout_per_member():
     import tensorflow as tf
 

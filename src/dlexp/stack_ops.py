@@ -220,7 +220,12 @@ def member_losses(binary: bool, logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     if binary:
         ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, F32)[..., None], logits=logits)
         return tf.reduce_mean(ce, axis=-1)
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    # The kernel tf.nn.sparse_softmax_cross_entropy_with_logits runs, on the (M*B, C) reshape it
+    # makes; without its wrapper's dynamic shape assert (the batch size is not static), whose
+    # ~10 extra ops per call cost tracing time in every stacked step and evaluation.
+    flat = tf.reshape(logits, [-1, logits.shape[-1]])
+    loss, _ = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=flat, labels=tf.reshape(y, [-1]))
+    return tf.reshape(loss, tf.shape(y))
 
 
 def member_classes(binary: bool, logits: tf.Tensor) -> tf.Tensor:
