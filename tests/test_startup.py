@@ -1,5 +1,6 @@
 """startup.beside_tf_import: the child's result, its errors, and the fallback without fork."""
 
+import multiprocessing
 import os
 import sys
 
@@ -73,3 +74,26 @@ def test_without_fork_it_runs_here(monkeypatch):
 def test_no_fork_once_tensorflow_is_loaded(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", object())
     assert not startup.can_fork()
+
+
+def _sleeps():
+    import time
+
+    time.sleep(60)
+
+
+@needs_fork
+def test_an_interrupt_while_waiting_terminates_the_child(forking, monkeypatch):
+    import multiprocessing.process
+    import signal
+    import threading
+
+    terminated = []
+    terminate = multiprocessing.process.BaseProcess.terminate
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "terminate",
+                        lambda self: (terminated.append(self.name), terminate(self)))
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        startup.beside_tf_import(_sleeps, modules=())
+    assert terminated == ["dlexp-startup"]  # not waited for (its 60 s sleep)
+    assert not [p for p in multiprocessing.active_children() if p.name == "dlexp-startup"]

@@ -76,12 +76,14 @@ def beside_tf_import(fn: Callable[..., Any], *args: Any, modules: tuple[str, ...
             child.join()
             raise RuntimeError(f"dlexp's start-up process exited with code {child.exitcode} "
                                "before sending the configs and data") from None
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM) while waiting: the child's work is moot
+        child.terminate()
+        raise
     finally:
         receive.close()
-        if child.is_alive():  # interrupted while waiting, or the child is still flushing
-            child.join(timeout=5)
+        child.join(timeout=5)  # it has sent everything: only its exit is left
         if child.is_alive():
-            child.terminate()
+            child.kill()
             child.join()
     if kind == "error":
         raise DlexpError(text)
