@@ -58,6 +58,19 @@ def test_train_shallow_vs_deep_end_to_end(run_dlexp, tmp_path):
     assert "shallow" in proc.stdout and "20,803" in proc.stdout
 
 
+def test_reproducing_only_no_training_exercises_never_imports_tensorflow(tmp_path):
+    """`dlexp reproduce modern_activations` is numpy and matplotlib only (~4 s; ~12 s when it imported TF)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from dlexp.cli import main; rc = main(sys.argv[1:]); "
+            "print(rc, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, "reproduce", "modern_activations", "--out", str(tmp_path / "r")],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["0", "False"], out.stderr[-2000:]
+    assert (tmp_path / "r" / "report.md").exists()
+
+
 def test_concurrent_runs_get_distinct_folders(run_dlexp, tmp_path):
     import subprocess
 

@@ -173,7 +173,10 @@ def main(argv: list[str]) -> int:
     out = Path(args.out).resolve()
     # Config and data errors surface here, before any file is written. The presets compose and the
     # data sets load in a child process while this one imports TensorFlow (startup.py).
-    plans, datasets = startup.beside_tf_import(prepare, selected, seeds, args)
+    if any(ex.presets for ex in selected):
+        plans, datasets = startup.beside_tf_import(prepare, selected, seeds, args)
+    else:  # only no-training exercises: nothing imports TF
+        plans, datasets = prepare(selected, seeds, args)
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     try:

@@ -278,6 +278,8 @@ def _grid(dataset: data.Dataset) -> tuple:
 
 def plan(jobs: list[Job]) -> list[list[Job]]:
     """Groups of jobs to train together: compatible runs share a vectorized stack, the rest go alone."""
+    if not jobs:  # nothing to train (all finished, or analyses only): no TensorFlow import
+        return []
     try:
         from dlexp.stack import stack_groups
     except ImportError:
