@@ -118,6 +118,6 @@ def _child(conn, fn: Callable[..., Any], args: tuple) -> None:
         conn.send(message)
         if blob is not None:
             conn.send_bytes(blob)
-    except (BrokenPipeError, OSError):  # the parent is gone
+    except OSError:  # the parent is gone (a broken pipe)
         pass
     conn.close()
