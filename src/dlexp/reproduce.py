@@ -197,7 +197,7 @@ def _run(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: li
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     update_manifest(out, [e.name for e in selected], seeds, args)
     # One background thread does the no-training analyses, then each trained group's post-training
-    # work, while the main thread trains (runner.execute_tasks): numpy/matplotlib overlap TF.
+    # work, while the main thread trains (runner.execute_tasks): numpy/matplotlib overlap the training.
     background = ThreadPoolExecutor(1, thread_name_prefix="dlexp-background")
     try:
         return _train_and_report(selected, plans, datasets, seeds, out, args, background)

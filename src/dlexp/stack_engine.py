@@ -130,8 +130,7 @@ class StackEngine:
         # XLA fuses elementwise chains: "step" compiles the whole step (BN, dropout, activations,
         # optimizer), "update" only the clipping and optimizer update, an XLA cluster inside the plain
         # step whose matmuls oneDNN runs; fit_stack picks by estimated saving (stack.xla_choice).
-        self.jit = xla == "step"
-        self._full_step = tf.function(self._masked_step, jit_compile=True, autograph=False) if self.jit else None
+        self._full_step = tf.function(self._masked_step, jit_compile=True, autograph=False) if xla == "step" else None
         self._update = (tf.function(self._clip_and_apply, jit_compile=True, autograph=False) if xla == "update"
                         else self._clip_and_apply)
         self.n_batches = -(-n_fit // self.batch_size)
@@ -204,7 +203,7 @@ class StackEngine:
         def full_batch(b):  # static (M, bsz): shapes fold away at trace time
             return tf.slice(perm, [0, b * bsz], [-1, bsz])
 
-        if not self.jit:  # each member's own rows: (M, b), the last batch smaller when rows don't divide
+        if self._full_step is None:  # each member's own rows: (M, b), the last batch smaller when rows don't divide
             slicer = full_batch if not rest else (lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)])
             carry = loop(self._train_step, n_batches, slicer, carry)
         else:
