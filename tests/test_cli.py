@@ -1,6 +1,9 @@
 """The installed `dlexp` command, end to end in subprocesses."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,9 +63,6 @@ def test_train_shallow_vs_deep_end_to_end(run_dlexp, tmp_path):
 
 def test_reproducing_only_no_training_exercises_never_imports_tensorflow(tmp_path):
     """`dlexp reproduce modern_activations` is numpy and matplotlib only (~4 s; ~12 s when it imported TF)."""
-    import subprocess
-    import sys
-
     code = ("import sys; from dlexp.cli import main; rc = main(sys.argv[1:]); "
             "print(rc, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, "reproduce", "modern_activations", "--out", str(tmp_path / "r")],
@@ -72,8 +72,6 @@ def test_reproducing_only_no_training_exercises_never_imports_tensorflow(tmp_pat
 
 
 def test_concurrent_runs_get_distinct_folders(run_dlexp, tmp_path):
-    import subprocess
-
     from conftest import dlexp_cmd
 
     cmd = dlexp_cmd() + ["train", "trainer.epochs=1", "model.hidden=[8]", "trainer.diagnostics=false"]
@@ -91,9 +89,6 @@ def test_console_main_skips_the_slow_teardown_only_when_nothing_needs_it(monkeyp
     """With TensorFlow loaded, or start-up's import of it still running (an error came first), the
     exit skips the interpreter's teardown (os._exit) but keeps main()'s exit code; with a module
     whose atexit hooks matter (MLflow's queue), it exits normally."""
-    import os
-    import sys
-
     from dlexp import cli, startup
 
     monkeypatch.setattr(startup, "importing", lambda: importing)
@@ -118,16 +113,28 @@ def test_console_main_skips_the_slow_teardown_only_when_nothing_needs_it(monkeyp
 @pytest.mark.parametrize("env,expected", [(None, "1"), ("0", "0")])
 def test_onednn_is_on_unless_the_environment_turns_it_off(env, expected):
     """TF reads TF_ENABLE_ONEDNN_OPTS at its import: importing dlexp sets it first, only as a default."""
-    import os
-    import subprocess
-    import sys
-
     environ = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if env is not None:
         environ["TF_ENABLE_ONEDNN_OPTS"] = env
     code = "import os, dlexp; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
     out = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_one_thread_per_op_only_before_tf_runs_and_never_over_the_users_choice():
+    """The intra-op pool is made by TF's first op: before it the setting takes, after it the call
+    says no (and changes nothing); a TF_NUM_INTRAOP_THREADS in the environment is left alone."""
+    code = ("from dlexp import tf_runtime; import tensorflow as tf; a = tf_runtime.one_thread_per_op(); "
+            "tf.constant(1.0); print(a, tf.config.threading.get_intra_op_parallelism_threads())")
+    late = ("from dlexp import tf_runtime; import tensorflow as tf; tf.constant(1.0); "
+            "print(tf_runtime.one_thread_per_op(), tf.config.threading.get_intra_op_parallelism_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+    for src, extra, expected in ((code, {}, "True 1"), (late, {}, "False 0"),
+                                 (code, {"TF_NUM_INTRAOP_THREADS": "2"}, "False 0")):
+        out = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, env={**env, **extra},
+                             timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split() == expected.split(), (src, extra)
 
 
 def test_graph_remapper_is_off_once_dlexp_builds_models():

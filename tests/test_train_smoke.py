@@ -218,6 +218,21 @@ def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, mon
         pd.testing.assert_frame_equal(m1, m2, check_exact=True)
 
 
+def test_stacks_on_two_lanes_ask_for_one_thread_per_op(compose, tmp_path, monkeypatch):
+    """Several stacks at once run each TF op on one thread (tf_runtime.one_thread_per_op); one lane
+    keeps TF's default."""
+    from dlexp import tf_runtime
+
+    calls = []
+    monkeypatch.setattr(tf_runtime, "one_thread_per_op", lambda: calls.append(1) or True)
+    for lanes, expected in ((1, []), (2, [1])):
+        tasks, datasets = _two_stacks(compose, tmp_path / f"lanes{lanes}", ["trainer.epochs=1"])
+        with ExitStack() as stack:
+            runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=lanes)
+        assert calls == expected
+        calls.clear()
+
+
 def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, monkeypatch):
     """When one group raises, the group training on the other lane stops after its current epoch
     with an 'interrupted' (resumable) summary, and the error reaches the caller."""

@@ -353,7 +353,8 @@ class Task:
 # fills the gap (measured, all stacks of the eight exercises in one process: 1 seed 48 -> 39 s,
 # 5 seeds 159 -> 125 s). Memory grows with the lanes: peak RSS of a 5-seed reproduction was
 # ~1,300 MB on one lane and 1,420-1,490 MB on two (with more stacks under XLA too), near the
-# 1.5 GB target, so a third lane was not tried.
+# 1.5 GB target. With one thread per op (tf_runtime.one_thread_per_op), a third lane gained
+# nothing (5 seeds, alternated: 105 / 98 s on three lanes, 106 / 92 s on two) and added ~80 MB.
 TRAINING_LANES = 2
 
 
@@ -421,8 +422,13 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         if on_done is not None:
             pending += [pool.submit(on_done, i) for i in skipped]
         running: list[Future] = []
+        planned = plan([tasks[i].job for i in todo])
+        if lanes > 1 and sum(not uses_keras_fit(g) for g in planned) > 1:
+            from dlexp import tf_runtime
+
+            tf_runtime.one_thread_per_op()  # the lanes share the cores (measured there)
         try:
-            for keras_group, groups in _batches(plan([tasks[i].job for i in todo])):
+            for keras_group, groups in _batches(planned):
                 if keras_group:
                     _wait_all(pending)
                     train(groups[0], pool)

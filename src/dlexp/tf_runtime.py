@@ -10,6 +10,29 @@ Measured on 2 cores: no change in speed, neither for Keras' fit (oneDNN on or of
 (oneDNN on; the 500-wide net x 5 and the 20-layer net x 15).
 """
 
+import os
+
 import tensorflow as tf
 
 tf.config.optimizer.set_experimental_options({"remapping": False})
+
+
+def one_thread_per_op() -> bool:
+    """Run each TF op on one thread, for when several stacks train at once (``runner.execute_tasks``'
+    lanes); True if the setting was made.
+
+    TF's default gives every op both cores. Our ops are small, so a second thread mostly spin-waits
+    for work, burning the core the other lane and the background thread need: alone, the 500-wide
+    net x 5 took 15-17 s either way but 25-28 CPU-s with two threads, 21-22 with one. In a
+    reproduction, which keeps both cores busy, the wasted CPU is wall time (measured, eight
+    exercises, alternated runs: 5 seeds 110 / 101 s -> 93 / 84 s, 1 seed 50 / 54 s -> 39 / 41 s).
+    The setting is process-wide and only possible before TF runs its first op; a user's
+    TF_NUM_INTRAOP_THREADS wins.
+    """
+    if os.environ.get("TF_NUM_INTRAOP_THREADS"):
+        return False
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:  # TF already ran an op in this process: its pool is made
+        return False
+    return True
