@@ -90,12 +90,12 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
     groups: dict[tuple, list[int]] = {}
     for m, s in enumerate(specs):
         groups.setdefault((s.activation.name, s.activation.alpha), []).append(m)
-    act_groups = [(activations.get(name, alpha), tf.constant([m in idx for m in range(len(specs))])[:, None, None])
+    act_groups = [(activations.get(name, alpha), tf.constant([m in idx for m in range(len(specs))]))
                   for (name, alpha), idx in groups.items()]
     return ops.Arch(plan=plan, norm=norm.placement if norm.kind == "batchnorm" else None,
                     momentum=norm.momentum, epsilon=norm.epsilon,
                     act_groups=act_groups, binary=binary,
-                    norm_mask=None if all(with_bn) else tf.constant(with_bn)[:, None, None])
+                    norm_mask=None if all(with_bn) else tf.constant(with_bn))
 
 
 class StackEngine:

@@ -100,9 +100,9 @@ class Arch:
     norm: Optional[str]  # None | "pre_activation" | "post_activation"
     momentum: float
     epsilon: float
-    act_groups: list  # [(fn, (M, 1, 1) bool mask of its members)]; one group = same activation for all
+    act_groups: list  # [(fn, (M,) bool mask of its members)]; one group = same activation for all
     binary: bool
-    # (M, 1, 1) bool: which members have BatchNormalization layers when only some do (None: all of
+    # (M,) bool: which members have BatchNormalization layers when only some do (None: all of
     # them). The others pass their input through unchanged, so their gamma/beta get zero gradients.
     norm_mask: Optional[tf.Tensor] = None
 
@@ -113,6 +113,16 @@ def _dense(h: tf.Tensor, kernel, bias) -> tf.Tensor:
     return z + bias
 
 
+def member_select(mask: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Member m's slice of ``x`` where ``mask[m]`` (an (M,) bool), else of ``y``.
+
+    TF's first Select picks whole rows by a vector condition, and its gradient is two selects.
+    tf.where's broadcasting (M, 1, 1) condition costs, where the batch size is not static, eight
+    more graph ops per call in the gradient (shapes, BroadcastGradientArgs, sums, reshapes), traced
+    and run in every step."""
+    return tf.raw_ops.Select(condition=mask, x=x, y=y)
+
+
 def _activate(arch: Arch, z: tf.Tensor) -> tf.Tensor:
     if len(arch.act_groups) == 1:
         return arch.act_groups[0][0](z)
@@ -121,7 +131,7 @@ def _activate(arch: Arch, z: tf.Tensor) -> tf.Tensor:
     # cheaper than gathering slices out and back (whose gradient is a scatter), and traces faster.
     out = arch.act_groups[0][0](z)
     for fn, mask in arch.act_groups[1:]:
-        out = tf.where(mask, fn(z), out)
+        out = member_select(mask, fn(z), out)
     return out
 
 
@@ -160,7 +170,7 @@ def _batchnorm(arch: Arch, w: dict, k: int, x: tf.Tensor, moving: Optional[tuple
     else:
         mean, var = moving[0][k], moving[1][k]
     out = tf.nn.batch_normalization(x, mean, var, w[f"beta_{k}"], w[f"gamma_{k}"], arch.epsilon)
-    return out if arch.norm_mask is None else tf.where(arch.norm_mask, out, x)
+    return out if arch.norm_mask is None else member_select(arch.norm_mask, out, x)
 
 
 def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, dropout: Optional[Callable] = None,
