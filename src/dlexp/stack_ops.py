@@ -117,9 +117,9 @@ def member_select(mask: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     """Member m's slice of ``x`` where ``mask[m]`` (an (M,) bool), else of ``y``.
 
     TF's first Select picks whole rows by a vector condition, and its gradient is two selects.
-    tf.where's broadcasting (M, 1, 1) condition costs, where the batch size is not static, eight
-    more graph ops per call in the gradient (shapes, BroadcastGradientArgs, sums, reshapes), traced
-    and run in every step."""
+    tf.where's broadcasting (M, 1, 1) condition costs, where the batch size is not static, about
+    ten more graph ops per call in the gradient (shapes, BroadcastGradientArgs, sums, reshapes),
+    traced and run in every step: counted, 400 fewer for Exercise 2's 40 selects per step."""
     return tf.raw_ops.Select(condition=mask, x=x, y=y)
 
 
