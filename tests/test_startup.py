@@ -97,3 +97,22 @@ def test_an_interrupt_while_waiting_terminates_the_child(forking, monkeypatch):
         startup.beside_tf_import(_sleeps, modules=())
     assert terminated == ["dlexp-startup"]  # not waited for (its 60 s sleep)
     assert not [p for p in multiprocessing.active_children() if p.name == "dlexp-startup"]
+
+
+def test_reproduce_quiets_tf_logs_before_start_up_imports_it(monkeypatch, tmp_path):
+    """TF reads TF_CPP_MIN_LOG_LEVEL once, at its import, which start-up now begins before
+    anything trains: reproduce.main must set its default first."""
+    from dlexp import reproduce
+
+    seen = []
+
+    def stop(*_args):
+        seen.append(os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
+        raise DlexpError("stop here")
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(startup, "beside_tf_import", stop)
+    with pytest.raises(DlexpError, match="stop here"):
+        reproduce.main(["shallow_vs_deep", "--out", str(tmp_path / "r")])
+    assert seen == ["2"]
+    assert not (tmp_path / "r").exists()

@@ -171,6 +171,7 @@ def main(argv: list[str]) -> int:
     selected = [load(n) for n in (args.exercises or names())]
     seeds = seeds_for(args.seeds)
     out = Path(args.out).resolve()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ log level: read at its import, just below
     # Config and data errors surface here, before any file is written. The presets compose and the
     # data sets load in a child process while this one imports TensorFlow (startup.py).
     if any(ex.presets for ex in selected):
@@ -194,7 +195,6 @@ def prepare(selected: list[Exercise], seeds: list[int], args: argparse.Namespace
 
 
 def _run(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path, args) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     update_manifest(out, [e.name for e in selected], seeds, args)
     # One background thread does the no-training analyses, then each trained group's post-training
     # work, while the main thread trains (runner.execute_tasks): numpy/matplotlib overlap the training.
