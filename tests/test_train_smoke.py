@@ -4,6 +4,7 @@ import json
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import numpy as np
@@ -233,14 +234,55 @@ def test_stacks_on_two_lanes_ask_for_one_thread_per_op(compose, tmp_path, monkey
         calls.clear()
 
 
+def test_warmup_opens_after_the_expected_first_epochs_or_when_released():
+    gate = runner.Warmup()
+    gate.expect(2)
+    rows = []
+    on_epoch, done = gate.track(rows.append)
+    on_epoch({"epoch": 1})
+    on_epoch({"epoch": 2})
+    done()  # the stack ended: its one arrival was already counted
+    assert rows == [{"epoch": 1}, {"epoch": 2}] and not gate._open.is_set()
+    _, done_without_epoch = gate.track(rows.append)
+    done_without_epoch()  # a stack that failed before its first epoch still arrives
+    assert gate._open.is_set()
+    nothing_to_wait_for = runner.Warmup()
+    nothing_to_wait_for.expect(0)  # no stack to train (all finished, or no-training exercises only)
+    assert nothing_to_wait_for._open.is_set()
+    released = runner.Warmup()
+    released.expect(5)
+    released.release()
+    released.wait()  # returns at once
+
+
+def test_background_work_behind_the_warmup_waits_for_both_lanes_first_epochs(compose, tmp_path):
+    """reproduce queues its analyses behind a Warmup: they run once both lanes' first stacks have
+    trained an epoch (so they no longer compete with tracing for the GIL), long before training ends."""
+    tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=150", "trainer.early_stopping.enabled=false"])
+    seen = []
+
+    def snapshot():  # epochs logged so far by each stack's first member
+        seen.extend(len(next((tmp_path / name).glob("**/metrics.csv")).read_text().splitlines()) - 1
+                    for name in ("a", "b"))
+
+    gate = runner.Warmup()
+    with ThreadPoolExecutor(1) as background, ExitStack() as stack:
+        background.submit(gate.wait)
+        background.submit(snapshot)
+        runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=2, background=background,
+                             warmup=gate)
+    assert min(seen) >= 1, seen  # both stacks had trained an epoch
+    assert min(seen) < 150, seen  # and training went on meanwhile
+
+
 def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, monkeypatch):
     """When one group raises, the group training on the other lane stops after its current epoch
     with an 'interrupted' (resumable) summary, and the error reaches the caller."""
     fit_group = runner._fit_group
 
-    def fail_a_once_b_trains(group, dataset, writers, progress):
+    def fail_a_once_b_trains(group, dataset, writers, progress, warmup):
         if tmp_path / "a" not in writers[0].folder.parents:
-            return fit_group(group, dataset, writers, progress)
+            return fit_group(group, dataset, writers, progress, warmup)
         deadline = time.time() + 120
         while not any(len(m.read_text().splitlines()) > 1 for m in (tmp_path / "b").glob("**/metrics.csv")):
             assert time.time() < deadline, "stack b never trained an epoch"

@@ -196,12 +196,18 @@ def prepare(selected: list[Exercise], seeds: list[int], args: argparse.Namespace
 
 def _run(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path, args) -> int:
     update_manifest(out, [e.name for e in selected], seeds, args)
+    from dlexp.runner import Warmup
+
     # One background thread does the no-training analyses, then each trained group's post-training
-    # work, while the main thread trains (runner.execute_tasks): numpy/matplotlib overlap the training.
+    # work, while the lanes train (runner.execute_tasks): numpy/matplotlib overlap the training.
+    # The analyses wait behind a gate until the lanes' first stacks are traced (runner.Warmup).
     background = ThreadPoolExecutor(1, thread_name_prefix="dlexp-background")
+    warmup = Warmup()
+    background.submit(warmup.wait)
     try:
-        return _train_and_report(selected, plans, datasets, seeds, out, args, background)
+        return _train_and_report(selected, plans, datasets, seeds, out, args, background, warmup)
     finally:
+        warmup.release()  # whatever happened, nothing may stay queued behind it
         background.shutdown(wait=True)
 
 
@@ -230,7 +236,7 @@ class _EarlyFigures:
 
 
 def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path,
-                      args, background: ThreadPoolExecutor) -> int:
+                      args, background: ThreadPoolExecutor, warmup) -> int:
     from dlexp import compare, runner
 
     analyses = []
@@ -250,7 +256,7 @@ def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: di
     with ExitStack() as stack:
         progress = runner.Progress(args.progress, stack)
         runner.execute_tasks(tasks, datasets, progress, skip_finished=True, background=background,
-                             on_done=None if args.no_report else early)
+                             on_done=None if args.no_report else early, warmup=warmup)
     for done in analyses:
         done.result()  # an analysis' error surfaces here
     for ex, preset, plain, jobs in plans:
