@@ -236,7 +236,7 @@ class _EarlyFigures:
 
 
 def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path,
-                      args, background: ThreadPoolExecutor, warmup) -> int:
+                      args, background: ThreadPoolExecutor, warmup: "runner.Warmup") -> int:
     from dlexp import compare, runner
 
     analyses = []
