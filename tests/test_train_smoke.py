@@ -261,7 +261,7 @@ def test_background_work_behind_the_warmup_waits_for_both_lanes_first_epochs(com
     tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=150", "trainer.early_stopping.enabled=false"])
     seen = []
 
-    def snapshot():  # epochs logged so far by each stack's first member
+    def snapshot():  # epochs logged so far by one member of each stack (all members log an epoch before the gate opens)
         seen.extend(len(next((tmp_path / name).glob("**/metrics.csv")).read_text().splitlines()) - 1
                     for name in ("a", "b"))
 
