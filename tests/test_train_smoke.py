@@ -242,17 +242,18 @@ def test_warmup_opens_after_the_expected_first_epochs_or_when_released():
     on_epoch({"epoch": 1})
     on_epoch({"epoch": 2})
     done()  # the stack ended: its one arrival was already counted
-    assert rows == [{"epoch": 1}, {"epoch": 2}] and not gate._open.is_set()
+    assert rows == [{"epoch": 1}, {"epoch": 2}] and not gate.wait(timeout=0)
     _, done_without_epoch = gate.track(rows.append)
     done_without_epoch()  # a stack that failed before its first epoch still arrives
-    assert gate._open.is_set()
+    assert gate.wait(timeout=0)
     nothing_to_wait_for = runner.Warmup()
     nothing_to_wait_for.expect(0)  # no stack to train (all finished, or no-training exercises only)
-    assert nothing_to_wait_for._open.is_set()
+    assert nothing_to_wait_for.wait(timeout=0)
     released = runner.Warmup()
     released.expect(5)
+    assert not released.wait(timeout=0)
     released.release()
-    released.wait()  # returns at once
+    assert released.wait(timeout=0)
 
 
 def test_background_work_behind_the_warmup_waits_for_both_lanes_first_epochs(compose, tmp_path):

@@ -373,8 +373,9 @@ class Warmup:
     one core. Behind this gate they start once the first stacks are training (TF ops, no GIL) and
     overlap them. Measured, eight exercises at 5 seeds, alternated runs on a machine whose speed
     drifts 20% between runs, so as cores busy (CPU time / wall time): 1.80-1.83 (mean 1.81, six
-    runs) with the analyses first, 1.82-1.84 (mean 1.83, six runs) behind the gate (or a fixed 8 s
-    delay); in seconds 94.6 / 95.2 s before vs 89.7 / 86.9 s after in the steadiest pair.
+    runs) with the analyses first, 1.82-1.84 (mean 1.83, six runs: four behind this gate, two behind
+    the fixed 8 s delay that tested the idea); in seconds, the steadiest pair was the prototype's:
+    94.6 / 95.2 s with the analyses first vs 89.7 / 86.9 s held back 8 s.
 
     ``execute_tasks`` opens it when ``lanes`` stacks have each trained an epoch, before it waits
     for background work itself, and when it returns or raises; ``release`` opens it at once.
@@ -385,8 +386,9 @@ class Warmup:
         self._lock = threading.Lock()
         self._left = 0
 
-    def wait(self) -> None:
-        self._open.wait()
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until open (or ``timeout`` seconds); True if open."""
+        return self._open.wait(timeout)
 
     def release(self) -> None:
         self._open.set()
@@ -494,11 +496,16 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         batches = list(_batches(planned))
         first_stacks = batches[0][1] if batches and not batches[0][0] else []
         warmup.expect(min(max(1, lanes), len(first_stacks)))
+
+        def drain(quiet: bool = False) -> None:
+            """Wait for the queued post-training work, which may sit behind the gate: open it first."""
+            warmup.release()
+            _wait_all(pending, quiet=quiet)
+
         try:
             for keras_group, groups in batches:
                 if keras_group:
-                    warmup.release()  # its post-training work is waited for next: nothing may hold it
-                    _wait_all(pending)
+                    drain()
                     train(groups[0], pool)
                     continue
                 groups.sort(key=lambda g: _start_key(g, datasets[data_key(g[0].spec)]), reverse=True)
@@ -507,14 +514,12 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                 _raise_first(running)
         except BaseException:
             stop.set()
-            warmup.release()
             for f in running:
                 f.cancel()  # not started yet: no folder is made
             wait(running)
-            _wait_all(pending, quiet=True)
+            drain(quiet=True)
             raise
-        warmup.release()
-        _wait_all(pending)
+        drain()
     return [summaries[i] for i in range(len(tasks))]
 
 
