@@ -119,11 +119,11 @@ def test_update_choice_runs_the_update_as_its_own_compiled_function(moons):
     engine = stack_engine.StackEngine(specs, moons, n_fit, "update")
     x, y = moons.x_train[:n_fit], moons.y_train[:n_fit].astype("int64")
     perm = np.stack([D.epoch_order(s.seed, 0, n_fit, True) for s in specs]).astype("int32")
-    before = engine.theta.numpy()
+    before = engine.flat_weights()
     engine.train_epoch(perm, np.ones(2, bool), engine.dropout_seeds(0), x, y, x[:0], y[:0], engine.n_batches)
     assert engine._full_step is None
     assert engine._update.experimental_get_tracing_count() == 1
-    assert np.abs(engine.theta.numpy() - before).max() > 0
+    assert np.abs(engine.flat_weights() - before).max() > 0
 
 
 def test_fit_stack_names_the_allowed_xla_choices(moons):
@@ -395,6 +395,47 @@ def test_members_may_differ_in_batchnorm_clipping_epochs_and_early_stopping(moon
     for spec, member in zip(specs, members):
         assert_same_run(training.fit_one(spec, moons), member)
     assert [m.epochs_run for m in members][:3] == [4, 4, 2]
+
+
+def test_param_groups_give_large_weights_a_variable_of_their_own():
+    big = stack_engine.OWN_VARIABLE_FLOATS
+    assert stack_engine.param_groups([10, big // 4, 3, big], members=4) == [[0, 2], [1], [3]]
+    assert stack_engine.param_groups([10, 20], members=4) == [[0, 1]]
+    assert stack_engine.param_groups([big], members=1) == [[0]]
+
+
+@pytest.mark.parametrize("jit", ["none", "update"])
+def test_weights_in_variables_of_their_own_train_as_in_one_flat_variable(moons, monkeypatch, jit):
+    """Which weights share a variable (param_groups) changes no result: the same mixed stack (BN,
+    every clipping kind, early stopping with restore, diagnostics) with all weights in one flat
+    variable and with most in variables of their own, and a member against its solo fit."""
+    base = make_spec(trainer={"shuffle": True, "epochs": 4, "diagnostics": True})
+    bn = C.NormalizationConfig("batchnorm")
+    specs = [
+        replace(base, normalization=bn, clipping=C.ClippingConfig("value", 0.05)),
+        replace(base, normalization=bn, clipping=C.ClippingConfig("global_norm", 0.3)).with_seed(5),
+        replace(base, clipping=C.ClippingConfig("norm", 0.2)).with_seed(6),
+        make_spec(trainer={"shuffle": True, "epochs": 6, "diagnostics": True,
+                           "early_stopping": {"enabled": True, "patience": 1, "restore_best": True}}).with_seed(7),
+    ]
+    flat = stack.fit_stack(specs, moons, jit=jit)
+    monkeypatch.setattr(stack_engine, "OWN_VARIABLE_FLOATS", 64)  # kernels, BN vectors, first bias: their own
+    n_fit = D.validation_cut(len(moons.x_train), base.trainer.validation_split)
+    groups = stack_engine.StackEngine(specs, moons, n_fit, jit).groups
+    assert len(groups) > 2 and len(groups[0]) > 1, groups  # shared and own variables both
+    split = stack.fit_stack(specs, moons, jit=jit)
+    for a, b in zip(flat, split):
+        assert max_weight_diff(a, b) < 1e-6
+        assert (a.epochs_run, a.best_epoch) == (b.epochs_run, b.best_epoch)
+        for ra, rb in zip(a.history, b.history):
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                assert rb[key] == pytest.approx(ra[key], rel=1e-6, abs=1e-7), key
+        assert len(a.layer_stats) == len(b.layer_stats) > 0
+        for ra, rb in zip(a.layer_stats, b.layer_stats):
+            for key in ("dead_fraction", "act_mean", "act_std", "grad_norm"):
+                assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-8), key
+    assert_same_run(training.fit_one(specs[1], moons), split[1])
+    assert split[3].best_epoch < split[3].epochs_run or split[3].epochs_run == 6
 
 
 def test_members_may_differ_in_activation_and_initializer(moons):

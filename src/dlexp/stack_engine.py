@@ -1,6 +1,6 @@
 """The stacked networks of ``stack.fit_stack``: flat per-member buffers and the compiled functions.
 
-``StackEngine`` owns M members' weights as rows of (M, P) / (M, S) variables,
+``StackEngine`` owns M members' weights as rows of (M, n) / (M, S) variables,
 copies them from and back into each member's Keras model, and compiles: one
 epoch of training, inference-mode loss/accuracy, the diagnostics, and the
 early-stopping snapshot. Everything per member is in ``stack.py``; the tensor
@@ -27,6 +27,7 @@ _CHUNK_FLOATS = 1 << 23  # rows per inference chunk: one (M, rows, width) activa
 # one over 160 rows 116 MB; with another big stack training on the other lane, that decided the
 # reproduction's peak.
 _DIAG_FLOATS = 1 << 22
+OWN_VARIABLE_FLOATS = 1 << 17  # a weight this large over all members gets a variable of its own (param_groups)
 
 
 def _keras_dropout_seed(run_seed: int, layer_index: int, epoch: int) -> int:
@@ -80,6 +81,25 @@ def _initial_buffers(specs: list[RunSpec], data: Dataset, layout: ops.Layout, pl
     return np.stack(theta).astype("float32"), stats[0].astype("float32"), stats[1].astype("float32")
 
 
+def param_groups(sizes: list[int], members: int) -> list[list[int]]:
+    """Which weights (indices into ``Layout.sizes``) share a variable: each weight with at least
+    OWN_VARIABLE_FLOATS floats over all members gets its own; the others share one flat (M, n) one.
+
+    A shared variable is cut into its weights for every forward pass (SplitV along axis 1) and
+    their gradients are put back together (ConcatV2): two copies of it per step, ~15% of the step
+    of the 500-wide net x 5 (profiled). A variable of its own is read as it is, but adds its own
+    chain of optimizer ops, or under XLA a fused kernel of ~30 ms to compile: every weight on its
+    own took Exercise 2's 20-layer x 15 (42 small weights) from 0.9 to 2.5 s of first call for
+    0.4 s less training. Hence the size rule. Measured alone at 5 seeds, all shared vs this rule,
+    three alternated runs each: the 500-wide net x 5 12.1-13.6 -> 10.5-11.5 s, Exercise 8 x 20
+    10.4-11.2 -> 8.0-9.7 s, Exercise 7 x 20 10.6-11.4 -> 9.6-11.6 s (CPU 13.8 -> 12.6 s);
+    Exercise 4 x 30 and the 100-wide nets x 15 unchanged; at 1 seed unchanged.
+    """
+    own = [i for i, n in enumerate(sizes) if n * members >= OWN_VARIABLE_FLOATS]
+    shared = [i for i in range(len(sizes)) if i not in own]
+    return ([shared] if shared else []) + [[i] for i in own]
+
+
 def _has_bn(net: keras.Model, layer) -> bool:
     return any(lay.name == f"bn_{layer.index}" for lay in net.layers)
 
@@ -110,9 +130,14 @@ class StackEngine:
         self.with_bn = tf.constant([s.normalization.kind == "batchnorm" for s in specs])[:, None]
         self.layout = ops.Layout(data.input_dim, self.plan, models.output_units(data.n_classes)[0], batchnorm)
         theta, mm, mv = _initial_buffers(specs, data, self.layout, self.plan)
-        self.theta, self.mm, self.mv = tf.Variable(theta), tf.Variable(mm), tf.Variable(mv)
-        self.best = [tf.Variable(v) for v in (theta, mm, mv)]  # EarlyStopping's best_weights
-        self.opt = ops.Optimizer(s0.optimizer.name, [self.theta], [s.optimizer.learning_rate for s in specs],
+        self.groups = param_groups(self.layout.sizes, len(specs))
+        self.param_sizes = [[self.layout.sizes[i] for i in g] for g in self.groups]
+        parts = self._grouped(theta)
+        self.params = [tf.Variable(p) for p in parts]
+        self.mm, self.mv = tf.Variable(mm), tf.Variable(mv)
+        self._state = [*self.params, self.mm, self.mv]
+        self.best = [tf.Variable(v) for v in (*parts, mm, mv)]  # EarlyStopping's best_weights
+        self.opt = ops.Optimizer(s0.optimizer.name, self.params, [s.optimizer.learning_rate for s in specs],
                                  s0.optimizer.momentum if s0.optimizer.name == "sgd" else 0.0)
         self.clip_kinds = [s.clipping.kind for s in specs]
         self.clip_value = tf.constant([s.clipping.value for s in specs], tf.float32)
@@ -143,6 +168,30 @@ class StackEngine:
         self.diagnostics = _compile(self._diagnostics, input_signature=[x_sig, y_sig])
         self.keep_best = _compile(self._keep_best, input_signature=[mask_sig])
         self.restore_best = _compile(self._restore_best, input_signature=[mask_sig])
+
+    def _named(self) -> dict:
+        """Named (M, *shape) views of the trainables for the forward pass."""
+        named = {}
+        for group, sizes, var in zip(self.groups, self.param_sizes, self.params):
+            named.update(self.layout.shaped(group, tf.split(var, sizes, axis=1) if len(group) > 1 else [var]))
+        return named
+
+    def _grouped(self, flat: np.ndarray) -> list[np.ndarray]:
+        """An (M, P) array in ``layout`` order cut into the variables' (M, n) arrays."""
+        by_weight = np.split(flat, np.cumsum(self.layout.sizes)[:-1], axis=1)
+        return [np.concatenate([by_weight[i] for i in g], axis=1) for g in self.groups]
+
+    def _flat(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """The variables' (M, n) arrays put back together as one (M, P) array in ``layout`` order."""
+        by_weight: list = [None] * len(self.layout.sizes)
+        for group, sizes, a in zip(self.groups, self.param_sizes, arrays):
+            for i, part in zip(group, np.split(a, np.cumsum(sizes)[:-1], axis=1)):
+                by_weight[i] = part
+        return np.concatenate(by_weight, axis=1)
+
+    def flat_weights(self) -> np.ndarray:
+        """The trainables as one (M, P) array, in ``layout`` order."""
+        return self._flat([p.numpy() for p in self.params])
 
     def _moving(self) -> tuple:
         return self.layout.split_stats(self.mm), self.layout.split_stats(self.mv)
@@ -246,7 +295,7 @@ class StackEngine:
 
     def _clip_and_apply(self, grad, alive):
         """Each member's clipping, then the optimizer step for the ``alive`` ones."""
-        self.opt.apply([ops.clip_members(self.clip_kinds, grad, self.clip_value, self.layout.sizes)], alive)
+        self.opt.apply(ops.clip_members(self.clip_kinds, grad, self.clip_value, self.param_sizes), alive)
 
     def _train_step(self, xb, yb, alive, *uniforms):
         """One batch for all members: xb (M, b, D), yb (M, b). Updates only ``alive`` members."""
@@ -257,14 +306,14 @@ class StackEngine:
         return self._step(xb, yb, alive, uniforms, ops.Rows(mask, count))
 
     def _step(self, xb, yb, alive, uniforms, rows):
-        arch, layout = self.arch, self.layout
+        arch = self.arch
         drop = ops.dropout_fn(list(uniforms), self.rates, self.scales) if uniforms else None
         with tf.GradientTape() as tape:
-            logits, _, stats = ops.forward(arch, layout.split(self.theta), xb, dropout=drop, rows=rows)
+            logits, _, stats = ops.forward(arch, self._named(), xb, dropout=drop, rows=rows)
             per_sample = ops.member_losses(arch.binary, logits, yb)
             losses = tf.reduce_mean(per_sample, axis=1) if rows is None else rows.mean(per_sample)  # (M,)
             total = tf.reduce_sum(losses)  # d total / d (member m's weights) = d loss_m / d ...
-        self._update(tape.gradient(total, self.theta), alive)
+        self._update(tape.gradient(total, self.params), alive)
         if stats:  # BN moving averages, as BatchNormalization.call updates them
             keep, mom = tf.logical_and(alive[:, None], self.with_bn), arch.momentum
             mean, var = tf.concat([s[0] for s in stats], 1), tf.concat([s[1] for s in stats], 1)
@@ -275,7 +324,7 @@ class StackEngine:
 
     # -- inference-mode measurements on data shared by all members
     def _infer(self, x):
-        return ops.forward(self.arch, self.layout.split(self.theta), x, moving=self._moving())
+        return ops.forward(self.arch, self._named(), x, moving=self._moving())
 
     def _evaluate(self, x, y):
         """Per-member loss and hit sums over (x, y) and each member's predicted classes (M, rows).
@@ -288,7 +337,7 @@ class StackEngine:
 
     def _representations(self, x):
         reps: list = []
-        ops.forward(self.arch, self.layout.split(self.theta), x, moving=self._moving(), representations=reps)
+        ops.forward(self.arch, self._named(), x, moving=self._moving(), representations=reps)
         return reps
 
     @staticmethod
@@ -309,14 +358,14 @@ class StackEngine:
         with tf.GradientTape() as tape:
             logits, acts, _ = self._infer(x)
             total = tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y))
-        return self._summaries(acts), tape.gradient(total, self.theta)
+        return self._summaries(acts), tape.gradient(total, self.params)
 
     def _keep_best(self, mask):
-        for best, cur in zip(self.best, (self.theta, self.mm, self.mv)):
+        for best, cur in zip(self.best, self._state):
             best.assign(tf.where(mask[:, None], cur, best))
 
     def _restore_best(self, mask):
-        for best, cur in zip(self.best, (self.theta, self.mm, self.mv)):
+        for best, cur in zip(self.best, self._state):
             cur.assign(tf.where(mask[:, None], best, cur))
 
     def weights(self) -> tuple[dict, tuple]:
@@ -324,7 +373,7 @@ class StackEngine:
         split = np.split
         cuts = np.cumsum(self.layout.stat_sizes)[:-1]
         moving = tuple(split(v.numpy(), cuts, axis=1) if self.layout.stat_sizes else [] for v in (self.mm, self.mv))
-        return self.layout.split(self.theta.numpy()), moving
+        return self.layout.split(self.flat_weights()), moving
 
     def copy_into(self, net: keras.Model, weights: dict, moving: tuple, m: int) -> None:
         """Member ``m``'s slice of ``weights()`` into its own Keras model."""
@@ -383,7 +432,7 @@ class StackEngine:
                 continue
             if stop <= n:
                 parts, g = self.diagnostics(x[start:stop], y[start:stop])
-                grad = grad + g.numpy().astype(np.float64)
+                grad = grad + self._flat([part.numpy() for part in g]).astype(np.float64)
             else:
                 parts = self.act_stats(x[start:stop])
             stats.append([(a.numpy(), t.numpy(), q.numpy()) for a, t, q in parts])
@@ -391,7 +440,7 @@ class StackEngine:
         total = [np.sum([p[k][1] for p in stats], axis=0) for k in range(len(self.plan))]
         total_sq = [np.sum([p[k][2] for p in stats], axis=0) for k in range(len(self.plan))]
         grads = self.layout.split(grad / n)
-        kernels = self.layout.split(self.theta.numpy())
+        kernels = self.layout.split(self.flat_weights())
         proxy = [np.mean(np.max(kernels[f"kernel_{k}"], axis=1) <= 0, axis=-1) for k in range(len(self.plan))]
         out = []
         for m in range(len(self.seeds)):

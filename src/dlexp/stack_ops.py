@@ -50,14 +50,16 @@ class Layout:
 
     All trainable weights of a member are one row of ``theta`` (M, P), in Keras'
     trainable order (dense_i kernel, bias, [bn_i gamma, beta], ..., output
-    kernel, bias), so the optimizer and clipping are a handful of ops on one
-    tensor instead of a chain per variable. BN moving means/variances are rows
-    of (M, S) buffers, one slice per hidden layer.
+    kernel, bias). The engine keeps them in a few variables (``stack_engine.param_groups``):
+    the small weights side by side in one (M, n) variable, so the optimizer and clipping are a
+    handful of ops on one tensor instead of a chain per weight; each large weight in one of its
+    own, which the forward pass reads without copying it out of a shared one. BN moving
+    means/variances are rows of (M, S) buffers, one slice per hidden layer.
 
-    Measured against one variable per weight (no split of theta each step, no concat of its
-    gradient): the 500-wide net x 5 alone trained 19-20 -> 16 s, but the eight exercises at
-    5 seeds took 98 / 101 -> 111 / 114 s (alternated runs): the per-variable reads, updates and
-    clipping ops cost the many-layer stacks more than the split saves on the wide one.
+    Measured with every weight in a variable of its own (before XLA compiled the update): the
+    500-wide net x 5 alone trained 19-20 -> 16 s, but the eight exercises at 5 seeds took
+    98 / 101 -> 111 / 114 s (alternated runs): the per-variable reads, updates and clipping ops
+    cost the many-layer stacks more than the split saves on the wide one.
     """
 
     def __init__(self, input_dim: int, plan: list, out_units: int, batchnorm: bool) -> None:
@@ -87,8 +89,15 @@ class Layout:
         if isinstance(theta, np.ndarray):
             parts = np.split(theta, np.cumsum(self.sizes)[:-1], axis=1)
             return {n: p.reshape((-1,) + s) for n, p, s in zip(self.names, parts, self.shapes)}
-        parts = tf.split(theta, self.sizes, axis=1)
-        return {n: tf.reshape(p, [-1, *s] if len(s) == 2 else [-1, 1, *s]) for n, p, s in zip(self.names, parts, self.shapes)}
+        return self.shaped(range(len(self.names)), tf.split(theta, self.sizes, axis=1))
+
+    def shaped(self, indices, parts: list) -> dict:
+        """Named forward-pass views of weights ``indices``, given as (M, size) tensors (reshapes: no copy)."""
+        out = {}
+        for i, p in zip(indices, parts):
+            s = self.shapes[i]
+            out[self.names[i]] = tf.reshape(p, [-1, *s] if len(s) == 2 else [-1, 1, *s])
+        return out
 
     def split_stats(self, stats) -> list:
         """Per-layer (M, 1, units) slices of a (M, S) moving mean/variance tensor."""
@@ -266,57 +275,74 @@ def _b(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
 
 
-def _per_variable_norms(g: tf.Tensor, sizes: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
-    """(M, V) sums of squares and L2 norms of each member's slice of each variable (``sizes``:
-    columns per variable); the norm is 0 where the sum is, as tf.clip_by_norm computes it."""
-    l2sum = tf.stack([tf.reduce_sum(tf.square(part), axis=1) for part in tf.split(g, sizes, axis=1)], axis=1)
+def _per_variable(gs: Sequence[tf.Tensor], sizes: Sequence[Sequence[int]]) -> list[tf.Tensor]:
+    """Each variable's (M, size) gradient: ``gs`` are (M, n) tensors, ``sizes[j]`` the sizes of the
+    variables side by side in ``gs[j]`` (one flat tensor for all of them, or one per variable)."""
+    out: list[tf.Tensor] = []
+    for g, s in zip(gs, sizes):
+        out += tf.split(g, s, axis=1) if len(s) > 1 else [g]
+    return out
+
+
+def _map_per_variable(gs: Sequence[tf.Tensor], sizes: Sequence[Sequence[int]], fn: Callable) -> list[tf.Tensor]:
+    """``fn(part, v)`` on each variable's columns (v: its index over all of them), laid out as ``gs``."""
+    out, v = [], 0
+    for g, s in zip(gs, sizes):
+        parts = tf.split(g, s, axis=1) if len(s) > 1 else [g]
+        mapped = [fn(part, v + i) for i, part in enumerate(parts)]
+        out.append(tf.concat(mapped, axis=1) if len(mapped) > 1 else mapped[0])
+        v += len(s)
+    return out
+
+
+def _per_variable_norms(gs: Sequence[tf.Tensor], sizes: Sequence[Sequence[int]]) -> tuple[tf.Tensor, tf.Tensor]:
+    """(M, V) sums of squares and L2 norms of each member's slice of each variable; the norm is 0
+    where the sum is, as tf.clip_by_norm computes it."""
+    l2sum = tf.stack([tf.reduce_sum(tf.square(part), axis=1) for part in _per_variable(gs, sizes)], axis=1)
     pred = l2sum > 0
     return l2sum, tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
 
 
-def _scale_per_variable(g: tf.Tensor, factor: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
-    """g * factor[m, v] on each variable's columns (a gather along the columns is ~5x slower on CPU)."""
-    parts = tf.split(g, sizes, axis=1)
-    return tf.concat([part * factor[:, v:v + 1] for v, part in enumerate(parts)], axis=1)
-
-
-def clip_members(kinds: Sequence[str], g: tf.Tensor, value: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
+def clip_members(kinds: Sequence[str], gs: Sequence[tf.Tensor], value: tf.Tensor,
+                 sizes: Sequence[Sequence[int]]) -> list[tf.Tensor]:
     """``clip`` with each member's own kind (none / value / norm / global_norm).
 
     One kind: ``clip``. Mixed kinds: each member's factor per variable (clipnorm), per member
     (global_clipnorm) or 1 is built at (M, V) size and applied in one pass, then clipvalue
-    members are clipped (the others' bound is +inf): the step is memory-bound on the flat
-    (M, P) gradient, so this beats computing every kind for the whole stack.
+    members are clipped (the others' bound is +inf): the step is memory-bound on the
+    gradient, so this beats computing every kind for the whole stack.
     """
     if len(set(kinds)) == 1:
-        return clip(kinds[0], g, value, sizes)
+        return clip(kinds[0], gs, value, sizes)
     is_kind = {k: tf.constant([kind == k for kind in kinds])[:, None] for k in ("value", "norm", "global_norm")}
     c = value[:, None]
-    l2sum, l2norm = _per_variable_norms(g, sizes)
+    l2sum, l2norm = _per_variable_norms(gs, sizes)
     per_var = c / tf.maximum(l2norm, c)  # tf.clip_by_norm's factor
     norm = tf.sqrt(tf.reduce_sum(l2sum, axis=1, keepdims=True))
     per_member = c * tf.minimum(1.0 / norm, 1.0 / c) + (norm - norm)  # clip_by_global_norm's factor
     ones = tf.ones_like(per_var)
     factor = tf.where(is_kind["norm"], per_var, tf.where(is_kind["global_norm"], per_member * ones, ones))
     bound = tf.where(is_kind["value"], c, tf.fill(tf.shape(c), np.float32(np.inf)))
-    return tf.clip_by_value(_scale_per_variable(g, factor, sizes), -bound, bound)
+    return [tf.clip_by_value(g, -bound, bound)
+            for g in _map_per_variable(gs, sizes, lambda part, v: part * factor[:, v:v + 1])]
 
 
-def clip(kind: str, g: tf.Tensor, value: tf.Tensor, sizes: Sequence[int]) -> tf.Tensor:
-    """Keras' optimizer clipping of a flat (M, P) gradient, per member: clipvalue; clipnorm on
-    each variable (``sizes``: its columns); global_clipnorm over all of them."""
+def clip(kind: str, gs: Sequence[tf.Tensor], value: tf.Tensor, sizes: Sequence[Sequence[int]]) -> list[tf.Tensor]:
+    """Keras' optimizer clipping, per member, of a gradient laid out as (M, n) tensors ``gs``
+    (``sizes``: the variables in each): clipvalue; clipnorm on each variable; global_clipnorm
+    over all of them."""
     c = value[:, None]
     if kind == "value":
-        return tf.clip_by_value(g, -c, c)
+        return [tf.clip_by_value(g, -c, c) for g in gs]
     if kind == "norm":  # tf.clip_by_norm on each (member, variable) slice: t * clip_norm / max(l2norm, clip_norm)
-        denom = tf.maximum(_per_variable_norms(g, sizes)[1], c)
-        parts = tf.split(g, sizes, axis=1)
-        return tf.concat([part * c / denom[:, v:v + 1] for v, part in enumerate(parts)], axis=1)
+        denom = tf.maximum(_per_variable_norms(gs, sizes)[1], c)
+        return _map_per_variable(gs, sizes, lambda part, v: part * c / denom[:, v:v + 1])
     if kind == "global_norm":  # keras.src.optimizers.base_optimizer.clip_by_global_norm
-        norm = tf.sqrt(tf.reduce_sum(tf.square(g), axis=1))
+        squares = [tf.reduce_sum(tf.square(g), axis=1) for g in gs]
+        norm = tf.sqrt(squares[0] if len(squares) == 1 else tf.reduce_sum(tf.stack(squares, axis=1), axis=1))
         scale = value * tf.minimum(1.0 / norm, 1.0 / value) + (norm - norm)
-        return g * scale[:, None]
-    return g
+        return [g * scale[:, None] for g in gs]
+    return list(gs)
 
 
 class Optimizer:
