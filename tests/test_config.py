@@ -36,6 +36,7 @@ BAD_VALUES = [
     (["trainer.epochs=-1"], "trainer.epochs", "-1"),
     (["trainer.epochs=0"], "trainer.epochs", "0"),
     (["trainer.batch_size=0"], "trainer.batch_size", "0"),
+    (["trainer.diagnostics_every=-1"], "trainer.diagnostics_every", "-1"),
     (["trainer.validation_split=1.5"], "trainer.validation_split", "1.5"),
     (["trainer.validation_split=0"], "trainer.validation_split", "0"),
     (["model.hidden=[]"], "model.hidden", "[]"),

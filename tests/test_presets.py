@@ -104,3 +104,29 @@ def test_reproduce_draws_tsne_for_the_first_seed_only_and_still_stacks_the_seeds
     assert [(j.spec.seed, j.spec.trainer.probes, j.spec.trainer.tsne) for j in jobs] == [
         (42, True, True), (43, True, False), (44, True, False)]
     assert runner.plan(jobs) == [jobs]
+
+
+@pytest.mark.parametrize("flags,diagnostics,every", [([], True, 0), (["--diagnostics"], True, 1)])
+def test_reproduce_measures_layers_where_the_report_reads_them(flags, diagnostics, every):
+    """Exercise 2's report and claims read per-layer stats at epoch 0 and the last epoch only, so
+    reproduce measures just those (`--diagnostics`: every epoch); Exercise 6 reads every epoch;
+    Exercise 4 none at all."""
+    from dlexp import exercises, reproduce
+
+    args = reproduce.parse_args(["vanishing_gradients", "--seeds", "1", "--progress", "none", *flags])
+    names = ["vanishing_gradients", "dead_relu", "activation_comparison"]
+    plans = reproduce.compose_jobs([exercises.load(n) for n in names], [42], args)
+    trainer = {ex.name: jobs[0].spec.trainer for ex, _, _, jobs in plans}
+    assert (trainer["vanishing_gradients"].diagnostics, trainer["vanishing_gradients"].diagnostics_every) == (diagnostics, every)
+    assert (trainer["dead_relu"].diagnostics, trainer["dead_relu"].diagnostics_every) == (True, 1)
+    assert trainer["activation_comparison"].diagnostics is bool(flags)
+
+
+def test_exercise_layer_stats_field_is_checked(tmp_path, monkeypatch):
+    from dlexp import exercises
+    from dlexp.errors import ConfigError
+
+    (tmp_path / "odd.yaml").write_text("presets: [dead_relu]\nlayer_stats: sometimes\n")
+    monkeypatch.setattr(exercises, "exercises_dir", lambda: tmp_path)
+    with pytest.raises(ConfigError, match="layer_stats: got 'sometimes'; allowed: true, false or ends"):
+        exercises.load("odd")

@@ -199,6 +199,36 @@ def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moo
     assert member.param_count == models.count_params(spec, moons.input_dim, moons.n_classes)
 
 
+def test_diagnostics_every_n_epochs_and_the_last_one_trained_match_fit_one(moons):
+    """trainer.diagnostics_every=2: epoch 0, epochs 2, 4, ... and the last epoch a run trains
+    (its budget's, or where early stopping ends it), in the stack as in the solo fit."""
+    base = make_spec(optimizer={"name": "sgd"}, trainer={"diagnostics": True, "diagnostics_every": 2, "epochs": 5})
+    stopped = replace(base.trainer, epochs=8, early_stopping=C.EarlyStoppingConfig(enabled=True, patience=1))
+    specs = [base.with_seed(3), replace(base, optimizer=replace(base.optimizer, learning_rate=3.0),
+                                        trainer=stopped).with_seed(4)]
+    members = stack.fit_stack(specs, moons)
+    assert sorted({r["epoch"] for r in members[0].layer_stats}) == [0, 2, 4, 5]
+    last = members[1].epochs_run
+    assert last < 8  # the learning rate makes it stop early
+    assert sorted({r["epoch"] for r in members[1].layer_stats}) == sorted({0, *range(2, last, 2), last})
+    for spec, member in zip(specs, members):
+        solo = training.fit_one(spec, moons)
+        assert_same_run(solo, member)
+        assert [(r["epoch"], r["layer"]) for r in solo.layer_stats] == [(r["epoch"], r["layer"]) for r in member.layer_stats]
+        for r_solo, r_member in zip(solo.layer_stats, member.layer_stats):
+            assert r_member["grad_norm"] == pytest.approx(r_solo["grad_norm"], rel=1e-4, abs=1e-7)
+            assert r_member["dead_fraction"] == r_solo["dead_fraction"]
+
+
+def test_diagnostics_due():
+    from dlexp.config import diagnostics_due
+
+    assert [e for e in range(8) if diagnostics_due(3, e, 7)] == [0, 3, 6, 7]
+    assert [e for e in range(8) if diagnostics_due(0, e, 7)] == [0, 7]
+    assert [e for e in range(8) if diagnostics_due(1, e, 7)] == list(range(8))
+    assert diagnostics_due(0, 4, 7, stopping=True)
+
+
 # ---------------------------------------------------------------- per-member behaviour
 
 

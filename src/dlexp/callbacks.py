@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from dlexp import interrupts
+from dlexp.config import diagnostics_due
 from dlexp.diagnostics import ActivationSummary, l2_norm, weight_proxy_dead_fraction
 
 Row = dict
@@ -74,15 +75,18 @@ class LayerDiagnostics(keras.callbacks.Callback):
         grad_samples: the gradient is taken on the first ``grad_samples`` inputs
             (a fixed batch, so epochs are comparable).
         chunk: inputs per forward pass, to bound memory on large data sets.
+        every: measure after every ``every``-th epoch and after the last one trained (0: the
+            last one only); see ``config.diagnostics_due``.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, loss_fn, sink: Callable[[list[Row]], None],
-                 grad_samples: int = 1024, chunk: int = 8192, measure_initial: bool = True) -> None:
+                 grad_samples: int = 1024, chunk: int = 8192, measure_initial: bool = True, every: int = 1) -> None:
         super().__init__()
         self.x, self.y = x, y
         self.loss_fn, self.sink = loss_fn, sink
         self.grad_samples, self.chunk = grad_samples, chunk
         self.measure_initial = measure_initial
+        self.every = every
         self.rows: list[Row] = []
 
     def on_train_begin(self, logs=None) -> None:
@@ -110,7 +114,9 @@ class LayerDiagnostics(keras.callbacks.Callback):
             self._measure(0)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        self._measure(epoch + 1)
+        # stop_training: set by NonFiniteStop and EarlyStopping, which fit_one puts before this callback.
+        if diagnostics_due(self.every, epoch + 1, self.params["epochs"], self.model.stop_training):
+            self._measure(epoch + 1)
 
     def _measure(self, epoch: int) -> None:
         summaries: Optional[list[ActivationSummary]] = None

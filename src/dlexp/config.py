@@ -259,6 +259,8 @@ class EarlyStoppingConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
+    # diagnostics_every: the layer diagnostics always measure before training (epoch 0) and after
+    # the last epoch trained; in between after every N-th epoch (1: all). See diagnostics_due.
     epochs: int = 50
     batch_size: int = 32
     validation_split: float = 0.2
@@ -269,6 +271,7 @@ class TrainerConfig:
     shuffle: bool = True
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     diagnostics: bool = True  # per-epoch dead units, activation stats, gradient norms
+    diagnostics_every: int = 1  # measure after every N-th epoch and the last one trained; 0: the last one only
     probes: bool = False  # after training: linear probe + t-SNE of each layer's output (Exercise 5)
     tsne: bool = True  # with probes: also embed each layer with t-SNE and draw plots/tsne.png
     plots: bool = True  # per-run PNGs (learning curves, dead units, gradient norms, decision boundary)
@@ -280,6 +283,9 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size)
+        _check(isinstance(self.diagnostics_every, int) and not isinstance(self.diagnostics_every, bool)
+               and self.diagnostics_every >= 0, "diagnostics_every", self.diagnostics_every,
+               "an integer >= 0 (0: only before training and after the last epoch)")
         _fraction("validation_split", self.validation_split)
         _fraction("test_size", self.test_size)
         _check(self.progress in ("auto", "rich", "plain", "none"), "progress", self.progress,
@@ -287,6 +293,13 @@ class TrainerConfig:
         _check(self.backend in ("auto", "keras", "stack"), "backend", self.backend, "one of: auto, keras, stack")
         if self.threads is not None:
             _positive_int("threads", self.threads)
+
+
+def diagnostics_due(every: int, epoch: int, epochs: int, stopping: bool = False) -> bool:
+    """Whether the layer diagnostics measure after ``epoch`` (1-based) of a run of ``epochs``:
+    after every ``every``-th epoch (0: none) and the last one trained (the budget's, or the one
+    after which the run ``stopping``: early stopping, divergence). Epoch 0 (before training) always."""
+    return epoch == 0 or epoch == epochs or stopping or (every > 0 and epoch % every == 0)
 
 
 @dataclass(frozen=True)

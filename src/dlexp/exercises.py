@@ -21,8 +21,9 @@ class Exercise:
     analysis: str | None
     claims: tuple[dict, ...] = field(default_factory=tuple)
     # False when neither the report's figures nor the claims read layer_stats.csv: reproduce
-    # then trains with trainer.diagnostics=false (a forward + backward pass per epoch saved).
-    layer_stats: bool = True
+    # then trains with trainer.diagnostics=false (a forward + backward pass per epoch saved);
+    # "ends" when they read only epoch 0 and the last epoch: trainer.diagnostics_every=0.
+    layer_stats: bool | str = True
 
 
 def exercises_dir() -> Path:
@@ -38,7 +39,13 @@ def load(name: str) -> Exercise:
     return Exercise(name=name, order=int(d.get("order", 99)), title=d.get("title", name),
                     notebook=d.get("notebook", ""), presets=tuple(d.get("presets") or ()),
                     analysis=d.get("analysis"), claims=tuple(d.get("claims") or ()),
-                    layer_stats=bool(d.get("layer_stats", True)))
+                    layer_stats=_layer_stats(d.get("layer_stats", True), name))
+
+
+def _layer_stats(value, name: str) -> bool | str:
+    if value == "ends" or isinstance(value, bool):
+        return value
+    raise ConfigError(f"exercises/{name}.yaml: layer_stats", value, "true, false or ends")
 
 
 def names() -> list[str]:

@@ -66,7 +66,7 @@ def seeds_for(n: int) -> list[int]:
     return [FIRST_SEED + k for k in range(n)]
 
 
-def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, layer_stats: bool = True) -> list[str]:
+def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, layer_stats: bool | str = True) -> list[str]:
     # Reproductions continue at run granularity (finished runs are skipped), so the
     # per-epoch backup that `dlexp train resume=` needs is not worth its cost here.
     over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}",
@@ -78,6 +78,8 @@ def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, la
         over.append(f"trainer.epochs={args.epochs}")
     if not (layer_stats or args.diagnostics):
         over.append("trainer.diagnostics=false")
+    elif layer_stats == "ends" and not args.diagnostics:
+        over.append("trainer.diagnostics_every=0")
     return over + list(args.overrides)
 
 

@@ -569,8 +569,16 @@ def _estimated_cost(group: list[Job], dataset: data.Dataset) -> float:
         s = job.spec
         steps = s.trainer.epochs * -(-len(dataset.x_train) // s.trainer.batch_size)
         weights = models.count_params(s, dataset.input_dim, dataset.n_classes)
-        total += steps * (weights + 20_000 * len(s.model.hidden)) * (2 if s.trainer.diagnostics else 1)
+        total += steps * (weights + 20_000 * len(s.model.hidden)) * (1 + _diagnosed_share(s.trainer))
     return total
+
+
+def _diagnosed_share(t: config.TrainerConfig) -> float:
+    """The share of epochs after which the layer diagnostics measure (each costs about an epoch)."""
+    if not t.diagnostics:
+        return 0.0
+    measured = (t.epochs // t.diagnostics_every if t.diagnostics_every else 0) + 1
+    return min(1.0, measured / t.epochs)
 
 
 def _raise_first(futures: list[Future]) -> None:

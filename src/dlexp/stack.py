@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from dlexp import interrupts, models
-from dlexp.config import RunSpec
+from dlexp.config import RunSpec, diagnostics_due
 from dlexp.data import Dataset, epoch_order, validation_cut
 from dlexp.names import is_import_path
 from dlexp.stack_engine import StackEngine
@@ -298,6 +298,10 @@ def fit_stack(
     def measure_layers(epoch: int, members: np.ndarray) -> None:
         if not t.diagnostics:
             return
+        members = members & np.array([diagnostics_due(t.diagnostics_every, epoch, e, not r)
+                                      for e, r in zip(epochs, running)])
+        if not members.any():
+            return
         for m, rows in enumerate(engine.layer_rows(epoch, x_fit, y_fit)):
             if members[m]:
                 layer_stats[m].extend(rows)
@@ -330,13 +334,13 @@ def fit_stack(
             if not finite[m] or not math.isfinite(row["loss"]):
                 diverged_at[m] = epoch + 1  # NonFiniteStop
                 running[m] = False
-        measure_layers(epoch + 1, members)
         improved = np.zeros(m_count, bool)
         for m in np.flatnonzero(members):
             if stoppers[m] is not None:
                 improved[m], stop = stoppers[m].update(epoch, history[m][-1][es[m].monitor])
                 running[m] &= not stop
             running[m] &= epoch + 1 < epochs[m]
+        measure_layers(epoch + 1, members)  # after the stops: a member's last epoch is always measured
         if improved.any():
             engine.keep_best(improved)
     # EarlyStopping.on_train_end restores best_weights always, once they exist.

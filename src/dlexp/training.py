@@ -152,11 +152,6 @@ def fit_one(
         callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True,
                                                           double_checkpoint=True))
     callbacks += [cb.EpochSeeds(spec.seed), recorder, nonfinite]
-    diag = None
-    if t.diagnostics:
-        diag = cb.LayerDiagnostics(data.x_train[:cut], data.y_train[:cut], loss, on_layer_rows,
-                                   measure_initial=start_epoch == 0)
-        callbacks.append(diag)
     stopper = None
     if t.early_stopping.enabled:
         stopper = keras.callbacks.EarlyStopping(
@@ -164,6 +159,11 @@ def fit_one(
             restore_best_weights=t.early_stopping.restore_best,
         )
         callbacks.append(stopper)
+    diag = None
+    if t.diagnostics:  # after the stoppers: it measures after the last epoch, which they decide
+        diag = cb.LayerDiagnostics(data.x_train[:cut], data.y_train[:cut], loss, on_layer_rows,
+                                   measure_initial=start_epoch == 0, every=t.diagnostics_every)
+        callbacks.append(diag)
     callbacks += progress or []
 
     start = time.perf_counter()
