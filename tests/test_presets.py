@@ -109,16 +109,17 @@ def test_reproduce_draws_tsne_for_the_first_seed_only_and_still_stacks_the_seeds
 @pytest.mark.parametrize("flags,diagnostics,every", [([], True, 0), (["--diagnostics"], True, 1)])
 def test_reproduce_measures_layers_where_the_report_reads_them(flags, diagnostics, every):
     """Exercise 2's report and claims read per-layer stats at epoch 0 and the last epoch only, so
-    reproduce measures just those (`--diagnostics`: every epoch); Exercise 6 reads every epoch;
-    Exercise 4 none at all."""
+    reproduce measures just those (`--diagnostics`: every epoch); Exercise 7's curve every 5th
+    epoch; Exercise 6 reads every epoch; Exercise 4 none at all."""
     from dlexp import exercises, reproduce
 
     args = reproduce.parse_args(["vanishing_gradients", "--seeds", "1", "--progress", "none", *flags])
-    names = ["vanishing_gradients", "dead_relu", "activation_comparison"]
+    names = ["vanishing_gradients", "dead_relu", "activation_comparison", "gradient_clipping"]
     plans = reproduce.compose_jobs([exercises.load(n) for n in names], [42], args)
     trainer = {ex.name: jobs[0].spec.trainer for ex, _, _, jobs in plans}
     assert (trainer["vanishing_gradients"].diagnostics, trainer["vanishing_gradients"].diagnostics_every) == (diagnostics, every)
     assert (trainer["dead_relu"].diagnostics, trainer["dead_relu"].diagnostics_every) == (True, 1)
+    assert trainer["gradient_clipping"].diagnostics_every == (5 if not flags else 1)
     assert trainer["activation_comparison"].diagnostics is bool(flags)
 
 
@@ -126,7 +127,10 @@ def test_exercise_layer_stats_field_is_checked(tmp_path, monkeypatch):
     from dlexp import exercises
     from dlexp.errors import ConfigError
 
-    (tmp_path / "odd.yaml").write_text("presets: [dead_relu]\nlayer_stats: sometimes\n")
     monkeypatch.setattr(exercises, "exercises_dir", lambda: tmp_path)
-    with pytest.raises(ConfigError, match="layer_stats: got 'sometimes'; allowed: true, false or ends"):
-        exercises.load("odd")
+    for text, message in [("layer_stats: sometimes", "layer_stats: got 'sometimes'; allowed: true or false"),
+                          ("layer_stats_every: -1", "layer_stats_every: got -1; allowed: an integer >= 0"),
+                          ("layer_stats_every: ends", "layer_stats_every: got 'ends'; allowed: an integer >= 0")]:
+        (tmp_path / "odd.yaml").write_text(f"presets: [dead_relu]\n{text}\n")
+        with pytest.raises(ConfigError, match=message):
+            exercises.load("odd")

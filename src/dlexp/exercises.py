@@ -21,9 +21,11 @@ class Exercise:
     analysis: str | None
     claims: tuple[dict, ...] = field(default_factory=tuple)
     # False when neither the report's figures nor the claims read layer_stats.csv: reproduce
-    # then trains with trainer.diagnostics=false (a forward + backward pass per epoch saved);
-    # "ends" when they read only epoch 0 and the last epoch: trainer.diagnostics_every=0.
-    layer_stats: bool | str = True
+    # then trains with trainer.diagnostics=false (a forward + backward pass per epoch saved).
+    layer_stats: bool = True
+    # How often they need them: reproduce sets trainer.diagnostics_every to it (0: only at epoch 0
+    # and the last epoch; N: also every N-th epoch).
+    layer_stats_every: int = 1
 
 
 def exercises_dir() -> Path:
@@ -39,13 +41,15 @@ def load(name: str) -> Exercise:
     return Exercise(name=name, order=int(d.get("order", 99)), title=d.get("title", name),
                     notebook=d.get("notebook", ""), presets=tuple(d.get("presets") or ()),
                     analysis=d.get("analysis"), claims=tuple(d.get("claims") or ()),
-                    layer_stats=_layer_stats(d.get("layer_stats", True), name))
+                    layer_stats=_checked(name, "layer_stats", d.get("layer_stats", True), bool, "true or false"),
+                    layer_stats_every=_checked(name, "layer_stats_every", d.get("layer_stats_every", 1), int,
+                                               "an integer >= 0", lambda v: v >= 0))
 
 
-def _layer_stats(value, name: str) -> bool | str:
-    if value == "ends" or isinstance(value, bool):
+def _checked(name: str, key: str, value, kind: type, allowed: str, ok=lambda v: True):
+    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)) and ok(value):
         return value
-    raise ConfigError(f"exercises/{name}.yaml: layer_stats", value, "true, false or ends")
+    raise ConfigError(f"exercises/{name}.yaml: {key}", value, allowed)
 
 
 def names() -> list[str]:

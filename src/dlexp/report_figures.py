@@ -441,9 +441,11 @@ def gradient_clipping(ex: Exercise, ex_dir: Path) -> FigureList:
                                             "Mean kernel-gradient norm over layers (log)")],
                                title="Gradient clipping: the gradients it acts on", order=order, spread=spread,
                                logy=["grad_norm"], figsize=(8.5, 4.6))
-        cap = ("Mean over the hidden layers of the L2 norm of each kernel's gradient, per epoch (epoch 0 = "
+        epochs = sorted(int(e) for e in per_epoch["epoch"].unique())
+        when = "per epoch" if epochs == list(range(epochs[-1] + 1)) else "at epochs " + ", ".join(map(str, epochs))
+        cap = ("Mean over the hidden layers of the L2 norm of each kernel's gradient, " + when + " (epoch 0 = "
                "initialization), log scale. It is measured on a fixed batch of up to 1024 training points after "
-               "each epoch, not on the 32-point batches the optimizer clipped, so it shows the size of the gradients "
+               "the epoch, not on the 32-point batches the optimizer clipped, so it shows the size of the gradients "
                f"clipping acted on, not the clipped values. Geometric {ep.spread_caption(spread, n)}.")
         return save(ex_dir, "gradient_norms", fig), cap
 

@@ -66,7 +66,8 @@ def seeds_for(n: int) -> list[int]:
     return [FIRST_SEED + k for k in range(n)]
 
 
-def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, layer_stats: bool | str = True) -> list[str]:
+def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, layer_stats: bool = True,
+                     layer_stats_every: int = 1) -> list[str]:
     # Reproductions continue at run granularity (finished runs are skipped), so the
     # per-epoch backup that `dlexp train resume=` needs is not worth its cost here.
     over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}",
@@ -78,8 +79,8 @@ def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, la
         over.append(f"trainer.epochs={args.epochs}")
     if not (layer_stats or args.diagnostics):
         over.append("trainer.diagnostics=false")
-    elif layer_stats == "ends" and not args.diagnostics:
-        over.append("trainer.diagnostics_every=0")
+    elif layer_stats_every != 1 and not args.diagnostics:
+        over.append(f"trainer.diagnostics_every={layer_stats_every}")
     return over + list(args.overrides)
 
 
@@ -101,7 +102,7 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
                 presets.append(("real_dataset", [f"dataset=mnist", f"dataset.path={args.mnist}", "name=real_dataset_mnist"]))
             for preset, extra in presets:
                 try:
-                    cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats) + extra)
+                    cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats, ex.layer_stats_every) + extra)
                 except (HydraException, OmegaConfBaseException) as err:
                     raise DlexpError(_hydra_message(err)) from None
                 plain = experiment.plain_config(cfg)
