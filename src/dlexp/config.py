@@ -259,8 +259,6 @@ class EarlyStoppingConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    # diagnostics_every: the layer diagnostics always measure before training (epoch 0) and after
-    # the last epoch trained; in between after every N-th epoch (1: all). See diagnostics_due.
     epochs: int = 50
     batch_size: int = 32
     validation_split: float = 0.2
@@ -271,7 +269,7 @@ class TrainerConfig:
     shuffle: bool = True
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     diagnostics: bool = True  # per-epoch dead units, activation stats, gradient norms
-    diagnostics_every: int = 1  # measure after every N-th epoch and the last one trained; 0: the last one only
+    diagnostics_every: int = 1  # ... after every N-th epoch and the last one trained (0: that one only); diagnostics_due
     probes: bool = False  # after training: linear probe + t-SNE of each layer's output (Exercise 5)
     tsne: bool = True  # with probes: also embed each layer with t-SNE and draw plots/tsne.png
     plots: bool = True  # per-run PNGs (learning curves, dead units, gradient norms, decision boundary)
@@ -283,8 +281,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size)
-        _check(isinstance(self.diagnostics_every, int) and not isinstance(self.diagnostics_every, bool)
-               and self.diagnostics_every >= 0, "diagnostics_every", self.diagnostics_every,
+        _check(self.diagnostics_every >= 0, "diagnostics_every", self.diagnostics_every,
                "an integer >= 0 (0: only before training and after the last epoch)")
         _fraction("validation_split", self.validation_split)
         _fraction("test_size", self.test_size)

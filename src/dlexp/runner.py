@@ -577,8 +577,7 @@ def _diagnosed_share(t: config.TrainerConfig) -> float:
     """The share of epochs after which the layer diagnostics measure (each costs about an epoch)."""
     if not t.diagnostics:
         return 0.0
-    measured = (t.epochs // t.diagnostics_every if t.diagnostics_every else 0) + 1
-    return min(1.0, measured / t.epochs)
+    return sum(config.diagnostics_due(t.diagnostics_every, e, t.epochs) for e in range(1, t.epochs + 1)) / t.epochs
 
 
 def _raise_first(futures: list[Future]) -> None:

@@ -91,7 +91,9 @@ def param_groups(sizes: list[int], members: int) -> list[list[int]]:
     chain of optimizer ops, or under XLA a fused kernel of ~30 ms to compile: every weight on its
     own took Exercise 2's 20-layer x 15 (42 small weights) from 0.9 to 2.5 s of first call for
     0.4 s less training. Hence the size rule. Measured alone at 5 seeds, all shared vs this rule,
-    three alternated runs each: the 500-wide net x 5 12.1-13.6 -> 10.5-11.5 s, Exercise 8 x 20
+    three alternated runs each (threshold then 2^16; at 5 seeds every stack's groups are the same as
+    with 2^17, at 1 seed Exercise 7's 128x128 kernels x 4 now stay shared): the 500-wide net x 5
+    12.1-13.6 -> 10.5-11.5 s, Exercise 8 x 20
     10.4-11.2 -> 8.0-9.7 s, Exercise 7 x 20 10.6-11.4 -> 9.6-11.6 s (CPU 13.8 -> 12.6 s);
     Exercise 4 x 30 and the 100-wide nets x 15 unchanged; at 1 seed unchanged.
     """
@@ -173,7 +175,7 @@ class StackEngine:
         """Named (M, *shape) views of the trainables for the forward pass."""
         named = {}
         for group, sizes, var in zip(self.groups, self.param_sizes, self.params):
-            named.update(self.layout.shaped(group, tf.split(var, sizes, axis=1) if len(group) > 1 else [var]))
+            named.update(self.layout.shaped(group, ops.split_columns(var, sizes)))
         return named
 
     def _grouped(self, flat: np.ndarray) -> list[np.ndarray]:

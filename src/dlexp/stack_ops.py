@@ -89,7 +89,7 @@ class Layout:
         if isinstance(theta, np.ndarray):
             parts = np.split(theta, np.cumsum(self.sizes)[:-1], axis=1)
             return {n: p.reshape((-1,) + s) for n, p, s in zip(self.names, parts, self.shapes)}
-        return self.shaped(range(len(self.names)), tf.split(theta, self.sizes, axis=1))
+        return self.shaped(range(len(self.names)), split_columns(theta, self.sizes))
 
     def shaped(self, indices, parts: list) -> dict:
         """Named forward-pass views of weights ``indices``, given as (M, size) tensors (reshapes: no copy)."""
@@ -275,21 +275,22 @@ def _b(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
 
 
+def split_columns(t: tf.Tensor, sizes: Sequence[int]) -> list[tf.Tensor]:
+    """The (M, size) column blocks of an (M, sum(sizes)) tensor; a single block is ``t`` itself (no op)."""
+    return tf.split(t, sizes, axis=1) if len(sizes) > 1 else [t]
+
+
 def _per_variable(gs: Sequence[tf.Tensor], sizes: Sequence[Sequence[int]]) -> list[tf.Tensor]:
     """Each variable's (M, size) gradient: ``gs`` are (M, n) tensors, ``sizes[j]`` the sizes of the
     variables side by side in ``gs[j]`` (one flat tensor for all of them, or one per variable)."""
-    out: list[tf.Tensor] = []
-    for g, s in zip(gs, sizes):
-        out += tf.split(g, s, axis=1) if len(s) > 1 else [g]
-    return out
+    return [part for g, s in zip(gs, sizes) for part in split_columns(g, s)]
 
 
 def _map_per_variable(gs: Sequence[tf.Tensor], sizes: Sequence[Sequence[int]], fn: Callable) -> list[tf.Tensor]:
     """``fn(part, v)`` on each variable's columns (v: its index over all of them), laid out as ``gs``."""
     out, v = [], 0
     for g, s in zip(gs, sizes):
-        parts = tf.split(g, s, axis=1) if len(s) > 1 else [g]
-        mapped = [fn(part, v + i) for i, part in enumerate(parts)]
+        mapped = [fn(part, v + i) for i, part in enumerate(split_columns(g, s))]
         out.append(tf.concat(mapped, axis=1) if len(mapped) > 1 else mapped[0])
         v += len(s)
     return out
