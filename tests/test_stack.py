@@ -368,7 +368,8 @@ def test_stack_key_groups_only_what_a_stack_can_vary():
 
 def test_xla_choice_follows_the_measured_cases():
     """xla_choice's estimate (constants fitted in stack.py) on the cases that were measured: many
-    members with mixed activations, BN and dropout (Exercise 4 x 25) compile the whole step; a
+    members with interleaved activations, BN and dropout (Exercise 4 x 25) compile the whole step,
+    but not with each activation's members in a run (sliced activations, 2026-11-26); a
     500-wide net only its optimizer update (XLA's dots are slower than oneDNN's); a few small
     members nothing; 20 sigmoid layers for 20 epochs never the whole step."""
     def spec(hidden, epochs=50, **groups):
@@ -380,10 +381,13 @@ def test_xla_choice_follows_the_measured_cases():
     ex4 = [replace(spec([128, 64, 32], model={"dropout": 0.3}, normalization={"kind": "batchnorm"}),
                    activation=C.ActivationConfig(name)).with_seed(seed)
            for name in ("relu", "elu", "selu", "swish", "gelu") for seed in range(5)]
-    assert stack.elementwise_passes(ex4) == 1 + 5 + 2 + 1
-    assert stack.elementwise_passes(ex4[:5]) == 1 + 1 + 2 + 1
-    assert stack.xla_choice(ex4, moons, n_fit) == "step"
-    assert stack.xla_choice(ex4[::5], moons, n_fit) != "step"  # one seed of each activation: 5.2 -> 6.6 s
+    interleaved = sorted(ex4, key=lambda s: s.trainer.seed)  # every function on every member
+    assert stack.elementwise_passes(interleaved) == 1 + 5 + 2 + 1
+    assert stack.elementwise_passes(ex4) == stack.elementwise_passes(ex4[:5]) == 1 + 1 + 2 + 1
+    assert stack.xla_choice(interleaved, moons, n_fit) == "step"
+    # In runs each member computes only its own function: the compiled step no longer pays.
+    assert stack.xla_choice(ex4, moons, n_fit) != "step"
+    assert stack.xla_choice(interleaved[:5], moons, n_fit) != "step"  # one seed of each activation: 5.2 -> 6.6 s
     assert stack.xla_choice([spec([500, 500, 500]).with_seed(s) for s in range(5)], moons, n_fit) == "update"
     assert stack.xla_choice([spec([100, 100])], moons, n_fit) == "none"
     assert stack.xla_choice([spec([64] * 20, epochs=20).with_seed(s) for s in range(15)], moons, n_fit) != "step"
@@ -479,6 +483,35 @@ def test_members_may_differ_in_activation_and_initializer(moons):
     members = stack.fit_stack(specs, moons)
     assert_same_run(training.fit_one(specs[1], moons), members[1])
     assert max_weight_diff(members[0], members[2]) > 1e-2
+
+
+def test_activation_runs_and_per_member_select_agree():
+    """Members sharing an activation in runs get it on their slice; interleaved ones fall back to
+    every function with a per-member select. Both give each member exactly its own function's
+    values and gradients."""
+    import tensorflow as tf
+
+    names = ["relu", "relu", "gelu", "tanh", "tanh", "relu"]  # 3 functions in 4 runs: sliced
+    specs = [replace(make_spec(), activation=C.ActivationConfig(n)) for n in names]
+    arch = stack_engine._arch(specs, [], binary=False)
+    assert [n for _, n in arch.act_runs] == [2, 1, 2, 1]
+    z = tf.constant(np.random.default_rng(0).normal(size=(6, 5, 4)).astype("float32") * 3)
+
+    def values_and_grad(a):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            out = stack_ops._activate(a, z)
+            loss = tf.reduce_sum(out * tf.range(1.0, 5.0))
+        return out.numpy(), tape.gradient(loss, z).numpy()
+
+    sliced, select = values_and_grad(arch), values_and_grad(replace(arch, act_runs=None))
+    for m, name in enumerate(names):
+        want = tf.keras.activations.get(name)(z[m]).numpy()
+        np.testing.assert_allclose(sliced[0][m], want, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(sliced[0], select[0])
+    np.testing.assert_allclose(sliced[1], select[1], rtol=1e-6, atol=1e-7)
+    interleaved = [replace(make_spec(), activation=C.ActivationConfig(n)) for n in ["relu", "tanh"] * 3]
+    assert stack_engine._arch(interleaved, [], binary=False).act_runs is None  # 6 runs of 2 functions
 
 
 @pytest.mark.parametrize("norm", ["none", "post_activation", "pre_activation"])

@@ -40,7 +40,7 @@ from dlexp import interrupts, models
 from dlexp.config import RunSpec, diagnostics_due
 from dlexp.data import Dataset, epoch_order, validation_cut
 from dlexp.names import is_import_path
-from dlexp.stack_engine import StackEngine
+from dlexp.stack_engine import StackEngine, activation_runs
 from dlexp.training import FitResult, loss_for, make_optimizer
 
 # Where XLA pays, measured on 2 cores with TF's oneDNN kernels on (dlexp's default). Three choices:
@@ -65,9 +65,10 @@ XLA_CHOICES = ("none", "update", "step")
 
 
 def elementwise_passes(specs: list[RunSpec]) -> int:
-    """Elementwise passes over every hidden unit per step: the bias add, each activation function in
-    the stack (all are computed for all members), BN's normalize and scale, dropout's mask."""
-    acts = len({(s.activation.name, s.activation.alpha) for s in specs})
+    """Elementwise passes over every hidden unit per step: the bias add, the activation (one pass
+    when members sharing a function sit in runs, each on its own slice; interleaved, every function
+    on all members), BN's normalize and scale, dropout's mask."""
+    acts = 1 if activation_runs(specs) is not None else len({(s.activation.name, s.activation.alpha) for s in specs})
     bn = any(s.normalization.kind == "batchnorm" for s in specs)
     return 1 + acts + (2 if bn else 0) + (1 if any(s.model.dropout > 0 for s in specs) else 0)
 
@@ -81,6 +82,11 @@ def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int) -> di
         steps = s.trainer.epochs * -(-n_fit // t.batch_size)
         weight_steps += steps * models.count_params(s, data.input_dim, data.n_classes)
         unit_pass_steps += steps * t.batch_size * sum(s.model.hidden) * (passes - 1)
+    runs = activation_runs(specs)
+    if runs is not None and len(runs) > 1:
+        # Activations cut into member slices: the compiled step was no faster per epoch (Exercise 4
+        # x 30: 84-89 vs 69-81 ms) and compiled 1.85 s; the fusions stop at the split and concat.
+        unit_pass_steps = 0.0
     fixed, per_layer, per_pass = STEP_COMPILE_SECONDS
     layers = len(specs[0].model.hidden)
     update = weight_steps * UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP

@@ -9,6 +9,8 @@ math is in ``stack_ops.py``.
 
 from __future__ import annotations
 
+import itertools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -109,15 +111,24 @@ def _has_bn(net: keras.Model, layer) -> bool:
 def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
     with_bn = [s.normalization.kind == "batchnorm" for s in specs]
     norm = next((s.normalization for s in specs if s.normalization.kind == "batchnorm"), specs[0].normalization)
-    groups: dict[tuple, list[int]] = {}
-    for m, s in enumerate(specs):
-        groups.setdefault((s.activation.name, s.activation.alpha), []).append(m)
-    act_groups = [(activations.get(name, alpha), tf.constant([m in idx for m in range(len(specs))]))
-                  for (name, alpha), idx in groups.items()]
+    keys = [(s.activation.name, s.activation.alpha) for s in specs]
+    fns = {key: activations.get(*key) for key in keys}
+    act_groups = [(fn, tf.constant([k == key for k in keys])) for key, fn in fns.items()]
+    runs = activation_runs(specs)
     return ops.Arch(plan=plan, norm=norm.placement if norm.kind == "batchnorm" else None,
                     momentum=norm.momentum, epsilon=norm.epsilon,
                     act_groups=act_groups, binary=binary,
-                    norm_mask=None if all(with_bn) else tf.constant(with_bn))
+                    norm_mask=None if all(with_bn) else tf.constant(with_bn),
+                    act_runs=None if runs is None else [(fns[key], n) for key, n in runs])
+
+
+def activation_runs(specs: list[RunSpec]) -> Optional[list[tuple]]:
+    """[((name, alpha), n)]: the members as runs of consecutive members with one activation, or
+    None when they interleave (more runs than twice the functions: slicing would cost more ops
+    than it saves)."""
+    keys = [(s.activation.name, s.activation.alpha) for s in specs]
+    runs = [(key, len(list(run))) for key, run in itertools.groupby(keys)]
+    return runs if len(runs) <= 2 * len(set(keys)) else None
 
 
 class StackEngine:
