@@ -44,3 +44,26 @@ def test_layer_names_and_initial_weights_match_build(name, n_classes):
         assert len(weights) == len(init[layer_name])
         assert all(np.array_equal(a, b) for a, b in zip(weights, init[layer_name])), layer_name
     assert net.count_params() == models.count_params(spec, 2, n_classes)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_solo_test_loss_is_model_evaluates_even_for_confidently_wrong_runs(n_classes):
+    """training.evaluate (the solo path's test loss) must equal model.evaluate, also when the true
+    class gets a probability below Keras' 1e-7 clip (weights scaled up, as in a diverging run)."""
+    import keras
+
+    from dlexp import training
+    from dlexp.data import Dataset
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 2)).astype("float32"), rng.integers(0, n_classes, 50)
+    data = Dataset("tiny", x, y, x, y, n_classes=n_classes)
+    model = models.build(make_spec(), 2, n_classes)
+    model.set_weights([w * 40 for w in model.get_weights()])
+    loss = training.loss_for(data)
+    model.compile(loss=loss, metrics=["accuracy"])
+    want_loss, want_acc = model.evaluate(x, y, verbose=0)
+    got_loss, got_acc = training.evaluate(model, loss, x, y, chunk=16)  # chunks of 16, 16, 16, 2
+    assert want_loss > 20  # far beyond what clipped probabilities allow (-log(1e-7) = 16.1)
+    assert got_loss == pytest.approx(want_loss, rel=1e-5)
+    assert got_acc == pytest.approx(want_acc)

@@ -212,12 +212,22 @@ def predict_classes(model: keras.Model, points: np.ndarray) -> np.ndarray:
     return classes_of(predict_proba(model, points))
 
 
-def evaluate(model: keras.Model, loss_fn, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Test loss and accuracy over the whole set (what model.evaluate reports), without tracing."""
-    probs = predict_proba(model, x)
-    target = y.reshape(-1, 1).astype("float32") if probs.shape[1] == 1 else y
-    loss = float(keras.ops.convert_to_numpy(loss_fn(target, probs)))
-    return loss, float(np.mean(classes_of(probs) == y))
+def evaluate(model: keras.Model, loss_fn, x: np.ndarray, y: np.ndarray, chunk: int = 65536) -> tuple[float, float]:
+    """Test loss and accuracy over the whole set (what model.evaluate reports), without tracing.
+
+    The loss takes the model's output tensor, not its numpy copy: on TF, Keras keeps the logits
+    on a softmax or sigmoid output and computes the cross-entropy from them, as model.evaluate,
+    fit's val_loss and the stack do. From numpy probabilities it would clip them at 1e-7, and a run
+    giving its true class less than that (a diverging one) would report a far smaller loss.
+    """
+    total, hits = 0.0, 0
+    for i in range(0, len(x), chunk):
+        out, yb = model(x[i:i + chunk], training=False), y[i:i + chunk]
+        probs = keras.ops.convert_to_numpy(out)
+        target = yb.reshape(-1, 1).astype("float32") if probs.shape[1] == 1 else yb
+        total += float(keras.ops.convert_to_numpy(loss_fn(target, out))) * len(yb)
+        hits += int(np.sum(classes_of(probs) == yb))
+    return total / len(y), hits / len(y)
 
 
 def representation_layers(model: keras.Model) -> list[str]:
