@@ -493,3 +493,17 @@ def test_summarize_matches_stats_mean_ci():
     s = ep.summarize(pd.DataFrame({"g": 1, "v": v}), ["g"], "v").iloc[0]
     e = stats.mean_ci(v)
     assert (s["mean"], s["ci_low"], s["ci_high"]) == pytest.approx((e.mean, e.ci_low, e.ci_high))
+
+
+def test_read_yaml_reads_a_run_config_as_safe_load_does(tmp_path):
+    """The report parses every run's config.yaml with artifacts.read_yaml (libyaml when PyYAML has
+    it): it must give what yaml.safe_load gives, YAML 1.1's resolution quirks included."""
+    from dlexp import artifacts, config, runner
+
+    spec = config.to_spec({"dataset": {"name": "spiral"}, "model": {"hidden": [100, 100]},
+                           "optimizer": {"learning_rate": 0.001}, "clipping": {"kind": "norm", "value": 1.0}})
+    data = {**runner.spec_to_dict(spec), "odd": ["1e-3", "yes", "~", "0o17", "12:30", 1e-3, None, True]}
+    artifacts.write_yaml(tmp_path / "config.yaml", data)
+    text = (tmp_path / "config.yaml").read_text()
+    assert artifacts.read_yaml(tmp_path / "config.yaml") == yaml.safe_load(text)
+    assert artifacts.read_yaml(tmp_path / "config.yaml")["model"]["hidden"] == [100, 100]

@@ -116,6 +116,16 @@ def write_yaml(path: Path, data: Any) -> None:
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
+# libyaml's parser where PyYAML was built with it: a run's config.yaml takes ~9 ms to parse in pure
+# Python and ~1 ms in C, and a 5-seed report reads ~260 of them (measured: 2.4 s of the report).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(path: Path) -> Any:
+    """``yaml.safe_load`` of a file (the same safe subset of YAML, parsed by libyaml when present)."""
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+
+
 def write_csv(path: Path, rows: Iterable[dict], columns: Optional[list[str]] = None) -> None:
     rows = list(rows)
     columns = columns or (list(rows[0]) if rows else [])

@@ -57,14 +57,12 @@ def variant_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def settings_table(preset_dir: Path) -> pd.DataFrame:
     """What each variant ran with, from the first seed's config.yaml."""
-    import yaml
-
     rows, seen = [], set()
     for folder in run_folders(preset_dir):
         cfg_path = folder / artifacts.CONFIG
         if not cfg_path.exists():
             continue
-        c = yaml.safe_load(cfg_path.read_text())
+        c = artifacts.read_yaml(cfg_path)
         if c.get("variant") in seen:
             continue
         seen.add(c.get("variant"))
@@ -148,8 +146,6 @@ def rebuild_comparisons(out: Path, exercises: list[Exercise]) -> list[Path]:
     modification times) and those files still have it, and its files exist; e.g.
     the ones ``dlexp reproduce`` has just written. Returns the rebuilt preset folders.
     """
-    import yaml
-
     from dlexp.compare import is_current
 
     rebuilt = []
@@ -157,7 +153,7 @@ def rebuild_comparisons(out: Path, exercises: list[Exercise]) -> list[Path]:
         for preset_cfg in sorted((out / ex.name).glob(f"*/{artifacts.CONFIG}")):
             if is_current(preset_cfg.parent):
                 continue
-            cfg = yaml.safe_load(preset_cfg.read_text())
+            cfg = artifacts.read_yaml(preset_cfg)
             if cfg and cfg.get("name") and run_folders(preset_cfg.parent):
                 write_comparison(cfg, None, preset_cfg.parent)  # jobs are not used: the folders say what ran
                 rebuilt.append(preset_cfg.parent)

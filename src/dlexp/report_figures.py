@@ -77,7 +77,7 @@ class Run:
 
         path = self.folder / artifacts.CONFIG
         try:
-            return yaml.safe_load(path.read_text()) or {}
+            return artifacts.read_yaml(path) or {}
         except (OSError, ValueError, yaml.YAMLError):
             return {}
 
@@ -112,7 +112,7 @@ def variant_order(preset_dir: Path, runs: list[Run]) -> list[str]:
 
     declared: list[str] = []
     try:
-        cfg = yaml.safe_load((Path(preset_dir) / artifacts.CONFIG).read_text()) or {}
+        cfg = artifacts.read_yaml(Path(preset_dir) / artifacts.CONFIG) or {}
         declared = [str(v) for v in (cfg.get("variants") or {})]
     except (OSError, ValueError, yaml.YAMLError):
         pass
