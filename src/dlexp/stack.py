@@ -68,7 +68,9 @@ def elementwise_passes(specs: list[RunSpec]) -> int:
     """Elementwise passes over every hidden unit per step: the bias add, the activation (one pass
     when members sharing a function sit in runs, each on its own slice; interleaved, every function
     on all members), BN's normalize and scale, dropout's mask."""
-    acts = 1 if activation_runs(specs) is not None else len({(s.activation.name, s.activation.alpha) for s in specs})
+    acts = len({(s.activation.name, s.activation.alpha) for s in specs})
+    if activation_runs(specs) is not None:
+        acts = 1
     bn = any(s.normalization.kind == "batchnorm" for s in specs)
     return 1 + acts + (2 if bn else 0) + (1 if any(s.model.dropout > 0 for s in specs) else 0)
 
