@@ -130,8 +130,9 @@ def test_divergence_is_recorded_and_keeps_finished_epochs(compose, tmp_path):
 def test_reproduce_plans_all_presets_together(run_dlexp, tmp_path):
     """`dlexp reproduce` end to end on a 1-epoch budget: Exercise 1's three presets are planned as
     one, so the deep net, the depth-3 and the width-100 sweep points (the same network) share a
-    stack; runs draw no PNGs of their own (nor the decision grids only plots read), the exercise
-    reads no layer stats so none are kept, and the report, claims and comparisons are written."""
+    stack, in which each seed's run trains once and fills all three folders; runs draw no PNGs of
+    their own (nor the decision grids only plots read), the exercise reads no layer stats so none
+    are kept, and the report, claims and comparisons are written."""
     out = tmp_path / "rep"
     proc = run_dlexp("reproduce", "shallow_vs_deep", "--seeds", "2", "--epochs", "1", "--out", str(out),
                      "--progress", "none", timeout=600)
@@ -142,7 +143,10 @@ def test_reproduce_plans_all_presets_together(run_dlexp, tmp_path):
     for variant_dir in same_net:
         for seed in (42, 43):
             summary = json.loads((variant_dir / f"seed{seed}" / "summary.json").read_text())
-            assert (summary["status"], summary["trainer"], summary["stack_size"]) == ("completed", "stack", 6)
+            assert (summary["status"], summary["trainer"], summary["stack_size"]) == ("completed", "stack", 2)
+            trained = variant_dir / f"seed{seed}" / summary.get("same_run_as", ".")
+            assert trained.resolve() == (same_net[0] / f"seed{seed}").resolve()
+            assert (trained / "metrics.csv").read_text() == (variant_dir / f"seed{seed}" / "metrics.csv").read_text()
     runs = [p.parent for p in ex.glob("*/runs/*/seed*/summary.json")]
     assert len(runs) == 2 * (2 + 4 + 4)
     assert not any((r / "plots").exists() for r in runs)
@@ -354,3 +358,32 @@ def test_probes_write_their_table_and_tsne_only_when_asked(compose, tmp_path, ts
     assert table["representation"].tolist() == ["Input", "Layer 1", "Layer 2"]
     assert table["probe_accuracy"].between(0, 1).all()
     assert (folder / "plots" / "tsne.png").exists() == tsne
+
+
+def test_identical_runs_in_two_experiments_train_once_and_fill_both_folders(compose, tmp_path, monkeypatch):
+    """Two experiments asking for the same runs (specs equal but for name and variant, as Exercise
+    1's deep net and its depth sweep's 3 layers): the stack trains each run once, and both folders
+    get its complete files; the copy's summary names the folder that trained it."""
+    from dlexp import stack
+
+    fit_stack, sizes = stack.fit_stack, []
+    monkeypatch.setattr(stack, "fit_stack", lambda specs, *a, **k: sizes.append(len(specs)) or fit_stack(specs, *a, **k))
+    base = ["trainer.progress=none", "trainer.checkpoint=false", "trainer.plots=false", "trainer.epochs=2",
+            "dataset=moons_circles", "dataset.n_samples=120", "seeds=[0,1]", "model.hidden=[8]"]
+    tasks = []
+    for name in ("first", "second"):
+        plain = runner.experiment.plain_config(compose(base + [f"name={name}"]))
+        tasks += [runner.Task(job, tmp_path / name, {}) for job in runner.experiment.expand(plain)]
+    assert runner.identical_runs([t.job for t in tasks]) == [0, 1, 0, 1]  # seeds differ, names do not count
+    datasets = runner.load_data([t.job for t in tasks])
+    with ExitStack() as stack_:
+        summaries = runner.execute_tasks(tasks, datasets, runner.Progress("none", stack_))
+    assert sizes == [2]  # one stack of the two distinct runs, not four members
+    for t, twin, s in zip(tasks[2:], tasks[:2], summaries[2:]):
+        assert s["status"] == "completed" and s["stack_size"] == 2
+        assert (t.folder / s["same_run_as"]).resolve() == twin.folder.resolve()
+        for name in ("metrics.csv", "layer_stats.csv"):
+            assert (t.folder / name).read_text() == (twin.folder / name).read_text()
+        twin_summary = json.loads((twin.folder / "summary.json").read_text())
+        assert "same_run_as" not in twin_summary and twin_summary["name"] == "first" and s["name"] == "second"
+        assert (s["test_accuracy"], s["test_loss"]) == (twin_summary["test_accuracy"], twin_summary["test_loss"])

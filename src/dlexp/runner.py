@@ -11,13 +11,14 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import os
 import sys
 import threading
 import time
 import traceback
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -326,11 +327,19 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
             return [None]
     from dlexp.stack import fit_stack
 
-    on_epoch = [w.on_epoch for w in writers]
+    owner = identical_runs(group)
+    trained = sorted(set(owner))
+    for i, w in enumerate(writers):
+        w.summary["stack_size"] = len(trained)
+        if owner[i] != i:  # the same computation as an earlier member: its numbers, trained once
+            w.summary["same_run_as"] = os.path.relpath(writers[owner[i]].folder, w.folder)
+    on_epoch = [_fan_out([w.on_epoch for w, o in zip(writers, owner) if o == t], dict) for t in trained]
+    on_layers = [_fan_out([w.on_layers for w, o in zip(writers, owner) if o == t], lambda rows: [dict(r) for r in rows])
+                 for t in trained]
     on_epoch[-1], arrived = warmup.track(on_epoch[-1])  # the last member: the epoch is on disk for all
     try:
-        return fit_stack([j.spec for j in group], dataset, on_epoch=on_epoch,
-                         on_layer_rows=[w.on_layers for w in writers])
+        results = fit_stack([group[t].spec for t in trained], dataset, on_epoch=on_epoch, on_layer_rows=on_layers)
+        return [results[trained.index(o)] for o in owner]
     except (KeyboardInterrupt, DlexpError):
         raise
     except Exception as err:
@@ -339,6 +348,27 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
         return [None] * len(group)
     finally:
         arrived()
+
+
+def identical_runs(group: list[Job]) -> list[int]:
+    """For each job, the index of the first job in ``group`` that computes the same run: specs equal
+    but for name and variant (e.g. Exercise 1's deep net is also the depth sweep's 3 layers and the
+    width sweep's 100 units). A stack member is a function of its spec alone, so such runs are
+    trained once and their numbers written to each folder."""
+    first: dict[str, int] = {}
+    return [first.setdefault(spec_hash(replace(j.spec, name="", variant="")), i) for i, j in enumerate(group)]
+
+
+def _fan_out(targets: list[Callable], copy: Callable) -> Callable:
+    """One callback calling each of ``targets`` with its own copy of the argument."""
+    if len(targets) == 1:
+        return targets[0]
+
+    def call_each(arg) -> None:
+        for target in targets:
+            target(copy(arg))
+
+    return call_each
 
 
 @dataclass(frozen=True)
