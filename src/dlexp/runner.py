@@ -330,7 +330,6 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
     owner = identical_runs(group)
     trained = sorted(set(owner))
     for i, w in enumerate(writers):
-        w.summary["stack_size"] = len(trained)
         if owner[i] != i:  # the same computation as an earlier member: its numbers, trained once
             w.summary["same_run_as"] = os.path.relpath(writers[owner[i]].folder, w.folder)
     on_epoch = [_fan_out([w.on_epoch for w, o in zip(writers, owner) if o == t], dict) for t in trained]
@@ -496,7 +495,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         dataset = datasets[data_key(group[0].spec)]
         trainer = "keras" if uses_keras_fit(group) else "stack"
         writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
-                                                "trainer": trainer, "stack_size": len(group)},
+                                                "trainer": trainer, "stack_size": len(set(identical_runs(group)))},
                               resume_from=resume_epoch(t.folder) if trainer == "keras" else 0, stop=stop)
                    for t in members]
         results: list = [None] * len(group)

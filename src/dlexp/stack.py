@@ -369,7 +369,6 @@ def fit_stack(
             param_count=models.count_params(spec, data.input_dim, data.n_classes), epochs_run=len(history[m]),
             best_epoch=_best_epoch(history[m], es[m].monitor) if es[m].enabled else None,
             fit_seconds=fit_seconds, diverged_at=diverged_at[m],
-            extra={"trainer": "stack", "stack_size": m_count, "stack_index": m},
             model_factory=_ModelFactory(engine, spec, data, weights, moving, m),
             class_predictor=functools.partial(predictions.member, m),
             representation_fn=functools.partial(predictions.member_representations, m),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -71,7 +71,6 @@ class FitResult:
     model: Optional[keras.Model] = None
     diverged_at: Optional[int] = None
     error: Optional[str] = None
-    extra: dict = field(default_factory=dict)
     # Stacked runs: the Keras model is built on first use (most runs never need one), and
     # class predictions come from the stack itself.
     model_factory: Optional[Callable[[], keras.Model]] = None
