@@ -64,6 +64,22 @@ def test_the_import_runs_beside_the_child_and_is_done_when_the_result_is(forking
     assert "json.tool" in sys.modules and not startup.importing()
 
 
+@needs_fork
+def test_the_import_runs_without_cyclic_gc_and_its_objects_end_frozen(forking, monkeypatch):
+    import gc
+
+    seen = []
+    monkeypatch.setattr(startup.importlib, "import_module", lambda name: seen.append((name, gc.isenabled())))
+    frozen_before = gc.get_freeze_count()
+    try:
+        startup.beside_tf_import(_arrays, 3, 0, modules=("a", "b"))
+        assert seen == [("a", False), ("b", False)]
+        assert gc.isenabled() and gc.get_freeze_count() > frozen_before
+    finally:
+        gc.unfreeze()  # this test session's heap is not start-up's: let the GC see it again
+        gc.enable()
+
+
 def test_without_fork_it_runs_here(monkeypatch):
     monkeypatch.setattr(startup, "can_fork", lambda: False)
     assert startup.beside_tf_import(_arrays, 2, 0)["pid"] == os.getpid()

@@ -238,6 +238,21 @@ def test_stacks_on_two_lanes_ask_for_one_thread_per_op(compose, tmp_path, monkey
         calls.clear()
 
 
+def test_training_freezes_the_long_lived_heap_once_per_process(compose, tmp_path, monkeypatch):
+    """Before the first training the GC's permanent generation takes what is alive (modules,
+    configs, data); a second execute_tasks in the same process must not pin more."""
+    import gc
+
+    freezes = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
+    monkeypatch.setattr(runner, "_frozen", False)
+    for name in ("first", "second"):
+        tasks, datasets = _two_stacks(compose, tmp_path / name, ["trainer.epochs=1"])
+        with ExitStack() as stack:
+            runner.execute_tasks(tasks, datasets, runner.Progress("none", stack))
+        assert freezes == [1]
+
+
 def test_warmup_opens_after_the_expected_first_epochs_or_when_released():
     gate = runner.Warmup()
     gate.expect(2)
