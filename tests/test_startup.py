@@ -1,6 +1,5 @@
 """startup.beside_tf_import: the child's result, its errors, and the fallback without fork."""
 
-import multiprocessing
 import os
 import sys
 
