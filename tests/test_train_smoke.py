@@ -245,7 +245,7 @@ def test_training_freezes_the_long_lived_heap_once_per_process(compose, tmp_path
 
     freezes = []
     monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
-    monkeypatch.setattr(runner, "_frozen", False)
+    runner._freeze_long_lived.cache_clear()
     for name in ("first", "second"):
         tasks, datasets = _two_stacks(compose, tmp_path / name, ["trainer.epochs=1"])
         with ExitStack() as stack:

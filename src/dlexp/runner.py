@@ -9,6 +9,7 @@ collect), write its folder, plot. A failing run is recorded in its own
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import hashlib
 import json
@@ -394,25 +395,19 @@ class Task:
 TRAINING_LANES = 2
 
 
+@functools.cache  # once per process: a test session calling execute_tasks often must not pin each test's garbage
 def _freeze_long_lived() -> None:
     """Move everything alive before the first training (modules, composed configs, data) to the
-    cyclic GC's permanent generation, once per process.
+    cyclic GC's permanent generation.
 
     A full collection scans every tracked object; with TF, Keras, sklearn and the configs loaded,
     each one took 0.1-0.5 s holding the GIL (the lanes' tracing and per-epoch Python wait): a
     1-seed reproduction spent 2.0 s in the GC (7 full passes, 1.5 s); with this and start-up's
     frozen import (``startup._import_all``) 0.7 s (4 full passes, 0.5 s). Alternated whole
     reproductions: 1 seed -1.4 s on average (4 pairs), 5 seeds -1.6 / -0.7 s; peak RSS no higher.
-    Frozen objects are never collected: fine for these, which live until exit. Once per process: a test session calling ``execute_tasks``
-    repeatedly must not pin each test's garbage.
+    Frozen objects are never collected: fine for these, which live until exit.
     """
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.freeze()
-
-
-_frozen = False
+    gc.freeze()
 
 
 class Warmup:
