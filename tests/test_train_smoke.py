@@ -300,9 +300,9 @@ def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, mon
     with an 'interrupted' (resumable) summary, and the error reaches the caller."""
     fit_group = runner._fit_group
 
-    def fail_a_once_b_trains(group, dataset, writers, progress, warmup):
+    def fail_a_once_b_trains(group, dataset, writers, *rest):
         if tmp_path / "a" not in writers[0].folder.parents:
-            return fit_group(group, dataset, writers, progress, warmup)
+            return fit_group(group, dataset, writers, *rest)
         deadline = time.time() + 120
         while not any(len(m.read_text().splitlines()) > 1 for m in (tmp_path / "b").glob("**/metrics.csv")):
             assert time.time() < deadline, "stack b never trained an epoch"

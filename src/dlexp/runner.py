@@ -308,9 +308,10 @@ def uses_keras_fit(group: list[Job]) -> bool:
 
 
 def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter], progress: Progress,
-               warmup: Warmup) -> list:
-    """Train a group; returns one FitResult (or None on failure) per job. A stack counts one
-    ``warmup`` arrival after its first epoch (traced by then), or when it ends without one."""
+               warmup: Warmup, owner: list[int]) -> list:
+    """Train a group; returns one FitResult (or None on failure) per job. A stack trains each
+    distinct run once (``owner``: ``identical_runs(group)``) and counts one ``warmup`` arrival
+    after its first epoch (traced by then), or when it ends without one."""
     if uses_keras_fit(group):
         from dlexp import loggers, training
 
@@ -329,18 +330,15 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
             return [None]
     from dlexp.stack import fit_stack
 
-    owner = identical_runs(group)
     trained = sorted(set(owner))
-    for i, w in enumerate(writers):
-        if owner[i] != i:  # the same computation as an earlier member: its numbers, trained once
-            w.summary["same_run_as"] = os.path.relpath(writers[owner[i]].folder, w.folder)
     on_epoch = [_fan_out([w.on_epoch for w, o in zip(writers, owner) if o == t], dict) for t in trained]
     on_layers = [_fan_out([w.on_layers for w, o in zip(writers, owner) if o == t], lambda rows: [dict(r) for r in rows])
                  for t in trained]
     on_epoch[-1], arrived = warmup.track(on_epoch[-1])  # the last member: the epoch is on disk for all
     try:
         results = fit_stack([group[t].spec for t in trained], dataset, on_epoch=on_epoch, on_layer_rows=on_layers)
-        return [results[trained.index(o)] for o in owner]
+        by_run = dict(zip(trained, results))
+        return [by_run[o] for o in owner]
     except (KeyboardInterrupt, DlexpError):
         raise
     except Exception as err:
@@ -511,13 +509,17 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         members = [tasks[by_job[id(job)]] for job in group]
         dataset = datasets[data_key(group[0].spec)]
         trainer = "keras" if uses_keras_fit(group) else "stack"
+        owner = identical_runs(group)
+        # A copy of an earlier member's run (the same computation) names the folder that trained it.
+        copies = [{"same_run_as": os.path.relpath(members[o].folder, t.folder)} if o != i else {}
+                  for i, (t, o) in enumerate(zip(members, owner))]
         writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
-                                                "trainer": trainer, "stack_size": len(set(identical_runs(group)))},
+                                                "trainer": trainer, "stack_size": len(set(owner)), **copy},
                               resume_from=resume_epoch(t.folder) if trainer == "keras" else 0, stop=stop)
-                   for t in members]
+                   for t, copy in zip(members, copies)]
         results: list = [None] * len(group)
         try:
-            results = _fit_group(group, dataset, writers, progress, warmup)
+            results = _fit_group(group, dataset, writers, progress, warmup, owner)
         except BaseException as err:
             if isinstance(err, KeyboardInterrupt):
                 for t, w in zip(members, writers):
