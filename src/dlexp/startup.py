@@ -97,7 +97,7 @@ def beside_tf_import(fn: Callable[..., Any], *args: Any, modules: tuple[str, ...
 
 
 def _import_all(modules: tuple[str, ...]) -> None:
-    # The import is start-up's longest leg, and the cyclic GC's full passes over the ~1M objects it
+    # The import is start-up's longest leg, and the cyclic GC's full passes over the ~400k objects it
     # makes were ~0.5 s of it (4 passes, 1 seed reproduction). Those objects live until exit, so:
     # no collection while importing, then they move to the permanent generation, which later
     # passes skip. (The main thread only waits on the pipe meanwhile; the child has its own heap.)
