@@ -126,6 +126,30 @@ def test_update_choice_runs_the_update_as_its_own_compiled_function(moons):
     assert np.abs(engine.flat_weights() - before).max() > 0
 
 
+@pytest.mark.parametrize("jit", ["none", "update"])
+def test_stack_on_the_single_threaded_executor_matches_fit_one(moons, jit):
+    """shared_cores=True runs a small stack on TF's single-threaded executor (other kernels, no
+    oneDNN rewrite inside the loop): the members still train as their solo runs."""
+    spec = make_spec(normalization={"kind": "batchnorm"}, model={"dropout": 0.2},
+                     clipping={"kind": "global_norm", "value": 0.5}, trainer={"shuffle": True}).with_seed(4)
+    members = stack.fit_stack([spec.with_seed(9), spec], moons, jit=jit, shared_cores=True)
+    assert_same_run(training.fit_one(spec, moons), members[1])
+
+
+def test_executor_is_single_threaded_only_for_small_stacks_sharing_the_cores():
+    from tensorflow.python.eager import context
+
+    def executor_inside(members: int, shared: bool) -> str:
+        with stack.executor_for(members, shared):
+            return context.context().function_call_options.executor_type
+
+    default = context.context().function_call_options.executor_type
+    small = stack.SINGLE_THREADED_MAX_MEMBERS
+    assert executor_inside(1, True) == executor_inside(small, True) == "SINGLE_THREADED_EXECUTOR"
+    assert executor_inside(small + 1, True) == executor_inside(1, False) == default != "SINGLE_THREADED_EXECUTOR"
+    assert context.context().function_call_options.executor_type == default  # restored on exit
+
+
 def test_fit_stack_names_the_allowed_xla_choices(moons):
     with pytest.raises(ValueError, match="'update'"):
         stack.fit_stack([make_spec()], moons, jit="fast")

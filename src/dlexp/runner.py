@@ -308,10 +308,11 @@ def uses_keras_fit(group: list[Job]) -> bool:
 
 
 def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter], progress: Progress,
-               warmup: Warmup, owner: list[int]) -> list:
+               warmup: Warmup, owner: list[int], shared_cores: bool = False) -> list:
     """Train a group; returns one FitResult (or None on failure) per job. A stack trains each
     distinct run once (``owner``: ``identical_runs(group)``) and counts one ``warmup`` arrival
-    after its first epoch (traced by then), or when it ends without one."""
+    after its first epoch (traced by then), or when it ends without one. ``shared_cores``: other
+    stacks train at the same time (``stack.executor_for``)."""
     if uses_keras_fit(group):
         from dlexp import loggers, training
 
@@ -336,7 +337,8 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
                  for t in trained]
     on_epoch[-1], arrived = warmup.track(on_epoch[-1])  # the last member: the epoch is on disk for all
     try:
-        results = fit_stack([group[t].spec for t in trained], dataset, on_epoch=on_epoch, on_layer_rows=on_layers)
+        results = fit_stack([group[t].spec for t in trained], dataset, on_epoch=on_epoch, on_layer_rows=on_layers,
+                            shared_cores=shared_cores)
         by_run = dict(zip(trained, results))
         return [by_run[o] for o in owner]
     except (KeyboardInterrupt, DlexpError):
@@ -519,7 +521,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                    for t, copy in zip(members, copies)]
         results: list = [None] * len(group)
         try:
-            results = _fit_group(group, dataset, writers, progress, warmup, owner)
+            results = _fit_group(group, dataset, writers, progress, warmup, owner, shared)
         except BaseException as err:
             if isinstance(err, KeyboardInterrupt):
                 for t, w in zip(members, writers):
@@ -538,7 +540,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         running: list[Future] = []
         planned = plan([tasks[i].job for i in todo])
         _freeze_long_lived()
-        if lanes > 1 and sum(not uses_keras_fit(g) for g in planned) > 1:
+        shared = lanes > 1 and sum(not uses_keras_fit(g) for g in planned) > 1  # stacks train side by side
+        if shared:
             from dlexp import tf_runtime
 
             tf_runtime.one_thread_per_op()  # the lanes share the cores (measured there)

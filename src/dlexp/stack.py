@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -201,6 +202,37 @@ def _f32(value) -> float:
     return float(np.float32(value))
 
 
+# A stack of at most this many networks, trained while other stacks share the cores, runs its
+# functions on TF's single-threaded executor (``executor_for``).
+SINGLE_THREADED_MAX_MEMBERS = 4
+
+
+def executor_for(members: int, shared_cores: bool):
+    """The executor context a stack of ``members`` distinct networks trains under.
+
+    TF's default executor hands each op of a function to its inter-op pool: for the ops of a few
+    small networks, the hand-offs between threads cost more CPU than the ops (at 1 seed, 0.25-2 ms
+    per step). The single-threaded executor runs them in order on the calling thread, but keeps
+    the epoch's while loop as one functional op whose body TF does not rewrite to oneDNN's
+    kernels, which wide batched matmuls need. Measured, each of the 14 stacks of the eight
+    exercises alone, CPU seconds of the whole fit (default -> single, best of 2): at 1 seed every
+    stack of 1-4 members costs the same or less (the 500-wide net 3.5 -> 3.1, Exercise 8 x 4
+    4.2 -> 3.3, the 100-wide nets -0.1 to -0.4 each; 28.4 -> 24.4 in all); at 5 seeds most
+    stacks of 5-30 cost more (the 500-wide net x 5 13.7 -> 17.3, the 100-wide x 15 2.8 -> 3.8).
+    Alone, the default executor's second thread is real parallelism (the 500-wide net: 2.7 s of
+    wall vs 3.1-3.5), so this applies only while other stacks keep the cores busy
+    (``shared_cores``, as ``runner.execute_tasks`` runs two lanes). Whole 1-seed reproductions,
+    alternated: 19.4-21.2 s -> 18.6-20.8 s (4 pairs, mean -0.8 s; CPU -1.1 s).
+    """
+    if not shared_cores or members > SINGLE_THREADED_MAX_MEMBERS:
+        return contextlib.nullcontext()
+    try:  # TF has no public switch for this; without it, the default executor
+        from tensorflow.python.eager.context import function_executor_type
+    except ImportError:
+        return contextlib.nullcontext()
+    return function_executor_type("SINGLE_THREADED_EXECUTOR")
+
+
 def _unused(_):
     return None
 
@@ -261,6 +293,7 @@ def fit_stack(
     on_layer_rows: Optional[list[Callable[[list[dict]], None]]] = None,
     *,
     jit: Union[bool, str] = "auto",
+    shared_cores: bool = False,
 ) -> list[FitResult]:
     """Train ``specs`` (equal ``stack_key``) on ``data`` as one stack; one FitResult per spec, in order.
 
@@ -269,6 +302,7 @@ def fit_stack(
         on_layer_rows: one sink per member, called with its LayerDiagnostics-style rows (epoch 0 = at init).
         jit: what to XLA-compile: "step" (or True), "update" (clipping and optimizer only), "none"
             (or False), or "auto" (``xla_choice``: the largest estimated saving).
+        shared_cores: other stacks train at the same time (``executor_for``).
     """
     if not specs:
         return []
@@ -279,15 +313,23 @@ def fit_stack(
     on_layer_rows = on_layer_rows or [_unused] * m_count
     # No keras.backend.clear_session() (fit_one's): a stack builds no Keras model while it trains, and
     # the runner may be building one for a finished run's probes on another thread meanwhile.
-    t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
-    epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
-    es = [s.trainer.early_stopping for s in specs]
-    cut = validation_cut(len(data.x_train), t.validation_split)
+    cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
     xla = {True: "step", False: "none"}.get(jit, jit)
     if xla == "auto":
         xla = xla_choice(specs, data, cut)
     if xla not in XLA_CHOICES:
         raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
+    with executor_for(m_count, shared_cores):
+        return _fit(specs, data, on_epoch, on_layer_rows, cut, xla)
+
+
+def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: list, cut: int,
+         xla: str) -> list[FitResult]:
+    """fit_stack's training, on the executor it chose: the engine, the epochs, the members' books."""
+    m_count = len(specs)
+    t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
+    epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
+    es = [s.trainer.early_stopping for s in specs]
     engine = StackEngine(specs, data, cut, xla)
 
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
