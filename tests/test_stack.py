@@ -126,13 +126,19 @@ def test_update_choice_runs_the_update_as_its_own_compiled_function(moons):
     assert np.abs(engine.flat_weights() - before).max() > 0
 
 
-@pytest.mark.parametrize("jit", ["none", "update"])
+@pytest.mark.parametrize("jit", ["none", "update", "step"])
 def test_stack_on_the_single_threaded_executor_matches_fit_one(moons, jit):
     """shared_cores=True runs a small stack on TF's single-threaded executor (other kernels, no
-    oneDNN rewrite inside the loop): the members still train as their solo runs."""
+    oneDNN rewrite inside the loop, XLA's functions called from it): the members still train as
+    their solo runs."""
+    from tensorflow.python.eager import context
+
     spec = make_spec(normalization={"kind": "batchnorm"}, model={"dropout": 0.2},
                      clipping={"kind": "global_norm", "value": 0.5}, trainer={"shuffle": True}).with_seed(4)
-    members = stack.fit_stack([spec.with_seed(9), spec], moons, jit=jit, shared_cores=True)
+    executors = []
+    record = lambda row: executors.append(context.context().function_call_options.executor_type)  # noqa: E731
+    members = stack.fit_stack([spec.with_seed(9), spec], moons, [record, record], jit=jit, shared_cores=True)
+    assert set(executors) == {"SINGLE_THREADED_EXECUTOR"} and len(executors) == 2 * spec.trainer.epochs
     assert_same_run(training.fit_one(spec, moons), members[1])
 
 

@@ -183,11 +183,11 @@ def test_an_error_in_background_post_training_surfaces_after_the_other_groups_tr
     assert json.loads((tmp_path / other / "summary.json").read_text())["status"] == "completed"
 
 
-def _two_stacks(compose, tmp_path, extra=()):
+def _two_stacks(compose, tmp_path, extra=(), same_shape=False):
     base = ["trainer.progress=none", "trainer.checkpoint=false", "trainer.plots=false",
             "dataset=moons_circles", "dataset.n_samples=120", "seeds=[0,1]", *extra]
     tasks = []
-    for name, hidden in (("a", "[8]"), ("b", "[8,8]")):  # two shapes: two stacks
+    for name, hidden in (("a", "[8]"), ("b", "[8]" if same_shape else "[8,8]")):  # two shapes: two stacks (else one)
         plain = runner.experiment.plain_config(compose(base + [f"model.hidden={hidden}"]))
         tasks += [runner.Task(job, tmp_path / name, {}) for job in runner.experiment.expand(plain)]
     return tasks, runner.load_data([t.job for t in tasks])
@@ -225,33 +225,23 @@ def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, mon
         pd.testing.assert_frame_equal(m1, m2, check_exact=False, rtol=1e-5, atol=1e-6)
 
 
-def test_stacks_on_two_lanes_ask_for_one_thread_per_op(compose, tmp_path, monkeypatch):
-    """Several stacks at once run each TF op on one thread (tf_runtime.one_thread_per_op); one lane
-    keeps TF's default."""
-    from dlexp import tf_runtime
+def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp_path, monkeypatch):
+    """Several stacks at once run each TF op on one thread (tf_runtime.one_thread_per_op) and fit_stack
+    hears that they share the cores (its executor, stack.executor_for); one lane keeps TF's default,
+    and so does one stack on two lanes."""
+    from dlexp import stack, tf_runtime
 
-    calls = []
+    calls, shared, fit_stack = [], [], stack.fit_stack
     monkeypatch.setattr(tf_runtime, "one_thread_per_op", lambda: calls.append(1) or True)
-    for lanes, expected in ((1, []), (2, [1])):
-        tasks, datasets = _two_stacks(compose, tmp_path / f"lanes{lanes}", ["trainer.epochs=1"])
-        with ExitStack() as stack:
-            runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=lanes)
-        assert calls == expected
-        calls.clear()
-
-
-def test_only_stacks_training_side_by_side_are_told_they_share_the_cores(compose, tmp_path, monkeypatch):
-    """execute_tasks tells fit_stack whether other stacks train at the same time (its executor
-    choice, stack.executor_for): with two lanes and two stacks yes, on one lane no."""
-    from dlexp import stack
-
-    fit_stack, shared = stack.fit_stack, []
     monkeypatch.setattr(stack, "fit_stack", lambda *a, **k: shared.append(k["shared_cores"]) or fit_stack(*a, **k))
-    for lanes, expected in ((1, [False, False]), (2, [True, True])):
-        tasks, datasets = _two_stacks(compose, tmp_path / f"lanes{lanes}", ["trainer.epochs=1"])
+    for lanes, same_shape, expected in ((1, False, ([], [False, False])), (2, False, ([1], [True, True])),
+                                        (2, True, ([], [False]))):  # same shape: one stack of four
+        tasks, datasets = _two_stacks(compose, tmp_path / f"lanes{lanes}{same_shape}", ["trainer.epochs=1"],
+                                      same_shape=same_shape)
         with ExitStack() as stack_:
             runner.execute_tasks(tasks, datasets, runner.Progress("none", stack_), lanes=lanes)
-        assert shared == expected
+        assert (calls, shared) == expected
+        calls.clear()
         shared.clear()
 
 

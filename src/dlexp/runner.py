@@ -505,7 +505,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             if complete and on_done is not None:
                 on_done(i)
 
-    def train(group: list[Job], pool: Executor) -> None:
+    def train(group: list[Job], pool: Executor, shared: bool = False) -> None:
+        """``shared``: other stacks train beside this one (``stack.executor_for``)."""
         if stop.is_set():  # a lane picked it up just as another failed: leave it unstarted, no folder
             return
         members = [tasks[by_job[id(job)]] for job in group]
@@ -540,8 +541,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         running: list[Future] = []
         planned = plan([tasks[i].job for i in todo])
         _freeze_long_lived()
-        shared = lanes > 1 and sum(not uses_keras_fit(g) for g in planned) > 1  # stacks train side by side
-        if shared:
+        if lanes > 1 and sum(not uses_keras_fit(g) for g in planned) > 1:
             from dlexp import tf_runtime
 
             tf_runtime.one_thread_per_op()  # the lanes share the cores (measured there)
@@ -561,7 +561,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                     train(groups[0], pool)
                     continue
                 groups.sort(key=lambda g: _start_key(g, datasets[data_key(g[0].spec)]), reverse=True)
-                running = [lane_pool.submit(train, g, pool) for g in groups]
+                shared = lanes > 1 and len(groups) > 1  # this batch's stacks train side by side
+                running = [lane_pool.submit(train, g, pool, shared) for g in groups]
                 wait(running, return_when=FIRST_EXCEPTION)
                 _raise_first(running)
         except BaseException:

@@ -207,26 +207,30 @@ def _f32(value) -> float:
 SINGLE_THREADED_MAX_MEMBERS = 4
 
 
-def executor_for(members: int, shared_cores: bool):
+def executor_for(members: int, shared_cores: bool) -> contextlib.AbstractContextManager:
     """The executor context a stack of ``members`` distinct networks trains under.
 
     TF's default executor hands each op of a function to its inter-op pool: for the ops of a few
-    small networks, the hand-offs between threads cost more CPU than the ops (at 1 seed, 0.25-2 ms
-    per step). The single-threaded executor runs them in order on the calling thread, but keeps
+    small networks (at 1 seed, 0.25-2 ms per step) the hand-offs between threads cost more CPU
+    than the ops. The single-threaded executor runs them in order on the calling thread, but keeps
     the epoch's while loop as one functional op whose body TF does not rewrite to oneDNN's
-    kernels, which wide batched matmuls need. Measured, each of the 14 stacks of the eight
-    exercises alone, CPU seconds of the whole fit (default -> single, best of 2): at 1 seed every
-    stack of 1-4 members costs the same or less (the 500-wide net 3.5 -> 3.1, Exercise 8 x 4
-    4.2 -> 3.3, the 100-wide nets -0.1 to -0.4 each; 28.4 -> 24.4 in all); at 5 seeds most
-    stacks of 5-30 cost more (the 500-wide net x 5 13.7 -> 17.3, the 100-wide x 15 2.8 -> 3.8).
-    Alone, the default executor's second thread is real parallelism (the 500-wide net: 2.7 s of
-    wall vs 3.1-3.5), so this applies only while other stacks keep the cores busy
-    (``shared_cores``, as ``runner.execute_tasks`` runs two lanes). Whole 1-seed reproductions,
-    alternated: 19.4-21.2 s -> 18.6-20.8 s (4 pairs, mean -0.8 s; CPU -1.1 s).
+    kernels, which wide batched matmuls need.
+
+    Measured, each stack of the eight exercises trained alone, CPU seconds of the whole fit,
+    default -> single, best of 2. At 1 seed (stacks of 1-6): every stack of 1-4 costs the same or
+    less (the 500-wide net 3.5 -> 3.1, Exercise 8 x 4 4.2 -> 3.3, the 100-wide nets 0.1-0.4 less
+    each); summed over the 14 stacks 28.4 -> 24.4. At 5 seeds (stacks of 5-30): most cost more
+    (the 500-wide net x 5 13.7 -> 17.3, the 100-wide x 15 2.8 -> 3.8), the stacks of 5 as often
+    more as less; hence at most 4 (Exercise 4+5's stack of 6 at 1 seed gained, 3.7 -> 2.9, but a
+    rule of 6 measured no better in whole reproductions). Alone, the default executor's second
+    thread is real parallelism (the 500-wide net: 2.7 s of wall vs 3.1-3.5), so this applies only
+    while other stacks keep the cores busy (``shared_cores``). Whole 1-seed reproductions with the
+    rule off/on, alternated: 11 pairs in 3 sets, means -0.8 / -0.5 / -0.4 s of 19-21 s, CPU -0.5 to
+    -1.1 s. At 5 seeds no stack has 4 members or fewer.
     """
     if not shared_cores or members > SINGLE_THREADED_MAX_MEMBERS:
         return contextlib.nullcontext()
-    try:  # TF has no public switch for this; without it, the default executor
+    try:  # a private API (TF has no public switch): should TF drop it, keep the default executor
         from tensorflow.python.eager.context import function_executor_type
     except ImportError:
         return contextlib.nullcontext()
