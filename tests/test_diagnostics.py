@@ -66,4 +66,3 @@ def test_layer_diagnostics_match_hand_computed_values():
     p = 1 / (1 + np.exp(-0.5 * h1))
     grad_unit1 = np.mean((p - y[:, 0]) * 0.5 * x[:, 0])
     assert row["grad_norm"] == pytest.approx(abs(grad_unit1), rel=1e-4)  # unit 2 gets no gradient (dead)
-
