@@ -133,7 +133,7 @@ def test_reproduce_quiets_tf_logs_before_start_up_imports_it(monkeypatch, tmp_pa
 
     seen = []
 
-    def stop(*_args):
+    def stop(*_args, **_kwargs):
         seen.append(os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
         raise DlexpError("stop here")
 
@@ -143,3 +143,32 @@ def test_reproduce_quiets_tf_logs_before_start_up_imports_it(monkeypatch, tmp_pa
         reproduce.main(["shallow_vs_deep", "--out", str(tmp_path / "r")])
     assert seen == ["2"]
     assert not (tmp_path / "r").exists()
+
+
+@needs_fork
+def test_the_child_goes_on_to_a_second_result_after_sending_the_first(forking):
+    first, later = startup.beside_tf_import(_arrays, 4, 1, modules=(), then=(_arrays, (6, 2)))
+    second = later.get()
+    np.testing.assert_array_equal(second["x"], _arrays(6, 2)["x"])
+    assert first["pid"] == second["pid"] != os.getpid()  # the same child, not this process
+
+
+@needs_fork
+def test_the_second_results_errors_surface_at_get_and_a_failed_first_stops_the_child(forking):
+    _, later = startup.beside_tf_import(_arrays, 2, 0, modules=(), then=(_bad_config, ()))
+    with pytest.raises(DlexpError, match="trainer.epochs"):
+        later.get()
+    _, crashing = startup.beside_tf_import(_arrays, 2, 0, modules=(), then=(_bug, ()))
+    with pytest.raises(RuntimeError, match="a bug in the child"):
+        crashing.get()
+    with pytest.raises(DlexpError):  # the first fails: the second is never computed, the child ends
+        startup.beside_tf_import(_bad_config, modules=(), then=(_arrays, (2, 0)))
+    assert not [p for p in __import__("multiprocessing").active_children() if p.name == "dlexp-startup"]
+
+
+def test_without_fork_the_second_result_is_computed_when_asked_for(monkeypatch):
+    monkeypatch.setattr(startup, "can_fork", lambda: False)
+    calls = []
+    first, later = startup.beside_tf_import(_arrays, 3, 0, modules=(), then=(lambda: calls.append(1) or "done", ()))
+    assert first["pid"] == os.getpid() and calls == []
+    assert later.get() == "done" and calls == [1]

@@ -150,7 +150,12 @@ def write_npz(path: Path, **arrays) -> None:
 
 
 def save_figure(path: Path, fig) -> None:
-    """Render a matplotlib figure to PNG and put it in place atomically.
+    """Render a matplotlib figure to PNG (``figure_png``) and put it in place atomically."""
+    atomic_write_bytes(path, figure_png(fig))
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes.
 
     One draw: figures laid out by ``plots.fixed_layout`` are saved as they are, at
     the figure's own dpi (so the renderer that measured the layout, and its text
@@ -162,7 +167,7 @@ def save_figure(path: Path, fig) -> None:
         fig.savefig(buf, format="png", dpi=fig.dpi, pil_kwargs={"compress_level": 4})
     else:
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
 
 
 class CsvLog:

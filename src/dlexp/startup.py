@@ -32,7 +32,7 @@ import pickle
 import sys
 import threading
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from dlexp.errors import DlexpError
 
@@ -54,46 +54,90 @@ def can_fork() -> bool:
             and threading.active_count() == 1)
 
 
-def beside_tf_import(fn: Callable[..., Any], *args: Any, modules: tuple[str, ...] = TF_MODULES) -> Any:
+def beside_tf_import(fn: Callable[..., Any], *args: Any, modules: tuple[str, ...] = TF_MODULES,
+                     then: Optional[tuple[Callable[..., Any], tuple]] = None) -> Any:
     """``fn(*args)``, computed in a forked child while this process imports ``modules``.
 
     Without fork (see ``can_fork``) it is just ``fn(*args)``, and the modules load where first used.
+    ``then=(fn2, args2)``: the child goes on to compute ``fn2(*args2)`` once it has sent ``fn``'s
+    result (on the core the import leaves idle, and without this process' GIL); the call then returns
+    ``(fn's result, Later)``, whose ``get()`` waits for ``fn2``'s result (without fork, computes it).
     """
     if not can_fork():
-        return fn(*args)
+        return fn(*args) if then is None else (fn(*args), Later(*then))
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(send, fn, args), name="dlexp-startup", daemon=True)
+    jobs = [(fn, args)] + ([then] if then is not None else [])
+    child = ctx.Process(target=_child, args=(send, jobs), name="dlexp-startup", daemon=True)
     child.start()
     send.close()  # ours: the child's copy is the only writer, so its exit means EOF here
     global _importer
     _importer = threading.Thread(target=_import_all, args=(modules,), name="dlexp-import", daemon=True)
     _importer.start()
+    later = None if then is None else Later(*then, child=child, receive=receive)
     try:
+        blob = _receive(receive, child, "the configs and data")
+    except BaseException:  # interrupted, or it failed: nothing more to wait for
+        if later is not None:
+            later.cancel()
+        raise
+    finally:
+        if later is None:
+            _end(child, receive)
+    _importer.join()
+    result = pickle.loads(blob)
+    return result if later is None else (result, later)
+
+
+class Later:
+    """The start-up child's second result (``beside_tf_import(..., then=...)``)."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, child=None, receive=None) -> None:
+        self._fn, self._args, self._child, self._receive = fn, args, child, receive
+
+    def get(self) -> Any:
+        """The result; raises what ``fn`` raised (a DlexpError as a DlexpError). Once only."""
+        if self._child is None:
+            return self._fn(*self._args)
         try:
-            kind, text = receive.recv()  # a tuple of str: unpickling it imports nothing
-            blob = receive.recv_bytes() if kind == "ok" else b""
-        except EOFError:
-            child.join()
-            raise RuntimeError(f"dlexp's start-up process exited with code {child.exitcode} "
-                               "before sending the configs and data") from None
+            return pickle.loads(_receive(self._receive, self._child, "its second result"))
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the child if it still works (an interrupt, a failure: its result is moot)."""
+        if self._child is not None:
+            _end(self._child, self._receive, wait=0.0)
+            self._child = None
+
+
+def _receive(receive, child, what: str) -> bytes:
+    """One pickled result from the child, or its error raised here."""
+    try:
+        kind, text = receive.recv()  # a tuple of str: unpickling it imports nothing
+        blob = receive.recv_bytes() if kind == "ok" else b""
+    except EOFError:
+        child.join()
+        raise RuntimeError(f"dlexp's start-up process exited with code {child.exitcode} "
+                           f"before sending {what}") from None
     except BaseException:  # interrupted (Ctrl-C, SIGTERM) while waiting: the child's work is moot
         child.terminate()
         raise
-    finally:
-        receive.close()
-        child.join(timeout=5)  # it has sent everything: only its exit is left
-        if child.is_alive():
-            child.kill()
-            child.join()
     if kind == "error":
         raise DlexpError(text)
     if kind == "interrupt":
         raise KeyboardInterrupt
     if kind != "ok":
         raise RuntimeError(f"dlexp's start-up process failed:\n{text}")
-    _importer.join()
-    return pickle.loads(blob)
+    return blob
+
+
+def _end(child, receive, wait: float = 5.0) -> None:
+    receive.close()
+    child.join(timeout=wait)  # it has sent everything: only its exit is left
+    if child.is_alive():
+        child.kill()
+        child.join()
 
 
 def _import_all(modules: tuple[str, ...]) -> None:
@@ -113,21 +157,24 @@ def _import_all(modules: tuple[str, ...]) -> None:
         gc.enable()
 
 
-def _child(conn, fn: Callable[..., Any], args: tuple) -> None:
-    blob = None
-    try:
-        blob = pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
-        message = ("ok", "")
-    except DlexpError as err:
-        message = ("error", str(err))
-    except KeyboardInterrupt:
-        message = ("interrupt", "")
-    except BaseException:  # noqa: BLE001 - sent to the parent, which raises it
-        message = ("crash", traceback.format_exc())
-    try:
-        conn.send(message)
-        if blob is not None:
-            conn.send_bytes(blob)
-    except OSError:  # the parent is gone (a broken pipe)
-        pass
+def _child(conn, jobs: list[tuple[Callable[..., Any], tuple]]) -> None:
+    for fn, args in jobs:
+        blob = None
+        try:
+            blob = pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+            message = ("ok", "")
+        except DlexpError as err:
+            message = ("error", str(err))
+        except KeyboardInterrupt:
+            message = ("interrupt", "")
+        except BaseException:  # noqa: BLE001 - sent to the parent, which raises it
+            message = ("crash", traceback.format_exc())
+        try:
+            conn.send(message)
+            if blob is not None:
+                conn.send_bytes(blob)
+        except OSError:  # the parent is gone (a broken pipe)
+            break
+        if message[0] != "ok":
+            break
     conn.close()
