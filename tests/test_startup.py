@@ -151,6 +151,8 @@ def test_the_child_goes_on_to_a_second_result_after_sending_the_first(forking):
     second = later.get()
     np.testing.assert_array_equal(second["x"], _arrays(6, 2)["x"])
     assert first["pid"] == second["pid"] != os.getpid()  # the same child, not this process
+    with pytest.raises(RuntimeError, match="already taken"):  # never computed again, here
+        later.get()
 
 
 @needs_fork

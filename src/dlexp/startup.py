@@ -94,15 +94,22 @@ class Later:
 
     def __init__(self, fn: Callable[..., Any], args: tuple, child=None, receive=None) -> None:
         self._fn, self._args, self._child, self._receive = fn, args, child, receive
+        self._forked = child is not None
 
     def get(self) -> Any:
         """The result; raises what ``fn`` raised (a DlexpError as a DlexpError). Once only."""
-        if self._child is None:
+        if not self._forked:
             return self._fn(*self._args)
+        if self._child is None:
+            raise RuntimeError("Later.get: the start-up child's result was already taken or cancelled")
         try:
-            return pickle.loads(_receive(self._receive, self._child, "its second result"))
-        finally:
+            blob = _receive(self._receive, self._child, "its second result")
+        except BaseException:
             self.cancel()
+            raise
+        _end(self._child, self._receive)  # it has sent everything: only its exit is left
+        self._child = None
+        return pickle.loads(blob)
 
     def cancel(self) -> None:
         """Stop the child if it still works (an interrupt, a failure: its result is moot)."""
