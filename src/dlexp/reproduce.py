@@ -123,8 +123,9 @@ def _tsne_for_first_seed(job, first_seed: int):
 
 def analysis_outputs(ex: Exercise, seeds: list[int], out: Path) -> list[tuple[str, Path, object]]:
     """The files of a no-training exercise (tables and metrics per seed, figures once), computed and
-    rendered but not written (``write_analysis`` does): (kind, path under ``out``, content) with kind "csv" (a DataFrame), "png" (bytes) or "json" (a dict); a seed's
-    metrics.json comes last, so it marks the seed done. Seeds already done are skipped."""
+    rendered but not written (``write_analysis`` does): (kind, path under ``out``, content), kind
+    "csv" (a DataFrame), "png" (bytes) or "json" (a dict). A seed's metrics.json comes last, so it
+    marks the seed done; seeds already done are skipped."""
     from dlexp.analysis import exercises as analysis
 
     fn = getattr(analysis, f"{ex.analysis}_analysis")
@@ -138,7 +139,8 @@ def analysis_outputs(ex: Exercise, seeds: list[int], out: Path) -> list[tuple[st
         tables, figures, metrics = (_field(result, k) for k in ("tables", "figures", "metrics"))
         outputs += [("csv", folder / f"{name}.csv", frame) for name, frame in tables.items()]
         if i == 0 or not (out / base / "plots").exists():
-            outputs += [("png", base / "plots" / f"{name}.png", artifacts.figure_png(fig)) for name, fig in figures.items()]
+            outputs += [("png", base / "plots" / f"{name}.png", artifacts.figure_png(fig))
+                        for name, fig in figures.items()]
         outputs.append(("json", folder / "metrics.json", {k: float(v) for k, v in metrics.items()}))
     return outputs
 
