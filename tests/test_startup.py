@@ -1,5 +1,6 @@
 """startup.beside_tf_import: the child's result, its errors, and the fallback without fork."""
 
+import multiprocessing
 import os
 import sys
 
@@ -165,7 +166,7 @@ def test_the_second_results_errors_surface_at_get_and_a_failed_first_stops_the_c
         crashing.get()
     with pytest.raises(DlexpError):  # the first fails: the second is never computed, the child ends
         startup.beside_tf_import(_bad_config, modules=(), then=(_arrays, (2, 0)))
-    assert not [p for p in __import__("multiprocessing").active_children() if p.name == "dlexp-startup"]
+    assert not [p for p in multiprocessing.active_children() if p.name == "dlexp-startup"]
 
 
 def test_without_fork_the_second_result_is_computed_when_asked_for(monkeypatch):

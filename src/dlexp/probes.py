@@ -46,7 +46,7 @@ def tsne_embeddings(reps: dict[str, np.ndarray], seed: int = 42, perplexity: flo
     # 500 iterations, not sklearn's 1000: on Exercise 5's 200 test points the second 500 barely
     # lower the KL divergence. Measured on its trained 128-64-32 net's layers (seed 42, one thread): KL
     # divergence 0.2018 / 0.1656 / 0.1221 after 500 vs 0.2018 / 0.1656 / 0.1212 after 1000 (on 150
-    # blobs in 16-D, tests/test_diagnostics: 5.6% above), for 0.8 instead of 1.7 CPU-s, which the
+    # blobs in 16-D, tests/test_probes: 5.6% above), for 0.8 instead of 1.7 CPU-s, which the
     # training lanes need while this runs beside them. The number behind the picture is the probe.
     # One OpenMP thread: this runs beside the training lanes, and sklearn's Barnes-Hut gradient
     # with one thread per core then spin-waits for cores TF holds. Measured with both cores busy:

@@ -201,17 +201,15 @@ def main(argv: list[str]) -> int:
     else:  # only no-training exercises: nothing imports TF
         plans, datasets = prepare(selected, seeds, args)
         later = startup.Later(*analyses)
-    try:
+    try:  # whatever happens, the child's analyses are not left running
         out.mkdir(parents=True, exist_ok=True)
         lock = _lock(out)
-    except BaseException:
-        later.cancel()
-        raise
-    try:
-        return _run(selected, plans, datasets, seeds, out, args, later)
+        try:
+            return _run(selected, plans, datasets, seeds, out, args, later)
+        finally:
+            lock.release()
     finally:
         later.cancel()
-        lock.release()
 
 
 def prepare(selected: list[Exercise], seeds: list[int], args: argparse.Namespace) -> tuple[list[tuple], dict]:

@@ -21,6 +21,9 @@ Rules that keep this safe:
 - ``fn``'s DlexpError comes back as a DlexpError with the same message, at once: the user sees
   a bad config without waiting for TF (the importer is a daemon; the CLI then exits with
   ``os._exit``, see ``importing``). Anything else fails loudly with the child's traceback.
+- ``then=``: the child computes a second result after sending the first and before exiting (the
+  no-training analyses of ``reproduce``); it only computes, the parent writes what it sends, after
+  taking the output's lock. ``Later.cancel`` ends the child when the run fails or is interrupted.
 """
 
 from __future__ import annotations
