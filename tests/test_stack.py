@@ -423,6 +423,34 @@ def test_xla_choice_follows_the_measured_cases():
     assert stack.xla_choice([spec([64] * 20, epochs=20).with_seed(s) for s in range(15)], moons, n_fit) != "step"
 
 
+def test_xla_choice_on_the_single_threaded_executor_follows_its_measured_cases():
+    """Small stacks beside others (TF's single-threaded executor): only the 500-wide net's update
+    paid for its compile; Exercise 7 x 4 (four clipping kinds) and Exercise 6 x 4 (BN, dropout)
+    were faster uncompiled, though the default executor's constants would compile their update."""
+    def spec(hidden, dataset, **groups):
+        return make_spec(model={"hidden": list(hidden), **groups.pop("model", {})}, trainer={"epochs": 50},
+                         dataset=dataset, **groups)
+
+    def case(hidden, dataset, **groups):  # (spec, its data, rows fitted), as in the presets
+        s = spec(hidden, dataset, **groups)
+        data = load(s)
+        return s, data, D.validation_cut(len(data.x_train), 0.2)
+
+    unstable = {"name": "unstable", "n_samples": 1000}  # Exercise 7's data: 10 features
+    clip, unstable_data, n_fit = case([128] * 4, unstable)
+    clipping = [replace(clip, clipping=C.ClippingConfig(kind, value))
+                for kind, value in (("none", 1.0), ("norm", 1.0), ("value", 0.5), ("global_norm", 1.0))]
+    bn, moons, n_fit_moons = case([256, 128, 64, 32], {"name": "moons_circles", "n_samples": 500})
+    batchnorm = [replace(bn, model=replace(bn.model, dropout=d), normalization=C.NormalizationConfig(n))
+                 for d in (0.0, 0.3) for n in ("none", "batchnorm")]
+    wide, spiral, n_fit_spiral = case([500, 500, 500], {"name": "spiral", "n_samples": 1000})
+    for group, data, rows, on_single in ((clipping, unstable_data, n_fit, "none"), (batchnorm, moons, n_fit_moons, "none"),
+                                         ([wide], spiral, n_fit_spiral, "update")):
+        assert stack.xla_choice(group, data, rows, single_threaded=True) == on_single
+        assert stack.xla_choice(group, data, rows) == "update"  # the default executor's estimate
+    assert set(stack.estimated_xla_savings([wide], spiral, n_fit_spiral, single_threaded=True)) == {"none", "update"}
+
+
 def test_stack_groups_put_members_without_batchnorm_with_one_batchnorm_config():
     base = make_spec()
     post = replace(base, normalization=C.NormalizationConfig("batchnorm"))

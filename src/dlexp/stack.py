@@ -57,8 +57,17 @@ from dlexp.training import FitResult, loss_for, make_optimizer
 #   500-wide net x 5: 9.8 vs 6.7 ms per step), ~1.2e-9 s per (member x weight x step).
 #   Exercise 4 x 30: 18.0 (none), 15.5 (update), 12.6 s (step); Exercise 8 x 20: 18.0, 15.3, 11.2 s.
 # "auto" picks the choice with the largest estimated saving.
+# On TF's single-threaded executor (``executor_for``: small stacks beside others) an unfused
+# elementwise op costs no hand-off between threads, so fusing the update saves less, and the
+# compile (on a lane whose core is shared) costs more: measured with one thread per op, each stack
+# alone, CPU seconds of the whole fit, 4 alternated rounds, none vs update: the 500-wide net
+# 3.28 vs 2.75 (6.3e8 weight-steps), Exercise 7 x 4 (four clipping kinds) 2.90 vs 3.64 (2.5e8),
+# Exercise 6 x 4 (BN, dropout) 2.93 vs 3.33 (2.3e8). The constants below separate these; "step"
+# was never measured to pay on that executor and is not offered there.
 UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP = 4e-9
 UPDATE_COMPILE_SECONDS = 0.5
+SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP = 2e-9
+SINGLE_THREADED_UPDATE_COMPILE_SECONDS = 0.8
 STEP_SECONDS_LOST_PER_WEIGHT_STEP = 1.2e-9
 STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP = 4.4e-9
 STEP_COMPILE_SECONDS = (1.0, 0.3, 0.1)  # fixed, per hidden layer, per hidden layer and extra pass
@@ -76,8 +85,10 @@ def elementwise_passes(specs: list[RunSpec]) -> int:
     return 1 + acts + (2 if bn else 0) + (1 if any(s.model.dropout > 0 for s in specs) else 0)
 
 
-def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int) -> dict[str, float]:
-    """Estimated seconds each XLA choice saves over "none", compile included (constants above)."""
+def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int,
+                          single_threaded: bool = False) -> dict[str, float]:
+    """Estimated seconds each XLA choice saves over "none", compile included (constants above);
+    ``single_threaded``: the stack runs on TF's single-threaded executor (only none and update)."""
     t = specs[0].trainer
     passes = elementwise_passes(specs)
     weight_steps = unit_pass_steps = 0.0
@@ -92,6 +103,9 @@ def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int) -> di
         unit_pass_steps = 0.0
     fixed, per_layer, per_pass = STEP_COMPILE_SECONDS
     layers = len(specs[0].model.hidden)
+    if single_threaded:
+        return {"none": 0.0, "update": (weight_steps * SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP
+                                        - SINGLE_THREADED_UPDATE_COMPILE_SECONDS)}
     update = weight_steps * UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP
     return {
         "none": 0.0,
@@ -102,10 +116,10 @@ def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int) -> di
     }
 
 
-def xla_choice(specs: list[RunSpec], data: Dataset, n_fit: int) -> str:
+def xla_choice(specs: list[RunSpec], data: Dataset, n_fit: int, single_threaded: bool = False) -> str:
     """"none", "update" or "step": what to XLA-compile in this stack (the largest estimated saving)."""
-    savings = estimated_xla_savings(specs, data, n_fit)
-    return max(XLA_CHOICES, key=lambda c: savings[c])
+    savings = estimated_xla_savings(specs, data, n_fit, single_threaded)
+    return max(savings, key=savings.__getitem__)
 
 
 def stack_key(spec: RunSpec) -> Optional[tuple]:
@@ -228,13 +242,22 @@ def executor_for(members: int, shared_cores: bool) -> contextlib.AbstractContext
     rule off/on, alternated: 11 pairs in 3 sets, means -0.8 / -0.5 / -0.4 s of 19-21 s, CPU -0.5 to
     -1.1 s. At 5 seeds no stack has 4 members or fewer.
     """
-    if not shared_cores or members > SINGLE_THREADED_MAX_MEMBERS:
+    if not single_threaded(members, shared_cores):
         return contextlib.nullcontext()
-    try:  # a private API (TF has no public switch): should TF drop it, keep the default executor
-        from tensorflow.python.eager.context import function_executor_type
-    except ImportError:
-        return contextlib.nullcontext()
+    from tensorflow.python.eager.context import function_executor_type
+
     return function_executor_type("SINGLE_THREADED_EXECUTOR")
+
+
+def single_threaded(members: int, shared_cores: bool) -> bool:
+    """Whether ``executor_for`` picks TF's single-threaded executor (and ``xla_choice`` its constants)."""
+    if not shared_cores or members > SINGLE_THREADED_MAX_MEMBERS:
+        return False
+    try:  # a private API (TF has no public switch): should TF drop it, keep the default executor
+        from tensorflow.python.eager.context import function_executor_type  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _unused(_):
@@ -320,7 +343,7 @@ def fit_stack(
     cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
     xla = {True: "step", False: "none"}.get(jit, jit)
     if xla == "auto":
-        xla = xla_choice(specs, data, cut)
+        xla = xla_choice(specs, data, cut, single_threaded(m_count, shared_cores))
     if xla not in XLA_CHOICES:
         raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
     with executor_for(m_count, shared_cores):
