@@ -452,6 +452,12 @@ _NEEDS_ATEXIT = ("mlflow", "ray", "submitit", "optuna", "hydra_plugins.hydra_job
 
 
 def console_main() -> None:
+    # One OpenBLAS thread (read when numpy / SciPy load their OpenBLAS, which nothing has yet): dlexp's
+    # BLAS calls are small (linear probes, t-SNE, the analyses) and run beside TF's training lanes,
+    # which keep both cores busy. With a thread per core, OpenBLAS' idle workers spin-wait between
+    # calls: in `perf record` of a 1-seed reproduction its two libraries' blas_thread_server took
+    # ~0.5 CPU-s that the lanes needed. setdefault: the user's setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = main()
     # With TensorFlow loaded, the interpreter's teardown takes ~2 s (measured, `import tensorflow`
     # then exit, three runs each: 1.9-2.3 s from the end of the import to the end of the process,
