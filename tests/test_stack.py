@@ -156,6 +156,18 @@ def test_executor_is_single_threaded_only_for_small_stacks_sharing_the_cores():
     assert context.context().function_call_options.executor_type == default  # restored on exit
 
 
+def test_fit_stack_estimates_xla_for_the_executor_it_trains_on(moons, monkeypatch):
+    asked = []
+    real = stack.xla_choice
+    monkeypatch.setattr(stack, "xla_choice", lambda *a: asked.append(a[3]) or real(*a))
+    spec = make_spec(trainer={"epochs": 1})
+    small = stack.SINGLE_THREADED_MAX_MEMBERS
+    stack.fit_stack([spec], moons, shared_cores=True)
+    stack.fit_stack([spec], moons, shared_cores=False)
+    stack.fit_stack([spec.with_seed(s) for s in range(small + 1)], moons, shared_cores=True)
+    assert asked == [True, False, False]
+
+
 def test_fit_stack_names_the_allowed_xla_choices(moons):
     with pytest.raises(ValueError, match="'update'"):
         stack.fit_stack([make_spec()], moons, jit="fast")
