@@ -62,16 +62,17 @@ def main() -> None:
     clock = _Clock()
 
     class TimedEngine(stack_engine.StackEngine):
-        def __init__(self, *a, **k) -> None:
+        def __init__(self, specs, data, n_fit, xla) -> None:
             start = time.process_time()
-            super().__init__(*a, **k)
+            super().__init__(specs, data, n_fit, xla)
             clock.parts["init"] = [time.process_time() - start]
             self.train_epoch = clock.timed("epoch", self.train_epoch)
             self.layer_rows = clock.timed("diagnostics", self.layer_rows)
-            self.xla = a[3]
+            self.xla = xla
+            engines.append(self)
 
     engines: list = []
-    stack.StackEngine = lambda *a, **k: engines.append(TimedEngine(*a, **k)) or engines[-1]
+    stack.StackEngine = TimedEngine  # what fit_stack builds its engine with
     print(f"{'stack':34s} {'M':>3s} {'xla':6s} {'executor':8s} {'cpu':>6s} {'init':>5s} {'1st call':>8s} "
           f"{'epochs':>7s} {'per ep':>7s} {'diag':>5s}")
     total = 0.0

@@ -96,6 +96,9 @@ def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int,
         steps = s.trainer.epochs * -(-n_fit // t.batch_size)
         weight_steps += steps * models.count_params(s, data.input_dim, data.n_classes)
         unit_pass_steps += steps * t.batch_size * sum(s.model.hidden) * (passes - 1)
+    if single_threaded:
+        return {"none": 0.0, "update": (weight_steps * SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP
+                                        - SINGLE_THREADED_UPDATE_COMPILE_SECONDS)}
     runs = activation_runs(specs)
     if runs is not None and len(runs) > 1:
         # Activations cut into member slices: the compiled step was no faster per epoch (Exercise 4
@@ -103,9 +106,6 @@ def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int,
         unit_pass_steps = 0.0
     fixed, per_layer, per_pass = STEP_COMPILE_SECONDS
     layers = len(specs[0].model.hidden)
-    if single_threaded:
-        return {"none": 0.0, "update": (weight_steps * SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP
-                                        - SINGLE_THREADED_UPDATE_COMPILE_SECONDS)}
     update = weight_steps * UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP
     return {
         "none": 0.0,
