@@ -271,7 +271,7 @@ def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: di
         if ex.analysis:
             print(f"[dlexp] {ex.name}: analysis ({len(seeds)} seeds)", file=sys.stderr, flush=True)
     # Written by the background thread once the start-up child sends them (without fork, computed there).
-    analyses = [background.submit(lambda: [write_analysis(out, outputs) for outputs in later.get()])]
+    analyses = background.submit(lambda: [write_analysis(out, outputs) for outputs in later.get()])
     meta = {"provenance": artifacts.provenance(), "overrides": list(args.overrides)}
     tasks = []
     for ex, preset, plain, jobs in plans:
@@ -285,8 +285,7 @@ def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: di
         progress = runner.Progress(args.progress, stack)
         runner.execute_tasks(tasks, datasets, progress, skip_finished=True, background=background,
                              on_done=None if args.no_report else early, warmup=warmup)
-    for done in analyses:
-        done.result()  # an analysis' error surfaces here
+    analyses.result()  # an analysis' error surfaces here
     for ex, preset, plain, jobs in plans:
         compare.write_comparison(plain, jobs, out / ex.name / preset)
     if args.no_report:

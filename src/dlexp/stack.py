@@ -236,7 +236,9 @@ def executor_for(members: int, shared_cores: bool) -> contextlib.AbstractContext
     each); summed over the 14 stacks 28.4 -> 24.4. At 5 seeds (stacks of 5-30): most cost more
     (the 500-wide net x 5 13.7 -> 17.3, the 100-wide x 15 2.8 -> 3.8), the stacks of 5 as often
     more as less; hence at most 4 (Exercise 4+5's stack of 6 at 1 seed gained, 3.7 -> 2.9, but a
-    rule of 6 measured no better in whole reproductions). Alone, the default executor's second
+    rule of 6 measured no better in whole reproductions; re-measured 2026-11-27 with one thread per
+    op, ``benchmarks/profile_stacks.py --seeds 5 --exercises shallow_vs_deep``: Exercise 1's stacks
+    of 5 cost 23.1 / 23.7 CPU-s under this rule, 26.7 / 28.1 under a rule of 6). Alone, the default executor's second
     thread is real parallelism (the 500-wide net: 2.7 s of wall vs 3.1-3.5), so this applies only
     while other stacks keep the cores busy (``shared_cores``). Whole 1-seed reproductions with the
     rule off/on, alternated: 11 pairs in 3 sets, means -0.8 / -0.5 / -0.4 s of 19-21 s, CPU -0.5 to

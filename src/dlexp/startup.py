@@ -143,8 +143,9 @@ def _receive(receive, child, what: str) -> bytes:
 
 
 def _end(child, receive, wait: float = 5.0) -> None:
+    """Close our end of the pipe and reap the child: up to ``wait`` s for its exit, then kill it."""
     receive.close()
-    child.join(timeout=wait)  # it has sent everything: only its exit is left
+    child.join(timeout=wait)
     if child.is_alive():
         child.kill()
         child.join()
