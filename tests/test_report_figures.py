@@ -234,7 +234,7 @@ def test_reproduce_draws_an_exercises_figures_when_its_last_run_is_done(tmp_path
     calls = []
     monkeypatch.setattr(rf, "exercise_figures", lambda ex, d: calls.append((ex.name, d)) or [(d / "f.png", ex.name)])
     tasks = [SimpleNamespace(meta={"exercise": n}) for n in ("dead_relu", "batch_norm", "dead_relu")]
-    early = reproduce._EarlyFigures([load("dead_relu"), load("batch_norm")], tasks, tmp_path)
+    early = reproduce._EarlyOutputs([load("dead_relu"), load("batch_norm")], tasks, tmp_path)
     early(2)
     assert calls == []
     early(1)
@@ -250,6 +250,33 @@ def test_reproduce_draws_an_exercises_figures_when_its_last_run_is_done(tmp_path
     blocks = report.exercise_blocks(tmp_path, load("batch_norm"), pd.DataFrame(), [42], early.drawn["batch_norm"])
     assert [b.path for b in blocks if isinstance(b, Image)] == [tmp_path / "batch_norm" / "f.png"]
     assert len(calls) == 2
+
+
+def test_reproduce_writes_a_presets_comparison_when_its_last_run_is_done(tmp_path, monkeypatch):
+    """Each preset's comparison is written from the on_done hook right after its last run completes
+    (off the tail after training); write_remaining writes the ones never completed there (a failed
+    run) and no comparison twice. With figures off (--no-report) no figure is drawn."""
+    from types import SimpleNamespace
+
+    from dlexp import compare, reproduce
+
+    written, drawn = [], []
+    monkeypatch.setattr(compare, "write_comparison", lambda plain, jobs, d: written.append((plain["name"], d)))
+    monkeypatch.setattr(rf, "exercise_figures", lambda ex, d: drawn.append(ex.name) or [])
+    jobs = {name: [object(), object()] for name in ("depth", "width", "dead")}
+    plans = [(load("shallow_vs_deep"), "depth", {"name": "depth"}, jobs["depth"]),
+             (load("shallow_vs_deep"), "width", {"name": "width"}, jobs["width"]),
+             (load("dead_relu"), "dead", {"name": "dead"}, jobs["dead"])]
+    tasks = [SimpleNamespace(job=job, meta={"exercise": ex.name}) for ex, _, _, js in plans for job in js]
+    early = reproduce._EarlyOutputs([load("shallow_vs_deep"), load("dead_relu")], tasks, tmp_path, plans, figures=False)
+    for i, expected in ((0, []), (2, []), (1, ["depth"]), (3, ["depth", "width"]), (4, ["depth", "width"])):
+        early(i)  # runs 0-1 are depth's, 2-3 width's, 4-5 dead's (run 5 failed: never done)
+        assert [name for name, _ in written] == expected
+    early.write_remaining()
+    assert written == [("depth", tmp_path / "shallow_vs_deep" / "depth"), ("width", tmp_path / "shallow_vs_deep" / "width"),
+                       ("dead", tmp_path / "dead_relu" / "dead")]
+    early.write_remaining()
+    assert len(written) == 3 and drawn == []
 
 
 def test_real_dataset_includes_other_presets(tmp_path):

@@ -239,33 +239,59 @@ def _run(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: li
         background.shutdown(wait=True)
 
 
-class _EarlyFigures:
-    """Draws an exercise's report figures as soon as its last run is complete.
+class _EarlyOutputs:
+    """Writes a preset's comparison as soon as its last run is complete, and draws an exercise's
+    report figures as soon as its last run is complete.
 
     Called by ``runner.execute_tasks`` on its one background thread (so no lock), this moves the
-    figures of all but the last exercise off the serial tail after training (matplotlib's
-    rendering is most of the report's time: ~5 s at 1 seed).
+    comparisons and the figures of all but the last preset / exercise off the serial tail after
+    training (matplotlib's rendering is most of the report's time: ~5 s at 1 seed; the nine
+    comparisons of the eight exercises ~0.1 s). ``figures=False`` (``--no-report``): comparisons only.
+    A preset with a run that failed is never complete here; ``write_remaining`` then writes it.
     """
 
-    def __init__(self, exercises: list[Exercise], tasks: list, out: Path) -> None:
+    def __init__(self, exercises: list[Exercise], tasks: list, out: Path, plans: list[tuple] = (),
+                 figures: bool = True) -> None:
         self.exercises = {ex.name: ex for ex in exercises}
         self.exercise_of = [t.meta["exercise"] for t in tasks]
         self.left = Counter(self.exercise_of)
-        self.out = out
+        self.out, self.figures, self.plans = out, figures, list(plans)
         self.drawn: dict[str, list] = {}
+        preset_of_job = {id(job): i for i, (*_, jobs) in enumerate(self.plans) for job in jobs}
+        self.preset_of = [preset_of_job.get(id(getattr(t, "job", None))) for t in tasks]
+        self.preset_left = Counter(self.preset_of)
+        self.compared: set[int] = set()
 
     def __call__(self, task_index: int) -> None:
-        from dlexp.report_figures import exercise_figures
-
+        preset = self.preset_of[task_index]
+        if preset is not None:
+            self.preset_left[preset] -= 1
+            if self.preset_left[preset] == 0:
+                self._compare(preset)
         name = self.exercise_of[task_index]
         self.left[name] -= 1
-        if self.left[name] == 0:
+        if self.left[name] == 0 and self.figures:
+            from dlexp.report_figures import exercise_figures
+
             self.drawn[name] = exercise_figures(self.exercises[name], self.out / name)
+
+    def _compare(self, preset: int) -> None:
+        from dlexp import compare
+
+        ex, name, plain, jobs = self.plans[preset]
+        self.compared.add(preset)
+        compare.write_comparison(plain, jobs, self.out / ex.name / name)
+
+    def write_remaining(self) -> None:
+        """The comparisons not written yet (after training: nothing else is writing)."""
+        for preset in range(len(self.plans)):
+            if preset not in self.compared:
+                self._compare(preset)
 
 
 def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path,
                       args, background: ThreadPoolExecutor, warmup: "runner.Warmup", later: startup.Later) -> int:
-    from dlexp import compare, runner
+    from dlexp import runner
 
     for ex in selected:
         if ex.analysis:
@@ -279,15 +305,14 @@ def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: di
         artifacts.write_yaml(folder / artifacts.CONFIG, plain)
         tasks += [runner.Task(job, folder, {**meta, "exercise": ex.name}) for job in jobs]
         print(f"[dlexp] {ex.name}/{preset}: {len(jobs)} runs", file=sys.stderr, flush=True)
-    early = _EarlyFigures(selected, tasks, out)
+    early = _EarlyOutputs(selected, tasks, out, plans, figures=not args.no_report)
     # All presets at once: runs of different exercises that can share a stack do (runner.plan).
     with ExitStack() as stack:
         progress = runner.Progress(args.progress, stack)
         runner.execute_tasks(tasks, datasets, progress, skip_finished=True, background=background,
-                             on_done=None if args.no_report else early, warmup=warmup)
+                             on_done=early, warmup=warmup)
     analyses.result()  # an analysis' error surfaces here
-    for ex, preset, plain, jobs in plans:
-        compare.write_comparison(plain, jobs, out / ex.name / preset)
+    early.write_remaining()
     if args.no_report:
         return 0
     from dlexp.report import write_reproduction_report
