@@ -120,7 +120,7 @@ def test_update_choice_runs_the_update_as_its_own_compiled_function(moons):
     x, y = moons.x_train[:n_fit], moons.y_train[:n_fit].astype("int64")
     perm = np.stack([D.epoch_order(s.seed, 0, n_fit, True) for s in specs]).astype("int32")
     before = engine.flat_weights()
-    engine.train_epoch(perm, np.ones(2, bool), engine.dropout_seeds(0), x, y, x[:0], y[:0], engine.n_batches)
+    engine.train_epoch(perm, np.ones(2, bool), engine.dropout_seeds(0), x, y, x[:0], y[:0], 0, engine.n_batches)
     assert engine._full_step is None
     assert engine._update.experimental_get_tracing_count() == 1
     assert np.abs(engine.flat_weights() - before).max() > 0
@@ -186,7 +186,7 @@ def test_xla_step_is_traced_once_and_pads_the_last_batch(moons):
     perm = np.stack([D.epoch_order(s.seed, 0, n_fit, True) for s in specs]).astype("int32")
     for epoch in range(2):
         out = engine.train_epoch(perm, np.ones(2, bool), engine.dropout_seeds(epoch), x, y, x[:0], y[:0],
-                                 engine.n_batches)
+                                 0, engine.n_batches)
         np.testing.assert_array_equal(out[2].numpy(), [n_fit, n_fit])  # rows counted: the padding is not
     assert engine._full_step.experimental_get_tracing_count() == 1
 
@@ -231,8 +231,12 @@ def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moo
         assert set(r_member) == set(r_solo)
         for key in ("epoch", "layer", "units", "dead_fraction", "weight_proxy_dead_fraction"):
             assert r_member[key] == r_solo[key], key
-        for key in ("act_mean", "act_std", "grad_norm"):
+        for key in ("act_mean", "act_std"):
             assert r_member[key] == pytest.approx(r_solo[key], rel=1e-4, abs=1e-7), key
+        # Adam's fused kernel (stack_ops.Optimizer.apply_fused) rounds 1 - beta_2 as float32
+        # 1 - 0.999f, Keras as 0.001f: after 3 epochs the weights differ by ~1e-6, enough for one
+        # ReLU to flip on a sample, which moved one layer's gradient norm here by 1.2e-3 relative.
+        assert r_member["grad_norm"] == pytest.approx(r_solo["grad_norm"], rel=1e-2), r_member
     # The returned Keras model holds the member's weights (BN moving stats included).
     predicted = training.predict_classes(member.keras_model(), moons.x_test)
     assert np.mean(predicted == moons.y_test) == pytest.approx(member.test_accuracy, abs=1e-6)
@@ -304,6 +308,79 @@ def test_diverging_member_is_marked_and_does_not_poison_the_others():
     # The same members without the diverging one train identically.
     clean_a, clean_b = stack.fit_stack([specs[0], specs[2]], ds)
     assert max_weight_diff(ok_a, clean_a) < WEIGHT_ATOL and max_weight_diff(ok_b, clean_b) < WEIGHT_ATOL
+
+
+def test_fused_adam_freezes_a_diverging_member_where_keras_stops_it():
+    """Adam through the fused kernel masks no member: an epoch's call ends right after the batch
+    where a member's loss turned non-finite (here the first of 8: inputs x1e30 overflow the linear
+    and ReLU nets, not the tanh one), that member is frozen there, and the others go on from the
+    next batch. Each diverged member ends as its solo fit does; the finite one trains as alone."""
+    base = make_spec(dataset={"name": "unstable", "n_samples": 400, "scale": 1e30}, model={"hidden": [32, 32, 32]},
+                     initializer={"name": "he_normal"}, trainer={"epochs": 3, "diagnostics": True})
+    ds = load(base)
+    specs = [replace(base, activation=replace(base.activation, name=a)).with_seed(i)
+             for i, a in enumerate(("linear", "tanh", "relu"))]
+    n_fit = D.validation_cut(len(ds.x_train), base.trainer.validation_split)
+    assert stack_engine.StackEngine(specs, ds, n_fit, "none").fused
+    members = stack.fit_stack(specs, ds)
+    for i in (0, 2):
+        solo, bad = training.fit_one(specs[i], ds), members[i]
+        assert (bad.status, bad.diverged_at, bad.epochs_run) == (solo.status, solo.diverged_at, solo.epochs_run)
+        assert (bad.status, bad.diverged_at) == ("diverged", 1)
+        for a, b in zip(solo.keras_model().get_weights(), bad.keras_model().get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, equal_nan=True)
+    ok = members[1]
+    assert ok.status == "completed" and ok.epochs_run == 3
+    assert_same_run(training.fit_one(specs[1], ds), ok)
+    (alone,) = stack.fit_stack([specs[1]], ds)
+    assert max_weight_diff(ok, alone) < WEIGHT_ATOL
+    assert [r["loss"] for r in ok.history] == pytest.approx([r["loss"] for r in alone.history], rel=METRIC_RTOL)
+
+
+def test_fused_epoch_ends_after_the_batch_a_member_diverges_in_and_the_others_go_on(moons):
+    """The mechanism under the test above, where divergence could come at any batch: member 0's
+    output kernel is poisoned after one epoch, so its loss is NaN on the second epoch's first
+    batch. The call stops after that batch (applied, as Keras applies it); the member is frozen
+    there; member 1's epoch, continued from the next batch, sums as if uninterrupted."""
+    specs = [make_spec(trainer={"shuffle": True}).with_seed(s) for s in (1, 2)]
+    n_fit = D.validation_cut(len(moons.x_train), specs[0].trainer.validation_split)
+    x, y = moons.x_train[:n_fit], moons.y_train[:n_fit].astype("int64")
+
+    def engine_after_one_epoch(poison: bool):
+        engine = stack_engine.StackEngine(specs, moons, n_fit, "none")
+        assert engine.fused and engine.n_batches > 2
+        engine.train_epoch(order(0), np.ones(2, bool), engine.dropout_seeds(0), x, y, x[:0], y[:0], 0, engine.n_batches)
+        if poison:
+            flat = engine.flat_weights()
+            flat[0, sum(engine.layout.sizes[:engine.layout.names.index("out_kernel")])] = np.inf
+            for var, part in zip(engine.params, engine._grouped(flat)):
+                var.assign(part)
+        return engine
+
+    def order(epoch):
+        return np.stack([D.epoch_order(s.seed, epoch, n_fit, True) for s in specs]).astype("int32")
+
+    frozen = np.zeros(2, bool)
+
+    def freeze(members):
+        engine.freeze(members)
+        frozen[members] = True
+
+    engine = engine_after_one_epoch(poison=True)
+    first = engine.train_epoch(order(1), np.ones(2, bool), engine.dropout_seeds(1), x, y, x[:0], y[:0], 0, engine.n_batches)
+    assert int(first[-1]) == 1 and first[3].numpy().tolist() == [False, True]
+    engine = engine_after_one_epoch(poison=True)
+    out = stack._epoch(engine, np.ones(2, bool), freeze, order(1), engine.dropout_seeds(1), (x, y, x[:0], y[:0]))
+    assert frozen.tolist() == [True, False] and out[3].tolist() == [False, True]
+    engine.thaw(frozen)
+    one_batch = engine_after_one_epoch(poison=True)
+    one_batch.train_epoch(order(1), np.ones(2, bool), one_batch.dropout_seeds(1), x, y, x[:0], y[:0], 0, 1)
+    np.testing.assert_array_equal(engine.flat_weights()[0], one_batch.flat_weights()[0])
+    clean = engine_after_one_epoch(poison=False)
+    whole = clean.train_epoch(order(1), np.ones(2, bool), clean.dropout_seeds(1), x, y, x[:0], y[:0], 0, clean.n_batches)
+    for got, want in zip(out[:3], whole[:3]):
+        assert got[1] == pytest.approx(want.numpy()[1], rel=1e-6)
+    np.testing.assert_allclose(engine.flat_weights()[1], clean.flat_weights()[1], rtol=1e-6, atol=1e-7)
 
 
 def test_different_seeds_start_from_their_own_built_weights(moons):
@@ -430,18 +507,26 @@ def test_xla_choice_follows_the_measured_cases():
     # In runs each member computes only its own function: the compiled step no longer pays.
     assert stack.xla_choice(ex4, moons, n_fit) != "step"
     assert stack.xla_choice(ex4[::5], moons, n_fit) != "step"  # one seed of each activation: 5.2 -> 6.6 s
-    assert stack.xla_choice([spec([500, 500, 500]).with_seed(s) for s in range(5)], moons, n_fit) == "update"
+    wide = [spec([500, 500, 500]).with_seed(s) for s in range(5)]
+    assert stack.xla_choice(wide, moons, n_fit) == "none"  # Adam's fused update: as fast, no compile
     assert stack.xla_choice([spec([100, 100])], moons, n_fit) == "none"
     assert stack.xla_choice([spec([64] * 20, epochs=20).with_seed(s) for s in range(15)], moons, n_fit) != "step"
+    # An update without the fused kernel (learning rates that differ; RMSprop): XLA fuses it.
+    rates = [replace(s, optimizer=replace(s.optimizer, learning_rate=0.001 * (1 + i))) for i, s in enumerate(wide)]
+    rmsprop = [replace(s, optimizer=C.OptimizerConfig(name="rmsprop", learning_rate=0.001)) for s in wide]
+    assert stack.xla_choice(rates, moons, n_fit) == stack.xla_choice(rmsprop, moons, n_fit) == "update"
+    assert set(stack.estimated_xla_savings(wide, moons, n_fit)) == {"none", "step"}
 
 
 def test_xla_choice_on_the_single_threaded_executor_follows_its_measured_cases():
-    """Small stacks beside others (TF's single-threaded executor): only the 500-wide net's update
-    paid for its compile; Exercise 7 x 4 (four clipping kinds) and Exercise 6 x 4 (BN, dropout)
-    were faster uncompiled, though the default executor's constants would compile their update."""
+    """Small stacks beside others (TF's single-threaded executor), with an update XLA has to fuse
+    (measured with Keras' Adam unfused; RMSprop's is the same kind of elementwise chain): only the
+    500-wide net's update paid for its compile; Exercise 7 x 4 (four clipping kinds) and Exercise
+    6 x 4 (BN, dropout) were faster uncompiled, though the default executor's constants would
+    compile their update. With Adam's fused update nothing is compiled there."""
     def spec(hidden, dataset, **groups):
         return make_spec(model={"hidden": list(hidden), **groups.pop("model", {})}, trainer={"epochs": 50},
-                         dataset=dataset, **groups)
+                         dataset=dataset, optimizer={"name": "rmsprop", "learning_rate": 0.001}, **groups)
 
     def case(hidden, dataset, **groups):  # (spec, its data, rows fitted), as in the presets
         s = spec(hidden, dataset, **groups)
@@ -460,6 +545,8 @@ def test_xla_choice_on_the_single_threaded_executor_follows_its_measured_cases()
                                          ([wide], spiral, n_fit_spiral, "update")):
         assert stack.xla_choice(group, data, rows, single_threaded=True) == on_single
         assert stack.xla_choice(group, data, rows) == "update"  # the default executor's estimate
+        adam = [replace(s, optimizer=C.OptimizerConfig(name="adam", learning_rate=0.001)) for s in group]
+        assert stack.estimated_xla_savings(adam, data, rows, single_threaded=True) == {"none": 0.0}
     assert set(stack.estimated_xla_savings([wide], spiral, n_fit_spiral, single_threaded=True)) == {"none", "update"}
 
 

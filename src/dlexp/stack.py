@@ -41,7 +41,7 @@ from dlexp import interrupts, models
 from dlexp.config import RunSpec, diagnostics_due
 from dlexp.data import Dataset, epoch_order, validation_cut
 from dlexp.names import is_import_path
-from dlexp.stack_engine import StackEngine, activation_runs
+from dlexp.stack_engine import StackEngine, activation_runs, fused_update
 from dlexp.training import FitResult, loss_for, make_optimizer
 
 # Where XLA pays, measured on 2 cores with TF's oneDNN kernels on (dlexp's default). Three choices:
@@ -64,6 +64,14 @@ from dlexp.training import FitResult, loss_for, make_optimizer
 # 3.28 vs 2.75 (6.3e8 weight-steps), Exercise 7 x 4 (four clipping kinds) 2.90 vs 3.64 (2.5e8),
 # Exercise 6 x 4 (BN, dropout) 2.93 vs 3.33 (2.3e8). The constants below separate these; "step"
 # was never measured to pay on that executor and is not offered there.
+# Adam with one learning rate for all members (all eight exercises) has a fused update without XLA
+# (stack_engine.fused_update: TF's ResourceApplyAdam kernel), and then "update" never paid:
+# ``benchmarks/profile_stacks.py --seeds 5``, --jit auto (the estimates below, fused "none" not yet
+# known to them) vs none, CPU-s per stack: 72.97 vs 70.10 in all; the 5 x 100 nets x 5 2.41 vs 1.95,
+# Exercise 7 x 20 10.58 vs 9.84, Exercise 2's 20-layer x 15 7.34 vs 6.78, the 500-wide x 5 14.37
+# vs 14.52, Exercise 8 x 20 (auto: step) 10.85 vs 10.76. At 1 seed (single-threaded executor) the
+# 500-wide net 2.23 (update) vs 1.99-2.00 (fused). So with the fused update: none, or "step" by
+# its estimate without the update's share.
 UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP = 4e-9
 UPDATE_COMPILE_SECONDS = 0.5
 SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP = 2e-9
@@ -88,7 +96,11 @@ def elementwise_passes(specs: list[RunSpec]) -> int:
 def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int,
                           single_threaded: bool = False) -> dict[str, float]:
     """Estimated seconds each XLA choice saves over "none", compile included (constants above);
-    ``single_threaded``: the stack runs on TF's single-threaded executor (only none and update)."""
+    ``single_threaded``: the stack runs on TF's single-threaded executor (only none and update;
+    only none where "none" has the fused update)."""
+    fused = fused_update(specs)
+    if single_threaded and fused:
+        return {"none": 0.0}
     t = specs[0].trainer
     passes = elementwise_passes(specs)
     weight_steps = unit_pass_steps = 0.0
@@ -106,14 +118,11 @@ def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int,
         unit_pass_steps = 0.0
     fixed, per_layer, per_pass = STEP_COMPILE_SECONDS
     layers = len(specs[0].model.hidden)
-    update = weight_steps * UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP
-    return {
-        "none": 0.0,
-        "update": update - UPDATE_COMPILE_SECONDS,
-        "step": (update - weight_steps * STEP_SECONDS_LOST_PER_WEIGHT_STEP
-                 + unit_pass_steps * STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP
-                 - (fixed + per_layer * layers + per_pass * layers * (passes - 2))),
-    }
+    update = 0.0 if fused else weight_steps * UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP
+    step = (update - weight_steps * STEP_SECONDS_LOST_PER_WEIGHT_STEP
+            + unit_pass_steps * STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP
+            - (fixed + per_layer * layers + per_pass * layers * (passes - 2)))
+    return {"none": 0.0, "step": step} if fused else {"none": 0.0, "update": update - UPDATE_COMPILE_SECONDS, "step": step}
 
 
 def xla_choice(specs: list[RunSpec], data: Dataset, n_fit: int, single_threaded: bool = False) -> str:
@@ -352,6 +361,32 @@ def fit_stack(
         return _fit(specs, data, on_epoch, on_layer_rows, cut, xla)
 
 
+def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray], None], perm: np.ndarray,
+           drop_seeds: np.ndarray, tensors: tuple) -> list[np.ndarray]:
+    """One epoch of the ``active`` members: per-member loss and hit sums, rows counted, still
+    finite, validation loss and hit sums (numpy).
+
+    Fused updates (``StackEngine.fused``) mask no member, so the epoch's call ends right after a
+    batch where an active member's loss turned non-finite (that batch applied, as Keras applies
+    it): the member is frozen there, keeps that call's validation, and the others go on from the
+    next batch with the same order and dropout seeds.
+    """
+    out = [t.numpy() for t in engine.train_epoch(perm, active, drop_seeds, *tensors, 0, engine.n_batches)]
+    done = int(out.pop())
+    while done < engine.n_batches:
+        diverged = active & ~out[3]
+        freeze(diverged)
+        active = active & out[3]
+        if not active.any():
+            break
+        more = [t.numpy() for t in engine.train_epoch(perm, active, drop_seeds, *tensors, done, engine.n_batches)]
+        done = int(more.pop())
+        out[:3] = [a + b for a, b in zip(out[:3], more[:3])]  # an inactive member's part adds 0
+        out[3] = more[3]  # active and finite; False for the members frozen before this call
+        out[4:] = [np.where(active, b, a) for a, b in zip(out[4:], more[4:])]
+    return out
+
+
 def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: list, cut: int,
          xla: str) -> list[FitResult]:
     """fit_stack's training, on the executor it chose: the engine, the epochs, the members' books."""
@@ -373,6 +408,12 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
     layer_stats: list[list[dict]] = [[] for _ in specs]
     running = np.ones(m_count, bool)  # neither stopped nor diverged
     diverged_at: list[Optional[int]] = [None] * m_count
+    frozen = np.zeros(m_count, bool)  # stopped members whose state engine.freeze kept (fused updates mask no one)
+
+    def freeze(members: np.ndarray) -> None:
+        if engine.frozen and members.any():
+            engine.freeze(members)
+            frozen[members] = True
 
     def measure_layers(epoch: int, members: np.ndarray) -> None:
         if not t.diagnostics:
@@ -394,16 +435,19 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
             break
         e_start = time.perf_counter()
         perm = np.stack([epoch_order(s.seed, epoch, cut, t.shuffle) for s in specs]).astype("int32")
-        loss_sum, hit_sum, count, alive, val_loss_sum, val_hit_sum = engine.train_epoch(
-            perm, running, engine.dropout_seeds(epoch), x_fit_t, y_fit_t, x_val_t, y_val_t, engine.n_batches)
-        loss = loss_sum.numpy().astype(np.float64) / np.maximum(count.numpy(), 1)
-        acc = hit_sum.numpy().astype(np.float64) / np.maximum(count.numpy(), 1)
+        was_frozen = frozen.copy()
+        loss_sum, hit_sum, count, finite, val_loss_sum, val_hit_sum = _epoch(
+            engine, running, freeze, perm, engine.dropout_seeds(epoch), (x_fit_t, y_fit_t, x_val_t, y_val_t))
+        if (frozen & ~was_frozen).any():  # frozen mid-epoch: measured below (chunked validation, layers) as frozen
+            engine.thaw(frozen & ~was_frozen)
+        loss = loss_sum.astype(np.float64) / np.maximum(count, 1)
+        acc = hit_sum.astype(np.float64) / np.maximum(count, 1)
         if fused_val:
-            val_loss, val_acc = (v.numpy().astype(np.float64) / len(x_val) for v in (val_loss_sum, val_hit_sum))
+            val_loss, val_acc = (v.astype(np.float64) / len(x_val) for v in (val_loss_sum, val_hit_sum))
         else:
             val_loss, val_acc = engine.mean_metrics(x_val, y_val)
         now = time.perf_counter()
-        members, finite = running.copy(), alive.numpy()
+        members = running.copy()
         for m in np.flatnonzero(members):
             row = {"epoch": epoch + 1, "loss": _f32(loss[m]), "accuracy": _f32(acc[m]),
                    "val_loss": _f32(val_loss[m]), "val_accuracy": _f32(val_acc[m]), "lr": lrs[m],
@@ -422,6 +466,10 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
         measure_layers(epoch + 1, members)  # after the stops: a member's last epoch is always measured
         if improved.any():
             engine.keep_best(improved)
+        if running.any():  # the members that stopped now keep their state (the fused update goes on for them)
+            freeze(members & ~running & ~frozen)
+    if frozen.any():
+        engine.thaw(frozen)
     # EarlyStopping.on_train_end restores best_weights always, once they exist.
     restore = np.array([bool(h) and e.enabled and e.restore_best for h, e in zip(history, es)])
     if restore.any():

@@ -131,6 +131,12 @@ def activation_runs(specs: list[RunSpec]) -> Optional[list[tuple]]:
     return runs if len(runs) <= 2 * len(set(keys)) else None
 
 
+def fused_update(specs: list[RunSpec]) -> bool:
+    """Whether the plain step's optimizer update goes through TF's fused Adam kernel: Adam, one
+    learning rate for all members (``ops.Optimizer.apply_fused``)."""
+    return specs[0].optimizer.name == "adam" and len({s.optimizer.learning_rate for s in specs}) == 1
+
+
 class StackEngine:
     """The stacked buffers and the compiled functions that train and measure them."""
 
@@ -152,6 +158,12 @@ class StackEngine:
         self.best = [tf.Variable(v) for v in (*parts, mm, mv)]  # EarlyStopping's best_weights
         self.opt = ops.Optimizer(s0.optimizer.name, self.params, [s.optimizer.learning_rate for s in specs],
                                  s0.optimizer.momentum if s0.optimizer.name == "sgd" else 0.0)
+        # Adam through TF's fused kernel (ops.Optimizer.apply_fused), which masks no member: a member
+        # that stops (early stopping, its epoch budget, a non-finite loss) has its state copied to
+        # ``frozen`` (``freeze``) by fit_stack, and put back (``thaw``) after training; the others'
+        # updates are exact. Only without XLA (which fuses the elementwise update itself).
+        self.fused = xla == "none" and fused_update(specs)
+        self.frozen = [tf.Variable(v) for v in (*parts, mm, mv)] if self.fused and len(specs) > 1 else []
         self.clip_kinds = [s.clipping.kind for s in specs]
         self.clip_value = tf.constant([s.clipping.value for s in specs], tf.float32)
         rates = [s.model.dropout for s in specs]
@@ -174,13 +186,15 @@ class StackEngine:
         self.n_batches = -(-n_fit // self.batch_size)
         self.train_epoch = _compile(self._train_epoch, input_signature=[
             tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig,
-            x_sig, y_sig, tf.TensorSpec([], tf.int32)])
+            x_sig, y_sig, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
         self.evaluate = _compile(self._evaluate, input_signature=[x_sig, y_sig])
         self.representations_of = _compile(self._representations, input_signature=[x_sig])
         self.act_stats = _compile(self._act_stats, input_signature=[x_sig])
         self.diagnostics = _compile(self._diagnostics, input_signature=[x_sig, y_sig])
         self.keep_best = _compile(self._keep_best, input_signature=[mask_sig])
         self.restore_best = _compile(self._restore_best, input_signature=[mask_sig])
+        self.freeze = _compile(self._freeze, input_signature=[mask_sig])
+        self.thaw = _compile(self._thaw, input_signature=[mask_sig])
 
     def _named(self) -> dict:
         """Named (M, *shape) views of the trainables for the forward pass."""
@@ -217,11 +231,14 @@ class StackEngine:
             out[m] = [_keras_dropout_seed(self.seeds[m], i, epoch) for i in self.drop_layer_index[m]]
         return out
 
-    def _train_epoch(self, perm, active, drop_seeds, x, y, x_val, y_val, n_batches):
-        """The first ``n_batches`` batches of an epoch (all: ``self.n_batches``), then inference-mode
-        loss/hit sums on (x_val, y_val) (pass 0 rows to skip: ``mean_metrics`` then measures it in
-        chunks); returns per-member loss/hit sums, rows counted, who is still finite, and the
-        validation sums. Validating in the same call saves a call and a host round trip per epoch
+    def _train_epoch(self, perm, active, drop_seeds, x, y, x_val, y_val, start, n_batches):
+        """Batches ``start`` to ``n_batches`` of an epoch (all: 0 and ``self.n_batches``), then
+        inference-mode loss/hit sums on (x_val, y_val) (pass 0 rows to skip: ``mean_metrics`` then
+        measures it in chunks); returns per-member loss/hit sums, rows counted, who is still
+        finite, the validation sums, and the batch it stopped before. With the fused update
+        (``self.fused``, which masks no member) the call ends right after a batch where an
+        ``active`` member's loss turned non-finite: fit_stack freezes that member there and calls
+        again from the next batch for the others. Validating in the same call saves a call and a host round trip per epoch
         (~5 ms each on 2 cores); with 0 batches the same graph measures the test set
         (``test_metrics``), so no second inference graph is traced.
 
@@ -256,10 +273,17 @@ class StackEngine:
             def body(b, *carry):
                 return (b + 1, *run(step_fn, b, slicer(b), carry, real_rows))
 
-            return tf.while_loop(lambda b, *_: b < n_batches, body, (tf.constant(0), *carry))[1:]
+            def more(b, *carry):
+                if not self.fused:
+                    return b < n_batches
+                return tf.logical_and(b < n_batches, tf.reduce_all(tf.logical_or(carry[3], tf.logical_not(active))))
+
+            out = tf.while_loop(more, body, (start, *carry))
+            return out[0], out[1:]
 
         zeros = tf.zeros_like(active, tf.float32)
         carry = (zeros, zeros, zeros, active)
+        done = n_batches
         n_full, rest = divmod(n, bsz)
 
         def full_batch(b):  # static (M, bsz): shapes fold away at trace time
@@ -267,14 +291,14 @@ class StackEngine:
 
         if self._full_step is None:  # each member's own rows: (M, b), the last batch smaller when rows don't divide
             slicer = full_batch if not rest else (lambda b: perm[:, b * bsz:tf.minimum(b * bsz + bsz, n)])
-            carry = loop(self._train_step, n_batches, slicer, carry)
+            done, carry = loop(self._train_step, n_batches, slicer, carry)
         else:
             def compiled(mask):
                 count = tf.reduce_sum(mask)
                 return lambda xb, yb, alive, *uniforms: self._full_step(xb, yb, alive, mask, count, *uniforms)
 
             if n_full:
-                carry = loop(compiled(tf.ones([bsz])), tf.minimum(n_batches, n_full), full_batch, carry, real_rows=bsz)
+                _, carry = loop(compiled(tf.ones([bsz])), tf.minimum(n_batches, n_full), full_batch, carry, real_rows=bsz)
             if rest:
                 m = len(self.seeds)
                 padded = tf.concat([perm[:, n_full * bsz:], tf.zeros([m, bsz - rest], tf.int32)], axis=1)
@@ -284,7 +308,7 @@ class StackEngine:
                                 lambda: carry)
         # Automatic control dependencies order these reads after the loop's variable updates.
         val_loss, val_hits, _ = self._evaluate(x_val, y_val)
-        return (*carry, val_loss, val_hits)
+        return (*carry, val_loss, val_hits, done)
 
     def _uniforms(self, seeds: dict, b: tf.Tensor, rows) -> list:
         """Keras' dropout draws for batch ``b``: per member and layer, stateless_uniform with seed
@@ -307,8 +331,12 @@ class StackEngine:
         return out
 
     def _clip_and_apply(self, grad, alive):
-        """Each member's clipping, then the optimizer step for the ``alive`` ones."""
-        self.opt.apply(ops.clip_members(self.clip_kinds, grad, self.clip_value, self.param_sizes), alive)
+        """Each member's clipping, then the optimizer step for the ``alive`` ones (for all: fused)."""
+        clipped = ops.clip_members(self.clip_kinds, grad, self.clip_value, self.param_sizes)
+        if self.fused:
+            self.opt.apply_fused(clipped)
+        else:
+            self.opt.apply(clipped, alive)
 
     def _train_step(self, xb, yb, alive, *uniforms):
         """One batch for all members: xb (M, b, D), yb (M, b). Updates only ``alive`` members."""
@@ -381,6 +409,14 @@ class StackEngine:
         for best, cur in zip(self.best, self._state):
             cur.assign(tf.where(mask[:, None], best, cur))
 
+    def _freeze(self, mask):
+        for frozen, cur in zip(self.frozen, self._state):
+            frozen.assign(tf.where(mask[:, None], cur, frozen))
+
+    def _thaw(self, mask):
+        for frozen, cur in zip(self.frozen, self._state):
+            cur.assign(tf.where(mask[:, None], frozen, cur))
+
     def weights(self) -> tuple[dict, tuple]:
         """Numpy views: named trainables (M, *shape) and per-layer moving (means, variances)."""
         split = np.split
@@ -409,7 +445,7 @@ class StackEngine:
             return self.mean_metrics(x, y)
         m = len(self.seeds)
         out = self.train_epoch(np.zeros((m, self.n_fit), "int32"), np.zeros(m, bool),
-                               np.zeros((m, len(self.plan)), "int32"), x[:0], y[:0], x, y, 0)
+                               np.zeros((m, len(self.plan)), "int32"), x[:0], y[:0], x, y, 0, 0)
         return (out[4].numpy().astype(np.float64) / len(x), out[5].numpy().astype(np.float64) / len(x))
 
     def mean_metrics(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

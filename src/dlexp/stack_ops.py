@@ -372,6 +372,22 @@ class Optimizer:
     def variables(self) -> list:
         return [self.iterations] + [s for slots in self.slots for s in slots]
 
+    def apply_fused(self, grads: list) -> None:
+        """Adam's step for every member, through TF's fused ResourceApplyAdam kernel (one pass over
+        each variable and its slots instead of ~14 elementwise ops): the same formula as Keras' Adam
+        in float32. It takes one learning rate and masks nothing: for stacks whose members share
+        the rate, and whose trainer freezes stopped members' state itself (``StackEngine.fused``).
+        Measured on the single-threaded executor, 1000 steps of a (4, 50000) variable: 0.35 ->
+        0.12 CPU-s."""
+        step = tf.reduce_max(self.iterations) + 1.0  # every member it updates has taken the same steps
+        b1, b2 = tf.constant(0.9, F32), tf.constant(0.999, F32)
+        b1_power, b2_power = tf.pow(b1, step), tf.pow(b2, step)
+        for var, g, (m, v) in zip(self.vars, grads, self.slots):
+            tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=b1_power,
+                                         beta2_power=b2_power, lr=self.lr[0], beta1=b1, beta2=b2,
+                                         epsilon=tf.constant(1e-7, F32), grad=g, use_locking=False)
+        self.iterations.assign(tf.fill(tf.shape(self.iterations), step))
+
     def apply(self, grads: list, mask: tf.Tensor) -> None:
         """One update step. Only the weights (and the step count) are masked: a member that is
         frozen never resumes, so its optimizer state may drift without effect."""
