@@ -89,7 +89,7 @@ def main() -> None:
         total += cpu
         epochs = clock.parts.get("epoch", [])
         first, rest = (epochs[0], epochs[1:]) if epochs else (0.0, [])
-        executor = "single" if stack.single_threaded(len(specs), True) else "default"
+        executor = "single" if stack.single_threaded(specs, True) else "default"
         hidden = specs[0].model.hidden
         shape = f"{len(hidden)}x{hidden[0]}" if len(set(hidden)) == 1 else "-".join(map(str, hidden))
         name = f"{specs[0].name}: {shape}"

@@ -145,14 +145,20 @@ def test_stack_on_the_single_threaded_executor_matches_fit_one(moons, jit):
 def test_executor_is_single_threaded_only_for_small_stacks_sharing_the_cores():
     from tensorflow.python.eager import context
 
-    def executor_inside(members: int, shared: bool) -> str:
-        with stack.executor_for(members, shared):
+    def executor_inside(members: int, shared: bool, functions=("relu",)) -> str:
+        specs = [replace(spec, activation=C.ActivationConfig(functions[i % len(functions)])).with_seed(i)
+                 for i in range(members)]
+        with stack.executor_for(specs, shared):
             return context.context().function_call_options.executor_type
 
+    spec = make_spec()
     default = context.context().function_call_options.executor_type
-    small = stack.SINGLE_THREADED_MAX_MEMBERS
+    small, mixed = stack.SINGLE_THREADED_MAX_MEMBERS, stack.SINGLE_THREADED_MAX_MIXED
     assert executor_inside(1, True) == executor_inside(small, True) == "SINGLE_THREADED_EXECUTOR"
     assert executor_inside(small + 1, True) == executor_inside(1, False) == default != "SINGLE_THREADED_EXECUTOR"
+    # Several activation functions: up to SINGLE_THREADED_MAX_MIXED members.
+    assert executor_inside(mixed, True, ("relu", "elu")) == "SINGLE_THREADED_EXECUTOR" and small < mixed
+    assert executor_inside(mixed + 1, True, ("relu", "elu")) == executor_inside(mixed, False, ("relu", "elu")) == default
     assert context.context().function_call_options.executor_type == default  # restored on exit
 
 

@@ -226,12 +226,14 @@ def _f32(value) -> float:
 
 
 # A stack of at most this many networks, trained while other stacks share the cores, runs its
-# functions on TF's single-threaded executor (``executor_for``).
+# functions on TF's single-threaded executor (``executor_for``); up to SINGLE_THREADED_MAX_MIXED
+# when its networks use more than one activation function.
 SINGLE_THREADED_MAX_MEMBERS = 4
+SINGLE_THREADED_MAX_MIXED = 6
 
 
-def executor_for(members: int, shared_cores: bool) -> contextlib.AbstractContextManager:
-    """The executor context a stack of ``members`` distinct networks trains under.
+def executor_for(specs: list[RunSpec], shared_cores: bool) -> contextlib.AbstractContextManager:
+    """The executor context a stack of ``specs`` (distinct networks) trains under.
 
     TF's default executor hands each op of a function to its inter-op pool: for the ops of a few
     small networks (at 1 seed, 0.25-2 ms per step) the hand-offs between threads cost more CPU
@@ -252,17 +254,27 @@ def executor_for(members: int, shared_cores: bool) -> contextlib.AbstractContext
     while other stacks keep the cores busy (``shared_cores``). Whole 1-seed reproductions with the
     rule off/on, alternated: 11 pairs in 3 sets, means -0.8 / -0.5 / -0.4 s of 19-21 s, CPU -0.5 to
     -1.1 s. At 5 seeds no stack has 4 members or fewer.
+
+    Stacks of up to 6 whose networks use several activation functions: every function adds its
+    member slices and its ops to each layer, forward and backward, so the step is many small ops
+    (Exercise 4+5 at 1 seed: five functions, BN on one member). With Adam's fused update
+    (2026-11-27, ``profile_stacks.py --exercises activation_comparison representations`` with the
+    limit 4 vs 6, three alternated rounds): 2.76 / 2.68 / 2.82 -> 2.26 / 2.19 / 2.16 CPU-s (35 ->
+    25 ms per epoch). Exercise 1's stacks of 5 (one function) still lose: 22.7 / 22.7 -> 26.6 / 27.9
+    CPU-s at 5 seeds.
     """
-    if not single_threaded(members, shared_cores):
+    if not single_threaded(specs, shared_cores):
         return contextlib.nullcontext()
     from tensorflow.python.eager.context import function_executor_type
 
     return function_executor_type("SINGLE_THREADED_EXECUTOR")
 
 
-def single_threaded(members: int, shared_cores: bool) -> bool:
+def single_threaded(specs: list[RunSpec], shared_cores: bool) -> bool:
     """Whether ``executor_for`` picks TF's single-threaded executor (and ``xla_choice`` its constants)."""
-    if not shared_cores or members > SINGLE_THREADED_MAX_MEMBERS:
+    functions = len({(s.activation.name, s.activation.alpha) for s in specs})
+    limit = SINGLE_THREADED_MAX_MIXED if functions > 1 else SINGLE_THREADED_MAX_MEMBERS
+    if not shared_cores or len(specs) > limit:
         return False
     try:  # a private API (TF has no public switch): should TF drop it, keep the default executor
         from tensorflow.python.eager.context import function_executor_type  # noqa: F401
@@ -354,10 +366,10 @@ def fit_stack(
     cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
     xla = {True: "step", False: "none"}.get(jit, jit)
     if xla == "auto":
-        xla = xla_choice(specs, data, cut, single_threaded(m_count, shared_cores))
+        xla = xla_choice(specs, data, cut, single_threaded(specs, shared_cores))
     if xla not in XLA_CHOICES:
         raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
-    with executor_for(m_count, shared_cores):
+    with executor_for(specs, shared_cores):
         return _fit(specs, data, on_epoch, on_layer_rows, cut, xla)
 
 
