@@ -122,7 +122,9 @@ def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int,
     step = (update - weight_steps * STEP_SECONDS_LOST_PER_WEIGHT_STEP
             + unit_pass_steps * STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP
             - (fixed + per_layer * layers + per_pass * layers * (passes - 2)))
-    return {"none": 0.0, "step": step} if fused else {"none": 0.0, "update": update - UPDATE_COMPILE_SECONDS, "step": step}
+    if fused:
+        return {"none": 0.0, "step": step}
+    return {"none": 0.0, "update": update - UPDATE_COMPILE_SECONDS, "step": step}
 
 
 def xla_choice(specs: list[RunSpec], data: Dataset, n_fit: int, single_threaded: bool = False) -> str:
