@@ -131,6 +131,12 @@ def activation_runs(specs: list[RunSpec]) -> Optional[list[tuple]]:
     return runs if len(runs) <= 2 * len(set(keys)) else None
 
 
+def _copy_rows(sources: list, targets: list, mask) -> None:
+    """The ``mask`` members' rows of each source variable into its target (the others keep theirs)."""
+    for src, dst in zip(sources, targets):
+        dst.assign(tf.where(mask[:, None], src, dst))
+
+
 def fused_update(specs: list[RunSpec]) -> bool:
     """Whether the plain step's optimizer update goes through TF's fused Adam kernel: Adam, one
     learning rate for all members (``ops.Optimizer.apply_fused``)."""
@@ -238,9 +244,9 @@ class StackEngine:
         finite, the validation sums, and the batch it stopped before. With the fused update
         (``self.fused``, which masks no member) the call ends right after a batch where an
         ``active`` member's loss turned non-finite: fit_stack freezes that member there and calls
-        again from the next batch for the others. Validating in the same call saves a call and a host round trip per epoch
-        (~5 ms each on 2 cores); with 0 batches the same graph measures the test set
-        (``test_metrics``), so no second inference graph is traced.
+        again from the next batch for the others. Validating in the same call saves a call and a
+        host round trip per epoch (~5 ms each on 2 cores); with 0 batches the same graph measures
+        the test set (``test_metrics``), so no second inference graph is traced.
 
         Plain: one tf.while_loop over all batches, the last one smaller as Keras
         makes it (one trace of the step); when the rows divide evenly, every batch
@@ -402,20 +408,16 @@ class StackEngine:
         return self._summaries(acts), tape.gradient(total, self.params)
 
     def _keep_best(self, mask):
-        for best, cur in zip(self.best, self._state):
-            best.assign(tf.where(mask[:, None], cur, best))
+        _copy_rows(self._state, self.best, mask)
 
     def _restore_best(self, mask):
-        for best, cur in zip(self.best, self._state):
-            cur.assign(tf.where(mask[:, None], best, cur))
+        _copy_rows(self.best, self._state, mask)
 
     def _freeze(self, mask):
-        for frozen, cur in zip(self.frozen, self._state):
-            frozen.assign(tf.where(mask[:, None], cur, frozen))
+        _copy_rows(self._state, self.frozen, mask)
 
     def _thaw(self, mask):
-        for frozen, cur in zip(self.frozen, self._state):
-            cur.assign(tf.where(mask[:, None], frozen, cur))
+        _copy_rows(self.frozen, self._state, mask)
 
     def weights(self) -> tuple[dict, tuple]:
         """Numpy views: named trainables (M, *shape) and per-layer moving (means, variances)."""
