@@ -12,8 +12,13 @@ batches (``data.epoch_order``) and dropout masks (Keras' own draws under
 ``callbacks.EpochSeeds``), its own BN statistics, Keras' optimizer and
 clipping arithmetic, Keras' EarlyStopping (its ``wait`` counter and
 ``restore_best_weights`` at the end), and NaN/Inf divergence. So a member ends
-with the weights of its solo run, to float32 rounding. A stopped or diverged
-member is frozen by masking its updates; the others go on.
+with the weights of its solo run, to float32 rounding, but for one thing: Adam,
+where a stack's members share its learning rate, runs through TF's fused kernel
+(``stack_engine.fused_update``), which rounds 1 - beta in float32 where Keras
+rounds it as a Python float: ~1e-6 apart after a few hundred steps, up to ~1e-2
+in weights after thousands, with losses still equal to ~1e-5. A stopped or
+diverged member is frozen (masked updates; with the fused kernel, a copy of its
+state put back after training); the others go on.
 
 Modules: this one groups specs and keeps each member's books (rows, early
 stopping, results); ``stack_engine`` holds the stacked buffers and compiled
