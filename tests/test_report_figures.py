@@ -233,7 +233,7 @@ def test_reproduce_draws_an_exercises_figures_when_its_last_run_is_done(tmp_path
 
     calls = []
     monkeypatch.setattr(rf, "exercise_figures", lambda ex, d: calls.append((ex.name, d)) or [(d / "f.png", ex.name)])
-    tasks = [SimpleNamespace(meta={"exercise": n}) for n in ("dead_relu", "batch_norm", "dead_relu")]
+    tasks = [SimpleNamespace(job=None, meta={"exercise": n}) for n in ("dead_relu", "batch_norm", "dead_relu")]
     early = reproduce._EarlyOutputs([load("dead_relu"), load("batch_norm")], tasks, tmp_path)
     early(2)
     assert calls == []

@@ -258,7 +258,7 @@ class _EarlyOutputs:
         self.out, self.figures, self.plans = out, figures, list(plans)
         self.drawn: dict[str, list] = {}
         preset_of_job = {id(job): i for i, (*_, jobs) in enumerate(self.plans) for job in jobs}
-        self.preset_of = [preset_of_job.get(id(getattr(t, "job", None))) for t in tasks]
+        self.preset_of = [preset_of_job.get(id(t.job)) for t in tasks]
         self.preset_left = Counter(self.preset_of)
         self.compared: set[int] = set()
 
