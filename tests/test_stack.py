@@ -371,6 +371,9 @@ def test_fused_epoch_ends_after_the_batch_a_member_diverges_in_and_the_others_go
     n_fit = D.validation_cut(len(moons.x_train), specs[0].trainer.validation_split)
     x, y = moons.x_train[:n_fit], moons.y_train[:n_fit].astype("int64")
 
+    def order(epoch):
+        return np.stack([D.epoch_order(s.seed, epoch, n_fit, True) for s in specs]).astype("int32")
+
     def engine_after_one_epoch(poison: bool):
         engine = stack_engine.StackEngine(specs, moons, n_fit, "none")
         assert engine.fused and engine.n_batches > 2
@@ -381,9 +384,6 @@ def test_fused_epoch_ends_after_the_batch_a_member_diverges_in_and_the_others_go
             for var, part in zip(engine.params, engine._grouped(flat)):
                 var.assign(part)
         return engine
-
-    def order(epoch):
-        return np.stack([D.epoch_order(s.seed, epoch, n_fit, True) for s in specs]).astype("int32")
 
     frozen = np.zeros(2, bool)
 

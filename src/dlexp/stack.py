@@ -15,8 +15,9 @@ clipping arithmetic, Keras' EarlyStopping (its ``wait`` counter and
 with the weights of its solo run, to float32 rounding, but for one thing: Adam,
 where a stack's members share its learning rate, runs through TF's fused kernel
 (``stack_engine.fused_update``), which rounds 1 - beta in float32 where Keras
-rounds it as a Python float: ~1e-6 apart after a few hundred steps, up to ~1e-2
-in weights after thousands, with losses still equal to ~1e-5. A stopped or
+rounds it as a Python float. Measured against ``training.fit_one``: weights ~1e-6
+apart after tens of steps, ~1e-5 after ~220 (tested), 6.7e-3 after 1,500 (30
+epochs on 2,000 points) with the test loss still equal to 2e-5. A stopped or
 diverged member is frozen (masked updates; with the fused kernel, a copy of its
 state put back after training); the others go on.
 
@@ -253,11 +254,10 @@ def executor_for(specs: list[RunSpec], shared_cores: bool) -> contextlib.Abstrac
     less (the 500-wide net 3.5 -> 3.1, Exercise 8 x 4 4.2 -> 3.3, the 100-wide nets 0.1-0.4 less
     each); summed over the 14 stacks 28.4 -> 24.4. At 5 seeds (stacks of 5-30): most cost more
     (the 500-wide net x 5 13.7 -> 17.3, the 100-wide x 15 2.8 -> 3.8), the stacks of 5 as often
-    more as less; hence at most 4 (Exercise 4+5's stack of 6 at 1 seed gained, 3.7 -> 2.9, but a
-    rule of 6 measured no better in whole reproductions; re-measured 2026-11-27 with one thread per
-    op, ``benchmarks/profile_stacks.py --seeds 5 --exercises shallow_vs_deep``: Exercise 1's stacks
-    of 5 cost 23.1 / 23.7 CPU-s under this rule, 26.7 / 28.1 under a rule of 6). Alone, the default executor's second
-    thread is real parallelism (the 500-wide net: 2.7 s of wall vs 3.1-3.5), so this applies only
+    more as less; hence at most 4 networks of one activation function (re-measured 2026-11-27 with
+    one thread per op, ``benchmarks/profile_stacks.py --seeds 5 --exercises shallow_vs_deep``:
+    Exercise 1's stacks of 5 cost 23.1 / 23.7 CPU-s under this rule, 26.7 / 28.1 under a rule of 6;
+    mixed stacks: below). Alone, the default executor's second thread is real parallelism (the 500-wide net: 2.7 s of wall vs 3.1-3.5), so this applies only
     while other stacks keep the cores busy (``shared_cores``). Whole 1-seed reproductions with the
     rule off/on, alternated: 11 pairs in 3 sets, means -0.8 / -0.5 / -0.4 s of 19-21 s, CPU -0.5 to
     -1.1 s. At 5 seeds no stack has 4 members or fewer.
