@@ -8,7 +8,7 @@ of its parts: building the engine, the first epoch call (tracing, TF's instantia
 compile, one epoch), the later epochs, the layer diagnostics. Run it alone on the machine: CPU
 seconds drift with the host's load like wall time does. Asserts nothing.
 
-    /work/venv/bin/python benchmarks/profile_stacks.py [--seeds 1] [--exercises NAME ...] [--jit auto|none|update|step]
+    /work/venv/bin/python benchmarks/profile_stacks.py [--seeds 1] [--exercises NAME ...] [--jit auto|none|update|step] [--no-onednn]
 """
 
 from __future__ import annotations
@@ -54,10 +54,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--exercises", nargs="*", default=list(EIGHT))
     parser.add_argument("--jit", default="auto", choices=("auto", "none", "update", "step"))
+    parser.add_argument("--no-onednn", action="store_true",
+                        help="Eigen's matmuls on the single-threaded executor (dlexp.onednn off), to compare")
     args = parser.parse_args()
 
     tf_runtime.one_thread_per_op()  # as runner.execute_tasks sets it for its lanes
     from dlexp import stack, stack_engine
+
+    if args.no_onednn:
+        stack.onednn.available = lambda: False
 
     options = reproduce.parse_args(["--seeds", str(args.seeds), "--out", os.devnull, "--progress", "none"])
     plans, datasets = reproduce.prepare([load(n) for n in args.exercises], reproduce.seeds_for(args.seeds), options)
@@ -65,9 +70,9 @@ def main() -> None:
     clock = _Clock()
 
     class TimedEngine(stack_engine.StackEngine):
-        def __init__(self, specs, data, n_fit, xla) -> None:
+        def __init__(self, specs, data, n_fit, xla, use_onednn=False) -> None:
             start = time.process_time()
-            super().__init__(specs, data, n_fit, xla)
+            super().__init__(specs, data, n_fit, xla, use_onednn)
             clock.parts["init"] = [time.process_time() - start]
             self.train_epoch = clock.timed("epoch", self.train_epoch)
             self.layer_rows = clock.timed("diagnostics", self.layer_rows)

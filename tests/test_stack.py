@@ -20,7 +20,7 @@ import pytest
 
 from dlexp import config as C
 from dlexp import data as D
-from dlexp import models, stack, stack_engine, stack_ops, training
+from dlexp import models, onednn, stack, stack_engine, stack_ops, training
 
 WEIGHT_ATOL = 1e-4  # observed: <= 3e-6 after 12 steps
 METRIC_RTOL = 1e-5  # observed: <= 3e-7
@@ -142,8 +142,64 @@ def test_stack_on_the_single_threaded_executor_matches_fit_one(moons, jit):
     assert_same_run(training.fit_one(spec, moons), members[1])
 
 
-def test_executor_is_single_threaded_only_for_small_stacks_sharing_the_cores():
+needs_onednn = pytest.mark.skipif(not onednn.available(), reason="TF here has no oneDNN batched matmul")
+
+
+@needs_onednn
+@pytest.mark.parametrize("adj_x, adj_y", [(False, False), (False, True), (True, False), (True, True)])
+def test_onednn_batch_matmul_and_its_gradient_are_tf_matmuls(adj_x, adj_y):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((3, 5, 4) if adj_x else (3, 4, 5), np.float32))
+    y = tf.constant(rng.standard_normal((3, 6, 5) if adj_y else (3, 5, 6), np.float32))
+
+    def product_and_grads(matmul):
+        @tf.function(autograph=False)
+        def run(x, y):
+            with tf.GradientTape() as tape:
+                tape.watch([x, y])
+                z = matmul(x, y)
+                total = tf.reduce_sum(z * tf.reshape(tf.range(72, dtype=tf.float32), [3, 4, 6]))  # a distinct weight per entry
+            return (z, *tape.gradient(total, [x, y]))
+
+        return [t.numpy() for t in run(x, y)]
+
+    ours = product_and_grads(lambda a, b: onednn.batch_matmul(a, b, adj_x, adj_y))
+    tfs = product_and_grads(lambda a, b: tf.linalg.matmul(a, b, adjoint_a=adj_x, adjoint_b=adj_y))
+    for a, b in zip(ours, tfs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_onednn_is_unavailable_when_tf_has_it_off(monkeypatch):
+    from tensorflow.python.util import _pywrap_util_port
+
+    monkeypatch.setattr(_pywrap_util_port, "IsMklEnabled", lambda: False)  # as with TF_ENABLE_ONEDNN_OPTS=0
+    assert onednn.available.__wrapped__() is False
+    # Where it pays (measured, dlexp.onednn): batched layers from 16 wide, one member from ~10k weights.
+    assert onednn.worth_it(4, 32, 32) and onednn.worth_it(1, 100, 100)
+    assert not (onednn.worth_it(4, 2, 256) or onednn.worth_it(4, 64, 1) or onednn.worth_it(1, 64, 64))
+
+
+@needs_onednn
+def test_a_single_threaded_stack_with_onednn_matmuls_matches_fit_one(moons, monkeypatch):
+    """On the single-threaded executor the 32 x 32 layer's matmuls (forward and backward) are
+    oneDNN's, put there by hand: the member still trains as its solo Keras run."""
+    calls = []
+    real = onednn.batch_matmul
+    monkeypatch.setattr(onednn, "batch_matmul", lambda *a: calls.append(a) or real(*a))
+    spec = make_spec(model={"hidden": [32, 32]}, trainer={"shuffle": True}).with_seed(4)
+    members = stack.fit_stack([spec.with_seed(9), spec], moons, jit="none", shared_cores=True)
+    assert calls  # traced into the step
+    assert_same_run(training.fit_one(spec, moons), members[1])
+
+
+@pytest.mark.parametrize("with_onednn", [False, True])
+def test_executor_is_single_threaded_only_for_stacks_sharing_the_cores(monkeypatch, with_onednn):
+    """With oneDNN's matmuls (dlexp.onednn) every stack that shares the cores; without, small ones."""
     from tensorflow.python.eager import context
+
+    monkeypatch.setattr(onednn, "available", lambda: with_onednn)
 
     def executor_inside(members: int, shared: bool, functions=("relu",)) -> str:
         specs = [replace(spec, activation=C.ActivationConfig(functions[i % len(functions)])).with_seed(i)
@@ -153,25 +209,32 @@ def test_executor_is_single_threaded_only_for_small_stacks_sharing_the_cores():
 
     spec = make_spec()
     default = context.context().function_call_options.executor_type
+    single = "SINGLE_THREADED_EXECUTOR"
     small, mixed = stack.SINGLE_THREADED_MAX_MEMBERS, stack.SINGLE_THREADED_MAX_MIXED
-    assert executor_inside(1, True) == executor_inside(small, True) == "SINGLE_THREADED_EXECUTOR"
-    assert executor_inside(small + 1, True) == executor_inside(1, False) == default != "SINGLE_THREADED_EXECUTOR"
-    # Several activation functions: up to SINGLE_THREADED_MAX_MIXED members.
-    assert executor_inside(mixed, True, ("relu", "elu")) == "SINGLE_THREADED_EXECUTOR" and small < mixed
-    assert executor_inside(mixed + 1, True, ("relu", "elu")) == executor_inside(mixed, False, ("relu", "elu")) == default
+    assert executor_inside(1, True) == executor_inside(small, True) == single != default
+    assert executor_inside(1, False) == executor_inside(30, False) == default
+    if with_onednn:
+        assert executor_inside(30, True) == executor_inside(30, True, ("relu", "elu")) == single
+    else:
+        assert executor_inside(small + 1, True) == default
+        # Several activation functions: up to SINGLE_THREADED_MAX_MIXED members.
+        assert executor_inside(mixed, True, ("relu", "elu")) == single and small < mixed
+        assert executor_inside(mixed + 1, True, ("relu", "elu")) == executor_inside(mixed, False, ("relu", "elu")) == default
     assert context.context().function_call_options.executor_type == default  # restored on exit
 
 
-def test_fit_stack_estimates_xla_for_the_executor_it_trains_on(moons, monkeypatch):
+@pytest.mark.parametrize("with_onednn", [False, pytest.param(True, marks=needs_onednn)])
+def test_fit_stack_estimates_xla_for_the_executor_it_trains_on(moons, monkeypatch, with_onednn):
     asked = []
     real = stack.xla_choice
     monkeypatch.setattr(stack, "xla_choice", lambda *a: asked.append(a[3]) or real(*a))
+    monkeypatch.setattr(onednn, "available", lambda: with_onednn)
     spec = make_spec(trainer={"epochs": 1})
     small = stack.SINGLE_THREADED_MAX_MEMBERS
     stack.fit_stack([spec], moons, shared_cores=True)
     stack.fit_stack([spec], moons, shared_cores=False)
     stack.fit_stack([spec.with_seed(s) for s in range(small + 1)], moons, shared_cores=True)
-    assert asked == [True, False, False]
+    assert asked == [True, False, with_onednn]
 
 
 def test_fit_stack_names_the_allowed_xla_choices(moons):

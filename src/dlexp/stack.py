@@ -43,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dlexp import interrupts, models
+from dlexp import interrupts, models, onednn
 from dlexp.config import RunSpec, diagnostics_due
 from dlexp.data import Dataset, epoch_order, validation_cut
 from dlexp.names import is_import_path
@@ -233,9 +233,10 @@ def _f32(value) -> float:
     return float(np.float32(value))
 
 
-# A stack of at most this many networks, trained while other stacks share the cores, runs its
-# functions on TF's single-threaded executor (``executor_for``); up to SINGLE_THREADED_MAX_MIXED
-# when its networks use more than one activation function.
+# Without oneDNN's matmuls (``dlexp.onednn``), a stack of at most this many networks, trained while
+# other stacks share the cores, runs its functions on TF's single-threaded executor
+# (``executor_for``); up to SINGLE_THREADED_MAX_MIXED when its networks use more than one activation
+# function. With them, every stack that shares the cores does.
 SINGLE_THREADED_MAX_MEMBERS = 4
 SINGLE_THREADED_MAX_MIXED = 6
 
@@ -247,28 +248,26 @@ def executor_for(specs: list[RunSpec], shared_cores: bool) -> contextlib.Abstrac
     small networks (at 1 seed, 0.25-2 ms per step) the hand-offs between threads cost more CPU
     than the ops. The single-threaded executor runs them in order on the calling thread, but keeps
     the epoch's while loop as one functional op whose body TF does not rewrite to oneDNN's
-    kernels, which wide batched matmuls need.
+    kernels: its batched matmuls were Eigen's, at half oneDNN's speed (``dlexp.onednn``).
 
-    Measured, each stack of the eight exercises trained alone, CPU seconds of the whole fit,
-    default -> single, best of 2. At 1 seed (stacks of 1-6): every stack of 1-4 costs the same or
-    less (the 500-wide net 3.5 -> 3.1, Exercise 8 x 4 4.2 -> 3.3, the 100-wide nets 0.1-0.4 less
-    each); summed over the 14 stacks 28.4 -> 24.4. At 5 seeds (stacks of 5-30): most cost more
-    (the 500-wide net x 5 13.7 -> 17.3, the 100-wide x 15 2.8 -> 3.8), the stacks of 5 as often
-    more as less; hence at most 4 networks of one activation function (re-measured 2026-11-27 with
-    one thread per op, ``benchmarks/profile_stacks.py --seeds 5 --exercises shallow_vs_deep``:
-    Exercise 1's stacks of 5 cost 23.1 / 23.7 CPU-s under this rule, 26.7 / 28.1 under a rule of 6;
-    mixed stacks: below). Alone, the default executor's second thread is real parallelism (the 500-wide net: 2.7 s of wall vs 3.1-3.5), so this applies only
-    while other stacks keep the cores busy (``shared_cores``). Whole 1-seed reproductions with the
-    rule off/on, alternated: 11 pairs in 3 sets, means -0.8 / -0.5 / -0.4 s of 19-21 s, CPU -0.5 to
-    -1.1 s. At 5 seeds no stack has 4 members or fewer.
+    With oneDNN's matmuls put into the step by hand (``dlexp.onednn``, 2026-11-27), every stack
+    that shares the cores trains on it. ``benchmarks/profile_stacks.py --seeds 5`` (stacks of 5-30,
+    each alone, one thread per op), the old rule below with Eigen -> all on this executor with
+    oneDNN, two rounds: 64.3 -> 48.7 and 60.5 -> 50.8 CPU-s summed (the 500-wide net x 5 13.4 ->
+    11.0, Exercise 4+5 x 30 7.7 -> 5.3, Exercise 7 x 20 9.4 -> 6.8; Exercise 8 x 20, XLA-compiled
+    on the default executor, 10.5 / 9.4 -> 7.7 / 8.7). Whole 5-seed reproductions, oneDNN on
+    both sides, the size rule vs every stack, 3 alternated pairs: 44.3 / 46.9 / 45.5 -> 39.4 /
+    42.5 / 41.9 s, peak RSS 1.34-1.36 -> 1.23-1.25 GB. At 1 seed every stack was on it already.
 
-    Stacks of up to 6 whose networks use several activation functions: every function adds its
-    member slices and its ops to each layer, forward and backward, so the step is many small ops
-    (Exercise 4+5 at 1 seed: five functions, BN on one member). With Adam's fused update
-    (2026-11-27, ``profile_stacks.py --exercises activation_comparison representations`` with the
-    limit 4 vs 6, three alternated rounds): 2.76 / 2.68 / 2.82 -> 2.26 / 2.19 / 2.16 CPU-s (35 ->
-    25 ms per epoch). Exercise 1's stacks of 5 (one function) still lose: 22.7 / 22.7 -> 26.6 / 27.9
-    CPU-s at 5 seeds.
+    Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0, or a TF without the op) the old rule holds: stacks of
+    up to SINGLE_THREADED_MAX_MEMBERS networks (measured with Eigen: at 1 seed every stack of 1-4
+    cost the same or less, the 14 stacks 28.4 -> 24.4 CPU-s; at 5 seeds most cost more, the
+    500-wide net x 5 13.7 -> 17.3), up to SINGLE_THREADED_MAX_MIXED when they use several
+    activation functions, whose member slices make the step many small ops (Exercise 4+5 at 1
+    seed 2.76 / 2.68 / 2.82 -> 2.26 / 2.19 / 2.16 CPU-s with a limit of 6 instead of 4).
+
+    Alone, the default executor's second thread is real parallelism (the 500-wide net: 2.7 s of
+    wall vs 3.1-3.5), so this applies only while other stacks keep the cores busy (``shared_cores``).
     """
     if not single_threaded(specs, shared_cores):
         return contextlib.nullcontext()
@@ -278,16 +277,19 @@ def executor_for(specs: list[RunSpec], shared_cores: bool) -> contextlib.Abstrac
 
 
 def single_threaded(specs: list[RunSpec], shared_cores: bool) -> bool:
-    """Whether ``executor_for`` picks TF's single-threaded executor (and ``xla_choice`` its constants)."""
-    functions = len({(s.activation.name, s.activation.alpha) for s in specs})
-    limit = SINGLE_THREADED_MAX_MIXED if functions > 1 else SINGLE_THREADED_MAX_MEMBERS
-    if not shared_cores or len(specs) > limit:
+    """Whether ``executor_for`` picks TF's single-threaded executor (and ``xla_choice`` its constants):
+    for every stack that shares the cores when its matmuls can be oneDNN's there (``dlexp.onednn``),
+    else for stacks up to the SINGLE_THREADED_MAX_* sizes."""
+    if not shared_cores:
         return False
     try:  # a private API (TF has no public switch): should TF drop it, keep the default executor
         from tensorflow.python.eager.context import function_executor_type  # noqa: F401
     except ImportError:
         return False
-    return True
+    if onednn.available():
+        return True
+    functions = len({(s.activation.name, s.activation.alpha) for s in specs})
+    return len(specs) <= (SINGLE_THREADED_MAX_MIXED if functions > 1 else SINGLE_THREADED_MAX_MEMBERS)
 
 
 def _unused(_):
@@ -372,12 +374,13 @@ def fit_stack(
     # the runner may be building one for a finished run's probes on another thread meanwhile.
     cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
     xla = {True: "step", False: "none"}.get(jit, jit)
+    single = single_threaded(specs, shared_cores)
     if xla == "auto":
-        xla = xla_choice(specs, data, cut, single_threaded(specs, shared_cores))
+        xla = xla_choice(specs, data, cut, single)
     if xla not in XLA_CHOICES:
         raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
     with executor_for(specs, shared_cores):
-        return _fit(specs, data, on_epoch, on_layer_rows, cut, xla)
+        return _fit(specs, data, on_epoch, on_layer_rows, cut, xla, single and onednn.available())
 
 
 def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray], None], perm: np.ndarray,
@@ -407,13 +410,13 @@ def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray
 
 
 def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: list, cut: int,
-         xla: str) -> list[FitResult]:
+         xla: str, use_onednn: bool = False) -> list[FitResult]:
     """fit_stack's training, on the executor it chose: the engine, the epochs, the members' books."""
     m_count = len(specs)
     t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
     epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
     es = [s.trainer.early_stopping for s in specs]
-    engine = StackEngine(specs, data, cut, xla)
+    engine = StackEngine(specs, data, cut, xla, use_onednn)
 
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
     x_val, y_val = data.x_train[cut:], data.y_train[cut:].astype("int64")

@@ -108,7 +108,7 @@ def _has_bn(net: keras.Model, layer) -> bool:
     return any(lay.name == f"bn_{layer.index}" for lay in net.layers)
 
 
-def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
+def _arch(specs: list[RunSpec], plan: list, binary: bool, onednn: bool = False) -> ops.Arch:
     with_bn = [s.normalization.kind == "batchnorm" for s in specs]
     norm = next((s.normalization for s in specs if s.normalization.kind == "batchnorm"), specs[0].normalization)
     keys = [(s.activation.name, s.activation.alpha) for s in specs]
@@ -119,7 +119,7 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
                     momentum=norm.momentum, epsilon=norm.epsilon,
                     act_groups=act_groups, binary=binary,
                     norm_mask=None if all(with_bn) else tf.constant(with_bn),
-                    act_runs=None if runs is None else [(fns[key], n) for key, n in runs])
+                    act_runs=None if runs is None else [(fns[key], n) for key, n in runs], onednn=onednn)
 
 
 def activation_runs(specs: list[RunSpec]) -> Optional[list[tuple]]:
@@ -146,11 +146,14 @@ def fused_update(specs: list[RunSpec]) -> bool:
 class StackEngine:
     """The stacked buffers and the compiled functions that train and measure them."""
 
-    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, xla: str) -> None:
+    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, xla: str, onednn: bool = False) -> None:
+        """``onednn``: put the matmuls on oneDNN's kernel by hand (``dlexp.onednn``; for the
+        single-threaded executor, which does not rewrite them; check ``onednn.available()``). Not
+        in an XLA-compiled step (XLA has no such op)."""
         s0 = specs[0]
         self.n_fit = n_fit
         self.plan = ops.layer_plan(s0.model.kind, s0.model.hidden, s0.model.block_size)
-        self.arch = _arch(specs, self.plan, data.binary)
+        self.arch = _arch(specs, self.plan, data.binary, onednn and xla != "step")
         batchnorm = any(s.normalization.kind == "batchnorm" for s in specs)
         self.with_bn = tf.constant([s.normalization.kind == "batchnorm" for s in specs])[:, None]
         self.layout = ops.Layout(data.input_dim, self.plan, models.output_units(data.n_classes)[0], batchnorm)

@@ -17,6 +17,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from dlexp import onednn as onednn_matmul
+
 F32 = tf.float32
 
 # ---------------------------------------------------------------- the network
@@ -122,12 +124,19 @@ class Arch:
     # [(fn, n)]: the members as runs of consecutive members sharing an activation, when there
     # are few runs (None: too interleaved; ``_activate`` then selects per member).
     act_runs: Optional[list] = None
+    # Per-member matmuls of the training step on oneDNN's kernel (``onednn.batch_matmul``) where it
+    # beats Eigen's: on the single-threaded executor, whose while-loop body TF does not rewrite.
+    onednn: bool = False
 
 
-def _dense(h: tf.Tensor, kernel, bias) -> tf.Tensor:
+def _dense(h: tf.Tensor, kernel, bias, onednn: bool = False) -> tf.Tensor:
     """Keras Dense: matmul then add bias (M, 1, units). h is (N, D) shared by all members or (M, B, D) per member."""
-    z = tf.einsum("nd,mdh->mnh", h, kernel) if h.shape.rank == 2 else tf.linalg.matmul(h, kernel)
-    return z + bias
+    if h.shape.rank == 2:
+        return tf.einsum("nd,mdh->mnh", h, kernel) + bias
+    m, fan_in, units = kernel.shape
+    if onednn and m is not None and onednn_matmul.worth_it(m, fan_in, units):
+        return onednn_matmul.batch_matmul(h, kernel) + bias
+    return tf.linalg.matmul(h, kernel) + bias
 
 
 def member_select(mask: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -214,7 +223,7 @@ def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, d
     for k, layer in enumerate(arch.plan):
         if layer.block_start:
             block_in = h
-        z = _dense(h, w[f"kernel_{k}"], w[f"bias_{k}"])
+        z = _dense(h, w[f"kernel_{k}"], w[f"bias_{k}"], arch.onednn)
         if arch.norm == "pre_activation":
             z = _batchnorm(arch, w, k, z, moving, stats, rows)
         a = _activate(arch, z)
@@ -228,7 +237,7 @@ def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, d
         if layer.block_end:
             a = block_in + a  # keras.layers.Add([block_in, x])
         h = a
-    return _dense(h, w["out_kernel"], w["out_bias"]), acts, stats
+    return _dense(h, w["out_kernel"], w["out_bias"], arch.onednn), acts, stats
 
 
 def dropout_fn(uniforms: list, rates: tf.Tensor, scales: tf.Tensor) -> Callable:
