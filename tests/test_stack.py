@@ -175,7 +175,7 @@ def test_onednn_is_unavailable_when_tf_has_it_off(monkeypatch):
     from tensorflow.python.util import _pywrap_util_port
 
     monkeypatch.setattr(_pywrap_util_port, "IsMklEnabled", lambda: False)  # as with TF_ENABLE_ONEDNN_OPTS=0
-    assert onednn.available.__wrapped__() is False
+    assert onednn._available.__wrapped__() is False
     # Where it pays (measured, dlexp.onednn): batched layers from 16 wide, one member from ~10k weights.
     assert onednn.worth_it(4, 32, 32) and onednn.worth_it(1, 100, 100)
     assert not (onednn.worth_it(4, 2, 256) or onednn.worth_it(4, 64, 1) or onednn.worth_it(1, 64, 64))

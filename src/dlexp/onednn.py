@@ -21,12 +21,14 @@ and its gradient) and callers fall back to ``tf.linalg.matmul`` when it is not t
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 import tensorflow as tf
 
 OP = "_MklBatchMatMulV2"
 _LABEL = b"MklNameChangeOp"  # the kernel label the oneDNN rewrite gives the ops it renames
+_PROBING = threading.Lock()  # the training lanes may ask at once: one probe, one gradient registration
 
 
 def worth_it(members: int, fan_in: int, units: int) -> bool:
@@ -63,10 +65,15 @@ def _gradient(op, grad):
     return (None if 0 in skip else batch_matmul(*gx)), (None if 1 in skip else batch_matmul(*gy))
 
 
-@functools.cache
 def available() -> bool:
     """True if ``batch_matmul`` runs here: TF has the op and oneDNN on, and a probe under the
     single-threaded executor gets a known product and gradient. Once per process (~20 ms)."""
+    with _PROBING:
+        return _available()
+
+
+@functools.cache
+def _available() -> bool:
     try:
         from tensorflow.python.eager.context import function_executor_type
         from tensorflow.python.framework import op_def_registry, ops
