@@ -142,7 +142,29 @@ def test_stack_on_the_single_threaded_executor_matches_fit_one(moons, jit):
     assert_same_run(training.fit_one(spec, moons), members[1])
 
 
-needs_onednn = pytest.mark.skipif(not onednn.available(), reason="TF here has no oneDNN batched matmul")
+def _tf_has_onednn() -> bool:
+    """oneDNN on and its batched matmul registered: then ``onednn.available()`` must be True (a
+    probe that fails here is a bug or a TF change to look at, not a reason to skip)."""
+    from tensorflow.python.framework import op_def_registry
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled()) and op_def_registry.get(onednn.OP) is not None
+
+
+needs_onednn = pytest.mark.skipif(not _tf_has_onednn(), reason="TF here has no oneDNN batched matmul")
+
+
+@needs_onednn
+def test_onednn_is_available_where_tf_has_it():
+    assert onednn.available()
+
+
+@needs_onednn
+def test_onednn_batch_matmul_refuses_broadcast_batch_shapes():
+    import tensorflow as tf
+
+    with pytest.raises(ValueError, match="batch shapes must be equal"):
+        tf.function(onednn.batch_matmul, autograph=False)(tf.ones((1, 4, 5)), tf.ones((3, 5, 6)))
 
 
 @needs_onednn
@@ -188,10 +210,18 @@ def test_a_single_threaded_stack_with_onednn_matmuls_matches_fit_one(moons, monk
     calls = []
     real = onednn.batch_matmul
     monkeypatch.setattr(onednn, "batch_matmul", lambda *a: calls.append(a) or real(*a))
-    spec = make_spec(model={"hidden": [32, 32]}, trainer={"shuffle": True}).with_seed(4)
+    spec = make_spec(model={"hidden": [32, 32]}, trainer={"shuffle": True, "diagnostics": True}).with_seed(4)
     members = stack.fit_stack([spec.with_seed(9), spec], moons, jit="none", shared_cores=True)
     assert calls  # traced into the step
-    assert_same_run(training.fit_one(spec, moons), members[1])
+    solo = training.fit_one(spec, moons)
+    assert_same_run(solo, members[1])
+    # The layer diagnostics (activations, and gradients through the oneDNN op's gradient) too.
+    assert len(members[1].layer_stats) == len(solo.layer_stats) == 3 * 2
+    for r_solo, r_member in zip(solo.layer_stats, members[1].layer_stats):
+        assert r_member["dead_fraction"] == r_solo["dead_fraction"]
+        for key in ("act_mean", "act_std"):
+            assert r_member[key] == pytest.approx(r_solo[key], rel=1e-4, abs=1e-7), key
+        assert r_member["grad_norm"] == pytest.approx(r_solo["grad_norm"], rel=1e-2)  # fused Adam: see above
 
 
 @pytest.mark.parametrize("with_onednn", [False, True])

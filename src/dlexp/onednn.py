@@ -38,12 +38,15 @@ def worth_it(members: int, fan_in: int, units: int) -> bool:
 
 
 def batch_matmul(x: tf.Tensor, y: tf.Tensor, adj_x: bool = False, adj_y: bool = False) -> tf.Tensor:
-    """``tf.linalg.matmul(x, y, adjoint_a=adj_x, adjoint_b=adj_y)`` on oneDNN's kernel (graph mode
-    only: inside a tf.function). Differentiable (the gradient below). Check ``available()`` first."""
+    """``tf.linalg.matmul(x, y, adjoint_a=adj_x, adjoint_b=adj_y)`` on oneDNN's kernel, for equal
+    batch shapes. Graph mode only (inside a tf.function, not XLA-compiled). Differentiable (the
+    gradient below). Check ``available()`` first."""
     from tensorflow.core.framework import attr_value_pb2
     from tensorflow.python.eager import execute
     from tensorflow.python.framework import op_def_library
 
+    if x.shape[:-2] != y.shape[:-2]:  # the gradient below does not reduce broadcast batch axes
+        raise ValueError(f"onednn.batch_matmul: batch shapes must be equal, got {x.shape} and {y.shape}")
     _, _, op, _ = op_def_library._apply_op_helper(  # noqa: SLF001 - no public way to make an internal op
         OP, name="OneDnnBatchMatMul", x=x, y=y, adj_x=adj_x, adj_y=adj_y, grad_x=False, grad_y=False)
     op._set_attr("_kernel", attr_value_pb2.AttrValue(s=_LABEL))  # noqa: SLF001

@@ -124,8 +124,9 @@ class Arch:
     # [(fn, n)]: the members as runs of consecutive members sharing an activation, when there
     # are few runs (None: too interleaved; ``_activate`` then selects per member).
     act_runs: Optional[list] = None
-    # Per-member matmuls of the training step on oneDNN's kernel (``onednn.batch_matmul``) where it
-    # beats Eigen's: on the single-threaded executor, whose while-loop body TF does not rewrite.
+    # The per-member matmuls (training step, evaluation, diagnostics, representations) on oneDNN's
+    # kernel (``onednn.batch_matmul``) where it beats Eigen's: for the single-threaded executor,
+    # whose while-loop body TF does not rewrite.
     onednn: bool = False
 
 
