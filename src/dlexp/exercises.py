@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from dlexp.artifacts import read_yaml
 from dlexp.errors import ConfigError
 
 
@@ -36,8 +35,7 @@ def load(name: str) -> Exercise:
     path = exercises_dir() / f"{name}.yaml"
     if not path.exists():
         raise ConfigError("exercise", name, "one of: " + ", ".join(names()))
-    with open(path, encoding="utf-8") as f:
-        d = yaml.safe_load(f) or {}
+    d = read_yaml(path) or {}
     return Exercise(name=name, order=int(d.get("order", 99)), title=d.get("title", name),
                     notebook=d.get("notebook", ""), presets=tuple(d.get("presets") or ()),
                     analysis=d.get("analysis"), claims=tuple(d.get("claims") or ()),
@@ -56,8 +54,7 @@ def names() -> list[str]:
     """Exercise names in the notebook's order."""
     found = []
     for path in exercises_dir().glob("*.yaml"):
-        with open(path, encoding="utf-8") as f:
-            found.append((int((yaml.safe_load(f) or {}).get("order", 99)), path.stem))
+        found.append((int((read_yaml(path) or {}).get("order", 99)), path.stem))
     return [n for _, n in sorted(found)]
 
 

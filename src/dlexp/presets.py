@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
+from dlexp.artifacts import read_yaml
 
 
 def exp_dir() -> Path:
@@ -17,16 +17,14 @@ def conf_dir() -> Path:
 
 
 def read_preset(name: str) -> dict:
-    with open(exp_dir() / f"{name}.yaml", encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+    return read_yaml(exp_dir() / f"{name}.yaml") or {}
 
 
 def list_presets() -> list[tuple[str, str]]:
     """(name, one-line description) for every preset, sorted by name."""
     out = []
     for path in sorted(exp_dir().glob("*.yaml")):
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+        data = read_yaml(path) or {}
         out.append((path.stem, str(data.get("description", "")).strip()))
     return out
 
