@@ -8,9 +8,9 @@ forward and backward, ran Eigen's kernel, which this TF build compiles without A
 time. Measured (a while loop of 1,000 steps of one layer's matmul + its gradient, one thread per
 op, single-threaded executor, CPU-s): (M=4, 32 rows, 256 x 128) 0.54 -> 0.28; (4, 32, 128 x 128)
 0.29 -> 0.15; (3, 32, 64 x 64) 0.078 -> 0.039; (6, 32, 64 x 64) 0.158 -> 0.065; (1, 32, 100 x 100)
-0.046 -> 0.037; the same as what the default executor's rewrite gets. oneDNN's fixed cost per call
-(~5 us) loses on small ones: (1, 32, 64 x 64) 0.020 -> 0.023, any layer with 1 unit or 2 inputs
-(0.010 -> 0.018 for a 32 x 1 output layer), hence ``worth_it``.
+0.046 -> 0.037; as fast as the default executor's rewrite. oneDNN's fixed cost per call (~3 us
+more: a 32 x 1 output layer 0.010 -> 0.018 over its 3,000 calls) loses on small layers: (1, 32,
+64 x 64) 0.020 -> 0.023, any layer with 1 unit or 2 inputs, hence ``worth_it``.
 
 The op is TF's own (the one the rewrite produces, with its kernel label), so the numbers are
 oneDNN's as in a Keras fit on the default executor. Private API: ``available`` probes it once

@@ -367,6 +367,9 @@ def clip(kind: str, gs: Sequence[tf.Tensor], value: tf.Tensor, sizes: Sequence[S
     return list(gs)
 
 
+ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults (both update paths)
+
+
 class Optimizer:
     """Keras' Adam / SGD(momentum) / RMSprop update_step on stacked variables, with a per-member
     learning rate and a per-member mask: members whose mask is False keep weights and state."""
@@ -392,12 +395,12 @@ class Optimizer:
         Measured on the single-threaded executor, 1000 steps of a (4, 50000) variable: 0.35 ->
         0.12 CPU-s."""
         step = tf.reduce_max(self.iterations) + 1.0  # every member it updates has taken the same steps
-        b1, b2 = tf.constant(0.9, F32), tf.constant(0.999, F32)
+        b1, b2 = tf.constant(ADAM_BETA_1, F32), tf.constant(ADAM_BETA_2, F32)
         b1_power, b2_power = tf.pow(b1, step), tf.pow(b2, step)
         for var, g, (m, v) in zip(self.vars, grads, self.slots):
             tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=b1_power,
                                          beta2_power=b2_power, lr=self.lr[0], beta1=b1, beta2=b2,
-                                         epsilon=tf.constant(1e-7, F32), grad=g, use_locking=False)
+                                         epsilon=tf.constant(ADAM_EPSILON, F32), grad=g, use_locking=False)
         self.iterations.assign(tf.fill(tf.shape(self.iterations), step))
 
     def apply(self, grads: list, mask: tf.Tensor) -> None:
@@ -406,14 +409,14 @@ class Optimizer:
         lr = self.lr
         if self.name == "adam":
             step = self.iterations + 1.0
-            alpha = lr * tf.sqrt(1 - tf.pow(0.999, step)) / (1 - tf.pow(0.9, step))
+            alpha = lr * tf.sqrt(1 - tf.pow(ADAM_BETA_2, step)) / (1 - tf.pow(ADAM_BETA_1, step))
         for var, g, slots in zip(self.vars, grads, self.slots):
             keep = _b(mask, var)
             if self.name == "adam":
                 m, v = slots
-                m_new = m + (g - m) * (1 - 0.9)
-                v_new = v + (tf.square(g) - v) * (1 - 0.999)
-                new = var - (m_new * _b(alpha, var)) / (tf.sqrt(v_new) + 1e-7)
+                m_new = m + (g - m) * (1 - ADAM_BETA_1)
+                v_new = v + (tf.square(g) - v) * (1 - ADAM_BETA_2)
+                new = var - (m_new * _b(alpha, var)) / (tf.sqrt(v_new) + ADAM_EPSILON)
                 m.assign(m_new)
                 v.assign(v_new)
             elif self.name == "sgd" and self.momentum:
