@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,6 +30,7 @@ import pandas as pd
 from dlexp import artifacts, config, data, experiment, plots
 from dlexp.errors import DlexpError
 from dlexp.experiment import Job
+from dlexp.prefetch import StackPrefetch
 
 FINISHED = ("completed", "diverged")  # results worth keeping; anything else is run again
 
@@ -308,11 +309,13 @@ def uses_keras_fit(group: list[Job]) -> bool:
 
 
 def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter], progress: Progress,
-               warmup: Warmup, owner: list[int], shared_cores: bool = False) -> list:
+               warmup: Warmup, owner: list[int], shared_cores: bool = False, prepared: Any = None,
+               on_training: Callable[[], None] = lambda: None) -> list:
     """Train a group; returns one FitResult (or None on failure) per job. A stack trains each
     distinct run once (``owner``: ``identical_runs(group)``) and counts one ``warmup`` arrival
-    after its first epoch (traced by then), or when it ends without one. ``shared_cores``: other
-    stacks train at the same time (``stack.executor_for``)."""
+    after its first epoch (traced by then), or when it ends without one; ``on_training()`` runs
+    after that first epoch too. ``shared_cores``: other stacks train at the same time
+    (``stack.executor_for``). ``prepared``: its engine from ``stack.prepare`` (``_stack_specs``), or None."""
     if uses_keras_fit(group):
         from dlexp import loggers, training
 
@@ -336,9 +339,10 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
     on_layers = [_fan_out([w.on_layers for w, o in zip(writers, owner) if o == t], lambda rows: [dict(r) for r in rows])
                  for t in trained]
     on_epoch[-1], arrived = warmup.track(on_epoch[-1])  # the last member: the epoch is on disk for all
+    on_epoch[-1] = _then_once(on_epoch[-1], on_training)
     try:
-        results = fit_stack([group[t].spec for t in trained], dataset, on_epoch=on_epoch, on_layer_rows=on_layers,
-                            shared_cores=shared_cores)
+        results = fit_stack(_stack_specs(group, owner), dataset, on_epoch=on_epoch, on_layer_rows=on_layers,
+                            shared_cores=shared_cores, prepared=prepared)
         by_run = dict(zip(trained, results))
         return [by_run[o] for o in owner]
     except (KeyboardInterrupt, DlexpError):
@@ -349,6 +353,24 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
         return [None] * len(group)
     finally:
         arrived()
+
+
+def _stack_specs(group: list[Job], owner: list[int]) -> list[config.RunSpec]:
+    """The specs a stack of ``group`` trains: each distinct run once (``owner``: ``identical_runs``)."""
+    return [group[t].spec for t in sorted(set(owner))]
+
+
+def _then_once(fn: Callable[[Any], None], hook: Callable[[], None]) -> Callable[[Any], None]:
+    """``fn``, then ``hook()`` after its first call."""
+    waiting = [True]
+
+    def call(arg) -> None:
+        fn(arg)
+        if waiting[0]:
+            waiting[0] = False
+            hook()
+
+    return call
 
 
 def identical_runs(group: list[Job]) -> list[int]:
@@ -505,10 +527,13 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             if complete and on_done is not None:
                 on_done(i)
 
-    def train(group: list[Job], pool: Executor, shared: bool = False) -> None:
-        """``shared``: other stacks train beside this one (``stack.executor_for``)."""
+    def train(group: list[Job], pool: Executor, shared: bool = False, ahead: Optional[StackPrefetch] = None,
+              index: int = 0) -> None:
+        """``shared``: other stacks train beside this one (``stack.executor_for``). ``ahead``: the
+        batch's preparations (``prefetch``), where this is group ``index``."""
         if stop.is_set():  # a lane picked it up just as another failed: leave it unstarted, no folder
             return
+        prepared = ahead.take(index) if ahead is not None else None
         members = [tasks[by_job[id(job)]] for job in group]
         dataset = datasets[data_key(group[0].spec)]
         trainer = "keras" if uses_keras_fit(group) else "stack"
@@ -522,7 +547,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                    for t, copy in zip(members, copies)]
         results: list = [None] * len(group)
         try:
-            results = _fit_group(group, dataset, writers, progress, warmup, owner, shared)
+            results = _fit_group(group, dataset, writers, progress, warmup, owner, shared, prepared,
+                                 ahead.top_up if ahead is not None else lambda: None)
         except BaseException as err:
             if isinstance(err, KeyboardInterrupt):
                 for t, w in zip(members, writers):
@@ -562,9 +588,11 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                     continue
                 groups.sort(key=lambda g: _start_key(g, datasets[data_key(g[0].spec)]), reverse=True)
                 shared = lanes > 1 and len(groups) > 1  # this batch's stacks train side by side
-                running = [lane_pool.submit(train, g, pool, shared) for g in groups]
+                ahead = owned.enter_context(closing(StackPrefetch(groups, _preparer(datasets, shared), PREFETCH_DEPTH)))
+                running = [lane_pool.submit(train, g, pool, shared, ahead, i) for i, g in enumerate(groups)]
                 wait(running, return_when=FIRST_EXCEPTION)
                 _raise_first(running)
+                ahead.close()
         except BaseException:
             stop.set()
             for f in running:
@@ -574,6 +602,23 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             raise
         drain()
     return [summaries[i] for i in range(len(tasks))]
+
+
+# Stacks prepared ahead of the lanes (``prefetch``), each an engine with its weights and traced
+# graphs held until a lane takes it.
+PREFETCH_DEPTH = 1
+
+
+def _preparer(datasets: dict, shared: bool) -> Callable[[list[Job]], Any]:
+    """A group's engine built and traced as its lane will train it (``stack.prepare``)."""
+
+    def prepare(group: list[Job]):
+        from dlexp.stack import prepare
+
+        specs = _stack_specs(group, identical_runs(group))
+        return prepare(specs, datasets[data_key(specs[0])], shared_cores=shared, trace=True)
+
+    return prepare
 
 
 def _batches(groups: list[list[Job]]):

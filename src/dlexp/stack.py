@@ -36,7 +36,7 @@ import contextlib
 import functools
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Callable, Optional, Union
 
 import keras
@@ -47,7 +47,7 @@ from dlexp import interrupts, models, onednn
 from dlexp.config import RunSpec, diagnostics_due
 from dlexp.data import Dataset, epoch_order, validation_cut
 from dlexp.names import is_import_path
-from dlexp.stack_engine import StackEngine, activation_runs, fused_update
+from dlexp.stack_engine import GRAD_SAMPLES, StackEngine, activation_runs, fused_update
 from dlexp.training import FitResult, loss_for, make_optimizer
 
 # Where XLA pays, measured on 2 cores with TF's oneDNN kernels on (dlexp's default). Three choices:
@@ -269,7 +269,11 @@ def executor_for(specs: list[RunSpec], shared_cores: bool) -> contextlib.Abstrac
     Alone, the default executor's second thread is real parallelism (the 500-wide net: 2.7 s of
     wall vs 3.1-3.5), so this applies only while other stacks keep the cores busy (``shared_cores``).
     """
-    if not single_threaded(specs, shared_cores):
+    return _executor(single_threaded(specs, shared_cores))
+
+
+def _executor(single: bool) -> contextlib.AbstractContextManager:
+    if not single:
         return contextlib.nullcontext()
     from tensorflow.python.eager.context import function_executor_type
 
@@ -345,6 +349,48 @@ class _ModelFactory:
 # ---------------------------------------------------------------- the entry point
 
 
+@dataclass(frozen=True)
+class PreparedStack:
+    """A stack's engine, built and (``prepare``'s ``trace``) its functions traced, for ``fit_stack``."""
+
+    specs: list
+    data: Dataset
+    shared_cores: bool
+    engine: StackEngine
+    cut: int  # rows of data.x_train it fits on; the rest validates
+    single: bool  # on TF's single-threaded executor (``executor_for``)
+
+
+def prepare(specs: list[RunSpec], data: Dataset, *, jit: Union[bool, str] = "auto", shared_cores: bool = False,
+            trace: bool = False) -> PreparedStack:
+    """Build the engine ``fit_stack(specs, data, jit=jit, shared_cores=shared_cores)`` would train.
+
+    ``trace``: also trace the functions its fit calls (``StackEngine.trace``), under the executor
+    the fit will call them on (the executor decides how the epoch's while loop is lowered, at trace
+    time). The runner prepares the next stacks this way on a thread of their own while the lanes
+    train (``runner.StackPrefetch``): tracing is Python holding the GIL, ~0.1-0.7 CPU-s per stack,
+    which then overlaps the lanes' epochs (TF, without the GIL) instead of delaying the lane.
+    """
+    if not specs:
+        raise ValueError("fit_stack: no specs")
+    if stack_groups(specs) != [list(range(len(specs)))]:
+        raise ValueError("fit_stack: specs must form one stack; group them with stack_groups() first")
+    cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
+    xla = {True: "step", False: "none"}.get(jit, jit)
+    single = single_threaded(specs, shared_cores)
+    if xla == "auto":
+        xla = xla_choice(specs, data, cut, single)
+    if xla not in XLA_CHOICES:
+        raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
+    with _executor(single):
+        engine = StackEngine(specs, data, cut, xla, single and onednn.available())
+        if trace:
+            t = specs[0].trainer
+            engine.trace(diagnostics=t.diagnostics, long_diagnostics=t.diagnostics and cut > GRAD_SAMPLES,
+                         early_stopping=any(s.trainer.early_stopping.enabled for s in specs))
+    return PreparedStack(specs, data, shared_cores, engine, cut, single)
+
+
 def fit_stack(
     specs: list[RunSpec],
     data: Dataset,
@@ -353,6 +399,7 @@ def fit_stack(
     *,
     jit: Union[bool, str] = "auto",
     shared_cores: bool = False,
+    prepared: Optional[PreparedStack] = None,
 ) -> list[FitResult]:
     """Train ``specs`` (equal ``stack_key``) on ``data`` as one stack; one FitResult per spec, in order.
 
@@ -362,25 +409,22 @@ def fit_stack(
         jit: what to XLA-compile: "step" (or True), "update" (clipping and optimizer only), "none"
             (or False), or "auto" (``xla_choice``: the largest estimated saving).
         shared_cores: other stacks train at the same time (``executor_for``).
+        prepared: ``prepare(specs, data, ...)``'s engine, untrained, to train instead of building
+            one here (then ``jit`` and ``shared_cores`` were prepare's to choose).
     """
     if not specs:
         return []
-    if stack_groups(specs) != [list(range(len(specs)))]:
-        raise ValueError("fit_stack: specs must form one stack; group them with stack_groups() first")
+    if prepared is None:
+        prepared = prepare(specs, data, jit=jit, shared_cores=shared_cores)
+    elif prepared.specs != specs or prepared.data is not data:
+        raise ValueError("fit_stack: prepared is another stack's engine")
     m_count = len(specs)
     on_epoch = on_epoch or [_unused] * m_count
     on_layer_rows = on_layer_rows or [_unused] * m_count
     # No keras.backend.clear_session() (fit_one's): a stack builds no Keras model while it trains, and
     # the runner may be building one for a finished run's probes on another thread meanwhile.
-    cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
-    xla = {True: "step", False: "none"}.get(jit, jit)
-    single = single_threaded(specs, shared_cores)
-    if xla == "auto":
-        xla = xla_choice(specs, data, cut, single)
-    if xla not in XLA_CHOICES:
-        raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
-    with executor_for(specs, shared_cores):
-        return _fit(specs, data, on_epoch, on_layer_rows, cut, xla, single and onednn.available())
+    with _executor(prepared.single):
+        return _fit(specs, data, on_epoch, on_layer_rows, prepared.cut, prepared.engine)
 
 
 def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray], None], perm: np.ndarray,
@@ -410,13 +454,12 @@ def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray
 
 
 def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: list, cut: int,
-         xla: str, use_onednn: bool = False) -> list[FitResult]:
-    """fit_stack's training, on the executor it chose: the engine, the epochs, the members' books."""
+         engine: StackEngine) -> list[FitResult]:
+    """fit_stack's training, on the executor it chose: the epochs, the members' books."""
     m_count = len(specs)
     t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
     epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
     es = [s.trainer.early_stopping for s in specs]
-    engine = StackEngine(specs, data, cut, xla, use_onednn)
 
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
     x_val, y_val = data.x_train[cut:], data.y_train[cut:].astype("int64")

@@ -205,6 +205,19 @@ class StackEngine:
         self.freeze = _compile(self._freeze, input_signature=[mask_sig])
         self.thaw = _compile(self._thaw, input_signature=[mask_sig])
 
+    def trace(self, diagnostics: bool, long_diagnostics: bool, early_stopping: bool) -> None:
+        """Trace, without running, the functions a fit calls: the epoch, the layer diagnostics
+        (``long_diagnostics``: and the forward-only pass for rows after GRAD_SAMPLES), the
+        early-stopping snapshot, the fused update's freeze and thaw. The executor the fit will run
+        them on must be current (``stack.prepare``)."""
+        functions = [self.train_epoch]
+        functions += [self.diagnostics] if diagnostics else []
+        functions += [self.act_stats] if long_diagnostics else []
+        functions += [self.keep_best, self.restore_best] if early_stopping else []
+        functions += [self.freeze, self.thaw] if self.frozen else []
+        for fn in functions:
+            fn.get_concrete_function()
+
     def _named(self) -> dict:
         """Named (M, *shape) views of the trainables for the forward pass."""
         named = {}
