@@ -227,6 +227,7 @@ def test_a_single_threaded_stack_with_onednn_matmuls_matches_fit_one(moons, monk
 @pytest.mark.parametrize("with_onednn", [False, True])
 def test_executor_is_single_threaded_only_for_stacks_sharing_the_cores(monkeypatch, with_onednn):
     """With oneDNN's matmuls (dlexp.onednn) every stack that shares the cores; without, small ones."""
+    from tensorflow.core.protobuf import config_pb2
     from tensorflow.python.eager import context
 
     monkeypatch.setattr(onednn, "available", lambda: with_onednn)
@@ -235,10 +236,15 @@ def test_executor_is_single_threaded_only_for_stacks_sharing_the_cores(monkeypat
         specs = [replace(spec, activation=C.ActivationConfig(functions[i % len(functions)])).with_seed(i)
                  for i in range(members)]
         with stack.executor_for(specs, shared):
-            return context.context().function_call_options.executor_type
+            options = context.context().function_call_options
+            # Grappler off with it (stack._single_threaded_calls), on with TF's default executor
+            config = config_pb2.ConfigProto.FromString(options.config_proto_serialized)
+            assert config.graph_options.rewrite_options.disable_meta_optimizer == (options.executor_type == single)
+            return options.executor_type
 
     spec = make_spec()
     default = context.context().function_call_options.executor_type
+    default_config = context.context().function_call_options.config_proto_serialized
     single = "SINGLE_THREADED_EXECUTOR"
     small, mixed = stack.SINGLE_THREADED_MAX_MEMBERS, stack.SINGLE_THREADED_MAX_MIXED
     assert executor_inside(1, True) == executor_inside(small, True) == single != default
@@ -251,6 +257,7 @@ def test_executor_is_single_threaded_only_for_stacks_sharing_the_cores(monkeypat
         assert executor_inside(mixed, True, ("relu", "elu")) == single and small < mixed
         assert executor_inside(mixed + 1, True, ("relu", "elu")) == executor_inside(mixed, False, ("relu", "elu")) == default
     assert context.context().function_call_options.executor_type == default  # restored on exit
+    assert context.context().function_call_options.config_proto_serialized == default_config
 
 
 @pytest.mark.parametrize("with_onednn", [False, pytest.param(True, marks=needs_onednn)])
