@@ -392,11 +392,11 @@ def prepare(specs: list[RunSpec], data: Dataset, *, jit: Union[bool, str] = "aut
     ``trace``: also trace the functions its fit calls (``StackEngine.trace``), under the executor
     the fit will call them on (the executor decides how the epoch's while loop is lowered, at trace
     time). The runner prepares the next stacks this way on a thread of their own while the lanes
-    train (``runner.StackPrefetch``): tracing is Python holding the GIL, ~0.1-0.7 CPU-s per stack,
+    train (``prefetch.StackPrefetch``): tracing is Python holding the GIL, ~0.1-0.7 CPU-s per stack,
     which then overlaps the lanes' epochs (TF, without the GIL) instead of delaying the lane.
     """
     if not specs:
-        raise ValueError("fit_stack: no specs")
+        raise ValueError("prepare: no specs")
     if stack_groups(specs) != [list(range(len(specs)))]:
         raise ValueError("fit_stack: specs must form one stack; group them with stack_groups() first")
     cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
