@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from dlexp import runner, stack
@@ -29,11 +28,12 @@ class Recorder:
     """A prepare() that records what it was asked for and can be held or made to fail."""
 
     def __init__(self, fail=()) -> None:
-        self.asked, self.fail = [], set(fail)
+        self.started, self.asked, self.fail = [], [], set(fail)
         self.gate = threading.Event()
         self.gate.set()
 
     def __call__(self, group):
+        self.started.append(group)
         self.gate.wait(5)
         self.asked.append(group)
         if group in self.fail:
@@ -50,16 +50,19 @@ def _until(condition, timeout=5.0):
 
 def test_prefetch_prepares_in_order_at_most_depth_ahead():
     prepare = Recorder()
+    prepare.gate.clear()
     ahead = StackPrefetch(["a", "b", "c", "d"], prepare, depth=1)
     assert ahead.take(0) is None and ahead.take(1) is None  # nothing queued yet: the lanes prepare these
-    ahead.top_up()
-    ahead.top_up()  # one queued and not taken: depth 1 is full
-    assert ahead.take(2) == "prepared c"  # taking a prepared one queues the next
-    _until(lambda: "d" in prepare.asked)  # (taken before it starts, it would be left to the lane)
+    for _ in range(3):
+        ahead.top_up()
+    assert ahead.queued() == [2]  # depth 1: one ahead, however often asked
+    prepare.gate.set()
+    assert ahead.take(2) == "prepared c"  # under way or done: the lane waits for it
+    _until(lambda: "d" in prepare.started)  # taking it queued the next (taken before it starts, it would be the lane's)
     assert ahead.take(3) == "prepared d"
     ahead.top_up()  # nothing left
-    assert prepare.asked == ["c", "d"]
     ahead.close()
+    assert prepare.asked == ["c", "d"]
 
 
 def test_prefetch_leaves_a_queued_group_to_the_lane_and_reports_failures_as_none():
@@ -81,16 +84,22 @@ def test_prefetch_leaves_a_queued_group_to_the_lane_and_reports_failures_as_none
     ahead.close()
 
 
-def test_prefetch_close_drops_what_is_queued():
+def test_prefetch_close_drops_what_is_queued_and_waits_for_what_is_under_way():
     prepare = Recorder()
     prepare.gate.clear()
     ahead = StackPrefetch(["a", "b", "c"], prepare, depth=3)
-    ahead.top_up()
-    ahead.close()
-    prepare.gate.set()
-    ahead.top_up()  # closed: queues nothing
+    ahead.top_up()  # a under way (held at the gate), b and c queued
+    _until(lambda: prepare.started == ["a"])
+    threading.Timer(0.2, prepare.gate.set).start()
+    ahead.close()  # returns once a is done: nothing prepares behind a caller that stopped
+    assert prepare.asked == ["a"] and ahead.queued() == []
     assert ahead.take(1) is None and ahead.take(2) is None
-    assert prepare.asked in ([], ["a"])  # at most the one under way finished
+    later = StackPrefetch(["x", "y"], prepare, depth=1)
+    later.top_up()
+    later.close()
+    later.top_up()  # closed: queues nothing
+    later.close()
+    assert "y" not in prepare.started
 
 
 def _stack_specs():
@@ -136,33 +145,81 @@ def test_fit_stack_refuses_another_stacks_preparation():
     with pytest.raises(ValueError, match="another stack"):
         stack.fit_stack(specs[:2], load(make_spec(dataset={"name": "moons_circles", "n_samples": 90})),
                         prepared=prepared)
+    with pytest.raises(ValueError, match="shared_cores=False, not True"):
+        stack.fit_stack(specs[:2], data, shared_cores=True, prepared=prepared)
 
 
-def test_the_lanes_train_stacks_prepared_ahead_with_the_numbers_of_one_lane(compose, tmp_path, monkeypatch):
-    """Four stacks on two lanes: the later ones are prepared on the prefetch thread, and every run
-    ends as on one lane (where nothing is prepared ahead: the lane is the only thread)."""
+def _four_stacks(compose, folder, extra=()):
+    tasks, datasets = [], {}
+    for rows in (120, 140):  # two data sets x two shapes: four stacks
+        more, data = _two_stacks(compose, folder / str(rows), ["trainer.epochs=3", f"dataset.n_samples={rows}", *extra])
+        tasks += more
+        datasets.update(data)
+    return tasks, datasets
+
+
+def test_stacks_prepared_ahead_train_to_the_bits_of_stacks_prepared_on_their_lane(compose, tmp_path, monkeypatch):
+    """Four stacks on two lanes, with and without preparing ahead: the later ones are prepared on
+    the prefetch thread, and every number is the same to the last bit (same executor, config and
+    graph either way)."""
     prepared_on, real_prepare = [], stack.prepare
 
     def recording(*args, **kwargs):
-        prepared_on.append((threading.current_thread().name, kwargs.get("trace")))
+        prepared_on.append((threading.current_thread().name, kwargs.get("trace", False)))
         return real_prepare(*args, **kwargs)
 
     monkeypatch.setattr(stack, "prepare", recording)
-    cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
     out = {}
-    for lanes in (1, 2):
-        tasks, datasets = [], {}
-        for rows in (120, 140):  # two data sets x two shapes: four stacks
-            more, data = _two_stacks(compose, tmp_path / f"lanes{lanes}" / str(rows),
-                                     ["trainer.epochs=3", f"dataset.n_samples={rows}"])
-            tasks += more
-            datasets.update(data)
+    for depth in (0, 1):
+        monkeypatch.setattr(runner, "PREFETCH_DEPTH", depth)
+        tasks, datasets = _four_stacks(compose, tmp_path / f"depth{depth}")
         with ExitStack() as stack_:
-            summaries = runner.execute_tasks(tasks, datasets, runner.Progress("none", stack_), lanes=lanes)
+            summaries = runner.execute_tasks(tasks, datasets, runner.Progress("none", stack_), lanes=2)
         assert [s["status"] for s in summaries] == ["completed"] * len(tasks)
-        out[lanes] = [(s["test_accuracy"], pd.read_csv(t.folder / "metrics.csv")[cols]) for s, t in zip(summaries, tasks)]
-    ahead = [name for name, trace in prepared_on if trace]
-    assert ahead and all(name.startswith("dlexp-prepare") for name in ahead)
-    for (acc1, m1), (acc2, m2) in zip(out[1], out[2]):  # see test_stacks_on_two_lanes_give_the_numbers_of_one_lane
-        assert acc1 == pytest.approx(acc2, abs=1e-6)
-        pd.testing.assert_frame_equal(m1, m2, check_exact=False, rtol=1e-5, atol=1e-6)
+        out[depth] = [(s["test_loss"], s["test_accuracy"], (t.folder / "metrics.csv").read_text().splitlines())
+                      for s, t in zip(summaries, tasks)]
+        ahead = [name for name, trace in prepared_on if trace]
+        assert all(name.startswith("dlexp-prepare") for name in ahead) and bool(ahead) == bool(depth)
+        prepared_on.clear()
+
+    def without_times(lines):  # the csv's columns: epoch, metrics, lr, then the seconds
+        return [line.rsplit(",", 2)[0] for line in lines]
+
+    for (loss0, acc0, csv0), (loss1, acc1, csv1) in zip(out[0], out[1]):
+        assert (loss0, acc0) == (loss1, acc1)
+        assert without_times(csv0) == without_times(csv1)
+
+
+def test_a_stop_while_a_lane_waits_for_a_preparation_leaves_its_group_unstarted(compose, tmp_path, monkeypatch):
+    """One lane's stack fails while the next group is being prepared and the other lane waits for
+    it: execute_tasks raises after the preparation is done (nothing traces behind it), and the
+    waiting lane starts nothing (no folder, no training)."""
+    preparing, release = threading.Event(), threading.Event()
+    real_prepare, real_fit_group = stack.prepare, runner._fit_group
+
+    def slow_prepare(*args, **kwargs):
+        if threading.current_thread().name.startswith("dlexp-prepare"):
+            preparing.set()
+            release.wait(5)
+        return real_prepare(*args, **kwargs)
+
+    fitted = []
+
+    def fit_group(group, *args, **kwargs):
+        fitted.append(group[0].spec.model.hidden)
+        if len(fitted) == 1:  # the first lane's stack fails once the other lane's has queued a preparation
+            assert preparing.wait(5)
+            threading.Timer(0.5, release.set).start()  # the stop comes while it is under way
+            raise RuntimeError("boom")
+        return real_fit_group(group, *args, **kwargs)
+
+    monkeypatch.setattr(stack, "prepare", slow_prepare)
+    monkeypatch.setattr(runner, "_fit_group", fit_group)
+    tasks, datasets = _four_stacks(compose, tmp_path)
+    with ExitStack() as stack_, pytest.raises(RuntimeError, match="boom"):
+        runner.execute_tasks(tasks, datasets, runner.Progress("none", stack_), lanes=2)
+    assert release.is_set()  # close() waited for the preparation
+    assert not [t for t in threading.enumerate() if t.name.startswith("dlexp-prepare")]
+    assert len(fitted) == 2  # the two first groups; the group prepared ahead was never started
+    started = {p.parent for p in tmp_path.rglob("summary.json")}
+    assert len(started) == 4  # two groups of two seeds: their folders, and no others

@@ -23,7 +23,7 @@ class StackPrefetch:
     than wait behind another) or failed (the lane then prepares it again, and meets the error in
     its run's own context, where it is reported). ``top_up()`` (a lane, once its stack trains)
     queues the next groups until ``depth`` are queued or ready and not taken. ``close()`` drops
-    what is queued; a preparation under way finishes and is thrown away.
+    what is queued and waits for a preparation under way, which is thrown away.
     """
 
     def __init__(self, groups: Sequence[Any], prepare: Callable[[Any], Any], depth: int = 1) -> None:
@@ -42,6 +42,11 @@ class StackPrefetch:
                 self._futures[self._next] = self._pool.submit(self._prepare, self._groups[self._next])
                 self._next += 1
 
+    def queued(self) -> list[int]:
+        """The groups queued or prepared and not taken."""
+        with self._lock:
+            return sorted(self._futures)
+
     def take(self, i: int) -> Any:
         with self._lock:
             future = self._futures.pop(i, None)
@@ -58,6 +63,8 @@ class StackPrefetch:
         return prepared
 
     def close(self) -> None:
+        """Drop what is queued, wait for a preparation under way (at most one: tracing cannot be
+        interrupted, and it must not go on behind a caller that has stopped), queue nothing more."""
         with self._lock:
             self._closed = True
             futures, self._futures = list(self._futures.values()), {}
@@ -65,4 +72,4 @@ class StackPrefetch:
         for future in futures:
             future.cancel()
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)

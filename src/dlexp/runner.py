@@ -534,6 +534,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         if stop.is_set():  # a lane picked it up just as another failed: leave it unstarted, no folder
             return
         prepared = ahead.take(index) if ahead is not None else None
+        if stop.is_set():  # it stopped while take() waited for this group's preparation
+            return
         members = [tasks[by_job[id(job)]] for job in group]
         dataset = datasets[data_key(group[0].spec)]
         trainer = "keras" if uses_keras_fit(group) else "stack"
@@ -580,6 +582,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             warmup.release()
             _wait_all(pending, quiet=quiet)
 
+        ahead: Optional[StackPrefetch] = None
         try:
             for keras_group, groups in batches:
                 if keras_group:
@@ -595,6 +598,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                 ahead.close()
         except BaseException:
             stop.set()
+            if ahead is not None:  # nothing more is prepared; one under way ends before this raises
+                ahead.close()
             for f in running:
                 f.cancel()  # not started yet: no folder is made
             wait(running)

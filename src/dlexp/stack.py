@@ -434,7 +434,7 @@ def fit_stack(
             (or False), or "auto" (``xla_choice``: the largest estimated saving).
         shared_cores: other stacks train at the same time (``executor_for``).
         prepared: ``prepare(specs, data, ...)``'s engine, untrained, to train instead of building
-            one here (then ``jit`` and ``shared_cores`` were prepare's to choose).
+            one here (with prepare's ``jit``; its ``shared_cores`` must be this call's).
     """
     if not specs:
         return []
@@ -442,6 +442,8 @@ def fit_stack(
         prepared = prepare(specs, data, jit=jit, shared_cores=shared_cores)
     elif prepared.specs != specs or prepared.data is not data:
         raise ValueError("fit_stack: prepared is another stack's engine")
+    elif prepared.shared_cores != shared_cores:
+        raise ValueError(f"fit_stack: prepared for shared_cores={prepared.shared_cores}, not {shared_cores}")
     m_count = len(specs)
     on_epoch = on_epoch or [_unused] * m_count
     on_layer_rows = on_layer_rows or [_unused] * m_count
