@@ -144,3 +144,24 @@ def test_graph_remapper_is_off_once_dlexp_builds_models():
     from dlexp import models  # noqa: F401
 
     assert tf.config.optimizer.get_experimental_options().get("remapping") is False
+
+
+def test_the_command_makes_full_gc_passes_rarer_and_blas_single_threaded(monkeypatch):
+    """cli._process_settings (the dlexp command's own process): full passes after FULL_GC_EVERY
+    middle-generation passes instead of Python's 10, young passes as they were; one OpenBLAS
+    thread unless the user set it."""
+    import gc
+
+    from dlexp import cli
+
+    saved = gc.get_threshold()
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    try:
+        cli._process_settings()
+        assert gc.get_threshold() == (saved[0], saved[1], cli.FULL_GC_EVERY) and cli.FULL_GC_EVERY > 10
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+        cli._process_settings()
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "2"
+    finally:
+        gc.set_threshold(*saved)
