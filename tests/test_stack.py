@@ -237,7 +237,7 @@ def test_executor_is_single_threaded_only_for_stacks_sharing_the_cores(monkeypat
                  for i in range(members)]
         with stack.executor_for(specs, shared):
             options = context.context().function_call_options
-            # Grappler off with it (stack._single_threaded_calls), on with TF's default executor
+            # Grappler off with it (tf_runtime.single_threaded_calls), on with TF's default executor
             config = config_pb2.ConfigProto.FromString(options.config_proto_serialized)
             assert config.graph_options.rewrite_options.disable_meta_optimizer == (options.executor_type == single)
             return options.executor_type

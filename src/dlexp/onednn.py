@@ -26,6 +26,8 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from dlexp import tf_runtime
+
 OP = "_MklBatchMatMulV2"
 _LABEL = b"MklNameChangeOp"  # the kernel label the oneDNN rewrite gives the ops it renames
 _PROBING = threading.Lock()  # the training lanes may ask at once: one probe, one gradient registration
@@ -70,7 +72,7 @@ def _gradient(op, grad):
 
 def available() -> bool:
     """True if ``batch_matmul`` runs here: TF has the op and oneDNN on, and a probe under the
-    single-threaded executor gets a known product and gradient. Once per process (~20 ms)."""
+    stacks' call options (``tf_runtime.single_threaded_calls``) gets a known product and gradient. Once per process (~20 ms)."""
     with _PROBING:
         return _available()
 
@@ -78,7 +80,6 @@ def available() -> bool:
 @functools.cache
 def _available() -> bool:
     try:
-        from tensorflow.python.eager.context import function_executor_type
         from tensorflow.python.framework import op_def_registry, ops
         from tensorflow.python.util import _pywrap_util_port
 
@@ -88,12 +89,12 @@ def _available() -> bool:
             ops.RegisterGradient(OP)(_gradient)
         except KeyError:  # registered already (this module imported twice)
             pass
-        return _probe(function_executor_type)
+        return _probe()
     except Exception:  # noqa: BLE001 - any failure means: use TF's own matmul
         return False
 
 
-def _probe(function_executor_type) -> bool:
+def _probe() -> bool:
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((2, 3, 4), np.float32), rng.standard_normal((2, 4, 5), np.float32)
 
@@ -105,7 +106,7 @@ def _probe(function_executor_type) -> bool:
             total = tf.reduce_sum(z * z)
         return (z, *tape.gradient(total, [x, y]))
 
-    with function_executor_type("SINGLE_THREADED_EXECUTOR"):
+    with tf_runtime.single_threaded_calls():  # as the stacks call it
         z, gx, gy = (t.numpy() for t in product_and_grads(tf.constant(a), tf.constant(b)))
     want = a @ b
     return (np.allclose(z, want, rtol=1e-4, atol=1e-5) and np.allclose(gx, 2 * want @ b.transpose(0, 2, 1), rtol=1e-4, atol=1e-4)

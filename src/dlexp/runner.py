@@ -360,15 +360,25 @@ def _stack_specs(group: list[Job], owner: list[int]) -> list[config.RunSpec]:
     return [group[t].spec for t in sorted(set(owner))]
 
 
-def _then_once(fn: Callable[[Any], None], hook: Callable[[], None]) -> Callable[[Any], None]:
-    """``fn``, then ``hook()`` after its first call."""
+def _once(hook: Callable[[], None]) -> Callable[[], None]:
+    """``hook()`` on the first call, nothing after."""
     waiting = [True]
 
-    def call(arg) -> None:
-        fn(arg)
+    def call() -> None:
         if waiting[0]:
             waiting[0] = False
             hook()
+
+    return call
+
+
+def _then_once(fn: Callable[[Any], None], hook: Callable[[], None]) -> Callable[[Any], None]:
+    """``fn``, then ``hook()`` after its first call."""
+    hook = _once(hook)
+
+    def call(arg) -> None:
+        fn(arg)  # first: the hook may count on what fn did (the epoch on disk)
+        hook()
 
     return call
 
@@ -476,18 +486,8 @@ class Warmup:
     def track(self, on_epoch: Callable[[dict], None]) -> tuple[Callable[[dict], None], Callable[[], None]]:
         """(``on_epoch`` that counts one arrival at its first call, ``done``: the arrival if none came
         yet: call it when the stack ends, so one that fails before an epoch does not hold the gate)."""
-        waiting = [True]
-
-        def arrive_once() -> None:
-            if waiting[0]:
-                waiting[0] = False
-                self.arrive()
-
-        def wrapped(row: dict) -> None:
-            on_epoch(row)  # first: once the gate opens, the epoch is on disk
-            arrive_once()
-
-        return wrapped, arrive_once
+        arrive_once = _once(self.arrive)
+        return _then_once(on_epoch, arrive_once), arrive_once  # the arrival after the epoch is on disk
 
 
 def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False,

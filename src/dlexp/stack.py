@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import math
 import time
@@ -44,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dlexp import interrupts, models, onednn
+from dlexp import interrupts, models, onednn, tf_runtime
 from dlexp.config import RunSpec, diagnostics_due
 from dlexp.data import Dataset, epoch_order, validation_cut
 from dlexp.names import is_import_path
@@ -274,34 +273,7 @@ def executor_for(specs: list[RunSpec], shared_cores: bool) -> contextlib.Abstrac
 
 
 def _executor(single: bool) -> contextlib.AbstractContextManager:
-    return _single_threaded_calls() if single else contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def _single_threaded_calls():
-    """TF's single-threaded executor, without Grappler, for the functions this thread calls and traces.
-
-    Both are per-thread function-call options (TF's ``function_executor_type`` sets the first the
-    same way); a nested function's call takes them at trace time. Grappler optimizes each function
-    when TF instantiates it, at its first call: ~0.05-0.2 CPU-s per stack at 1 seed, for no speed
-    on this executor. Measured, the 14 stacks of a 1-seed reproduction each fitted with and
-    without it in turn, one process, 4 rounds: 16.24 / 14.65 / 14.89 / 15.44 -> 15.21 / 13.68 /
-    13.57 / 15.15 CPU-s; at 5 seeds, 2 rounds, 51.6 / 49.8 -> 51.1 / 50.1 (per epoch no slower).
-    Grappler stays on for the default executor (not measured there) and for Keras' fit.
-    """
-    from tensorflow.core.protobuf import config_pb2
-    from tensorflow.python.eager import context
-
-    options = context.context().function_call_options
-    saved = copy.copy(options)
-    config = config_pb2.ConfigProto.FromString(saved.config_proto_serialized)
-    config.graph_options.rewrite_options.disable_meta_optimizer = True
-    try:
-        options.executor_type = "SINGLE_THREADED_EXECUTOR"
-        options.config_proto_serialized = config
-        yield
-    finally:
-        context.context().function_call_options = saved
+    return tf_runtime.single_threaded_calls() if single else contextlib.nullcontext()
 
 
 def single_threaded(specs: list[RunSpec], shared_cores: bool) -> bool:
@@ -310,9 +282,7 @@ def single_threaded(specs: list[RunSpec], shared_cores: bool) -> bool:
     else for stacks up to the SINGLE_THREADED_MAX_* sizes."""
     if not shared_cores:
         return False
-    try:  # a private API (TF has no public switch): should TF drop it, keep the default executor
-        from tensorflow.python.eager.context import FunctionCallOptions, context  # noqa: F401
-    except ImportError:
+    if not tf_runtime.can_call_single_threaded():
         return False
     if onednn.available():
         return True
