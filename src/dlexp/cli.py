@@ -25,16 +25,18 @@ usage: dlexp <command> [arguments]
 
 commands:
   train [OVERRIDES]       train one configuration, a preset (+exp=NAME) or a sweep (-m)
+  train resume=DIR        continue an interrupted run or preset in its own folder
   reproduce [EXERCISE...] run the notebook's exercises and write a report
             [--seeds N] [--out DIR]
-  report DIR              aggregate a run, sweep or reproduction folder into tables and a report
-  list                    the presets and exercises, one line each
+  report DIR              tables and a report for a run, sweep or reproduction folder
+  list [-cd DIR]          the presets (yours too with -cd) and exercises, one line each
 
 options:
   --debug                 show Python tracebacks for errors
+  --verbose               show TensorFlow's own start-up log lines
   --version               print the version
 
-`dlexp train --help` shows the config groups; see README.md for the output files.
+`dlexp train --help` shows the config groups, `dlexp reproduce --help` its options.
 """
 
 # Flags that only print something: hand them to Hydra untouched, no preflight.
@@ -103,6 +105,43 @@ def _hydra_message(err: Exception) -> str:
     return "; ".join(lines) if lines else type(err).__name__
 
 
+def _unknown_key_message(err: Exception, hydra, config_name: str) -> Optional[str]:
+    """``trainer.epoch=3`` -> name the closest valid key (Hydra suggests ``+trainer.epoch=3``, the wrong fix)."""
+    import difflib
+    import re
+
+    from hydra.types import RunMode
+
+    found = re.search(r"Could not override '([^']+)'", str(err))
+    if found is None:
+        return None
+    key = found.group(1)
+    try:
+        base = hydra.compose_config(config_name, [], run_mode=RunMode.RUN, with_log_configuration=False)
+    except Exception:  # noqa: BLE001 - fall back to Hydra's own message
+        return None
+    keys = _dotted_keys({k: v for k, v in base.items() if k != "hydra"})
+    parent = key.rpartition(".")[0]
+    siblings = [k for k in keys if k.rpartition(".")[0] == parent]
+    close = difflib.get_close_matches(key, siblings or keys, n=1, cutoff=0.6) or difflib.get_close_matches(key, keys, n=1)
+    hint = f"did you mean {close[0]}?" if close else "no such key"
+    names = ", ".join(k.rpartition(".")[2] for k in siblings)
+    allowed = (f"keys of {parent}: {names}" if parent else f"top-level keys: {names}") if siblings else "see dlexp train --cfg job"
+    return f"{key}: unknown key ({hint}); allowed: {allowed}"
+
+
+def _dotted_keys(node, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig
+
+    out = []
+    for k, v in node.items():
+        name = f"{prefix}{k}"
+        out.append(name)
+        if isinstance(v, (dict, DictConfig)):
+            out.extend(_dotted_keys(v, name + "."))
+    return out
+
+
 def preflight(args: list[str]) -> int:
     """Compose and validate every job the command line asks for. Returns the number of jobs."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -110,7 +149,6 @@ def preflight(args: list[str]) -> int:
     from hydra._internal.utils import create_automatic_config_search_path
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.config_search_path import SearchPathQuery
     from hydra.errors import HydraException
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
@@ -122,13 +160,10 @@ def preflight(args: list[str]) -> int:
     config_name = flags.get("-cn") or flags.get("--config-name") or "config"
     multirun = flags.get("multirun", False)
     _register_resolvers()
+    if config_dir is not None and not os.path.isdir(config_dir):
+        raise DlexpError(f"--config-dir: got {config_dir!r}; allowed: an existing folder of configs")
+    # The user's -cd folder comes first through the DlexpUserConfigs plugin (see user_config_dir).
     search_path = create_automatic_config_search_path(None, None, "pkg://dlexp.conf")
-    if config_dir is not None:
-        if not os.path.isdir(config_dir):
-            raise DlexpError(f"--config-dir: got {config_dir!r}; allowed: an existing folder of configs")
-        # Same rule as `dlexp train -cd`: the user's folder is searched before the packaged configs.
-        search_path.prepend(provider="command-line", path=f"file://{os.path.abspath(config_dir)}",
-                            anchor=SearchPathQuery(provider="schema"))
     GlobalHydra.instance().clear()
     try:
         hydra = Hydra.create_main_hydra2(task_name="dlexp", config_search_path=search_path)
@@ -151,7 +186,7 @@ def preflight(args: list[str]) -> int:
     except DlexpError:
         raise
     except (HydraException, OmegaConfBaseException) as err:
-        raise DlexpError(_hydra_message(err)) from None
+        raise DlexpError(_unknown_key_message(err, hydra, config_name) or _hydra_message(err)) from None
     finally:
         GlobalHydra.instance().clear()
     from dlexp import loggers
@@ -341,13 +376,46 @@ def resume_run(folder_arg: str, extra: list[str]) -> int:
     return 1 if summary.get("status") == "failed" else 0
 
 
+@contextlib.contextmanager
+def user_config_dir(args: list[str]):
+    """``-cd DIR``: the user's configs are searched before the packaged ones (same name: theirs wins)."""
+    flags = split_train_args(args)[0]
+    folder = flags.get("-cd") or flags.get("--config-dir")
+    if not folder or folder is True:
+        yield None
+        return
+    if not os.path.isdir(folder):
+        raise DlexpError(f"--config-dir: got {folder!r}; allowed: an existing folder of configs")
+    from hydra_plugins.dlexp_launcher import user_configs
+
+    user_configs.register()
+    saved = os.environ.get(user_configs.ENV_VAR)
+    os.environ[user_configs.ENV_VAR] = os.path.abspath(folder)
+    try:
+        yield Path(folder)
+    finally:
+        if saved is None:
+            os.environ.pop(user_configs.ENV_VAR, None)
+        else:
+            os.environ[user_configs.ENV_VAR] = saved
+
+
 def cmd_train(args: list[str]) -> int:
     resume = [a for a in args if a.startswith("resume=")]
     if resume:
         return resume_run(resume[0].split("=", 1)[1], [a for a in args if not a.startswith("resume=")])
+    with user_config_dir(args):
+        return _train(args)
+
+
+def _train(args: list[str]) -> int:
+    _LAST_STATUS.clear()
     info_only = any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in args)
     if not info_only:
         preflight(args)
+        from dlexp import native_log
+
+        native_log.import_tensorflow()
     completion = any(a.split("=")[0] in ("-sc", "--shell-completion") for a in args)
     if completion and _completion_outside_train("\n" if any(a.endswith("=fish") for a in args) else " "):
         return 0
@@ -387,10 +455,20 @@ def _completion_outside_train(sep: str = " ") -> bool:
 
 
 def cmd_list(args: list[str]) -> int:
-    from dlexp.presets import list_presets
+    from dlexp.presets import list_exercises, list_presets
 
-    for name, description in list_presets():
-        print(f"{name:24s} {description}")
+    flags, rest = split_train_args(args)
+    if rest or any(f not in ("-cd", "--config-dir") for f in flags):
+        raise DlexpError(f"list: got {' '.join(args)!r}; allowed: `dlexp list` or `dlexp list -cd DIR`")
+    folder = flags.get("-cd") or flags.get("--config-dir")
+    if folder is not None and not os.path.isdir(folder):
+        raise DlexpError(f"--config-dir: got {folder!r}; allowed: an existing folder of configs")
+    print("Presets (dlexp train +exp=NAME):")
+    for name, description in list_presets(Path(folder) if folder else None):
+        print(f"  {name:24s} {description}")
+    print("\nExercises (dlexp reproduce NAME ...):")
+    for name, description in list_exercises():
+        print(f"  {name:24s} {description}")
     return 0
 
 
@@ -418,9 +496,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow can be imported
     debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    verbose = "--verbose" in args
+    args = [a for a in args if a not in ("--debug", "--verbose")]
     if debug:
         os.environ["HYDRA_FULL_ERROR"] = "1"
+    if verbose:
+        from dlexp import native_log
+
+        os.environ[native_log.VERBOSE_ENV] = "1"
     interrupts.install()
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -439,7 +522,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return command(args[1:])
     except DlexpError as err:
         if debug:
-            raise
+            import traceback
+
+            traceback.print_exc()
         return _error(str(err))
     except KeyboardInterrupt:
         print("dlexp: interrupted", file=sys.stderr)
@@ -475,7 +560,18 @@ def _process_settings() -> None:
 
 def console_main() -> None:
     _process_settings()
-    code = main()
+    # `python -m dlexp` finds the user's own modules (activation.name=my_pkg.mod:fn) in the current
+    # folder; the console script should too. Appended, so nothing there shadows an installed module.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `dlexp list | head -3`: the reader left; say nothing more (Python's documented recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
     # With TensorFlow loaded, the interpreter's teardown takes ~2 s (measured, `import tensorflow`
     # then exit, three runs each: 1.9-2.3 s from the end of the import to the end of the process,
     # 0.15 s with os._exit) and does nothing dlexp needs: every file it writes is complete when

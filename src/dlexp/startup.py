@@ -158,8 +158,11 @@ def _import_all(modules: tuple[str, ...]) -> None:
     # passes skip. (The main thread only waits on the pipe meanwhile; the child has its own heap.)
     gc.disable()
     try:
+        from dlexp import native_log
+
         for name in modules:
             try:
+                native_log.import_tensorflow()
                 importlib.import_module(name)
             except BaseException:  # noqa: BLE001 - the caller's own import of it raises where it is handled
                 return

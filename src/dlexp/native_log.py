@@ -1,0 +1,72 @@
+"""TensorFlow's native start-up log lines, kept off the user's terminal unless ``--verbose``.
+
+TF's C++ runtime writes notices (oneDNN, missing CUDA drivers, ``cuInit`` errors) straight to
+file descriptor 2 while it loads, before its own ``TF_CPP_MIN_LOG_LEVEL`` takes effect, so
+only redirecting the descriptor keeps them away. Everything else written meanwhile (Python
+warnings, other libraries) is passed on once the import is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from typing import Iterator
+
+VERBOSE_ENV = "DLEXP_VERBOSE"
+
+# glog/absl line prefix ("I0000 00:00:1796529475.519655    7001 port.cc:153] ...") and absl's banner.
+_NATIVE_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\]|^WARNING: All log messages before absl::")
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV) == "1"
+
+
+def is_native_line(line: str) -> bool:
+    return bool(_NATIVE_LINE.match(line))
+
+
+@contextlib.contextmanager
+def native_stderr_filtered() -> Iterator[None]:
+    """Capture fd 2 meanwhile; afterwards write back every line that is not a TF native log line.
+
+    Python's own ``sys.stderr`` keeps writing to the terminal meanwhile (through a copy of the
+    descriptor), so an error printed by another thread is never held back or lost.
+    """
+    if verbose():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None) or "utf-8",
+                      errors="backslashreplace")
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            ours, sys.stderr = sys.stderr, python_stderr
+            ours.close()
+            capture.seek(0)
+            kept = [ln for ln in capture.read().decode(errors="replace").splitlines(keepends=True)
+                    if not is_native_line(ln)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+def import_tensorflow() -> None:
+    """Import TF and create its devices (the ``cuInit`` error comes then) with the notices filtered."""
+    if "tensorflow" in sys.modules:
+        return
+    with native_stderr_filtered():
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()

@@ -1,0 +1,116 @@
+"""What a new user of the installed command ran into: each test reproduces one friction."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from dlexp import cli, native_log
+
+
+def test_mistyped_key_names_the_closest_valid_key(capsys):
+    assert cli.main(["train", "trainer.epoch=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dlexp: error: trainer.epoch: unknown key (did you mean trainer.epochs?)"), err
+    assert "+trainer.epoch" not in err  # Hydra's suggestion adds a key nobody reads
+    assert len(err.splitlines()) == 1
+
+
+def test_debug_shows_the_traceback_and_keeps_exit_2(capsys):
+    assert cli.main(["--debug", "train", "trainer.epochs=-1"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().endswith("allowed: an integer >= 1")
+
+
+def _user_configs(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "model" / "deep.yaml").write_text("kind: mlp\nhidden: [7, 7]\ndropout: 0.0\n")
+    (tmp_path / "exp" / "mine.yaml").write_text("# @package _global_\ndescription: my own preset\nname: mine\n")
+    return tmp_path
+
+
+def test_config_dir_file_replaces_the_packaged_one(tmp_path, capsys):
+    folder = _user_configs(tmp_path)
+    assert cli.main(["train", "-cd", str(folder), "--cfg", "job"]) == 0
+    out = capsys.readouterr().out
+    assert "- 7\n  - 7\n" in out and "- 100" not in out
+    assert native_log.VERBOSE_ENV not in os.environ and "DLEXP_CONFIG_DIR" not in os.environ
+
+
+def test_config_dir_new_preset_composes_and_preflights(tmp_path):
+    folder = _user_configs(tmp_path)
+    with cli.user_config_dir(["-cd", str(folder)]):
+        assert cli.preflight(["-cd", str(folder), "+exp=mine", "model=deep"]) == 1
+
+
+def test_list_shows_user_presets_and_every_exercise(tmp_path, capsys):
+    folder = _user_configs(tmp_path)
+    assert cli.main(["list", "-cd", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "mine" in out and "my own preset (yours)" in out
+    assert "modern_activations" in out  # analysis-only exercise, sent here by reproduce --help
+    assert "shallow_vs_deep" in out
+
+
+def test_help_texts_mention_resume_and_verbose(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "resume=DIR" in out and "--verbose" in out
+
+
+def test_native_tf_lines_are_filtered_and_others_kept(capfd, monkeypatch):
+    monkeypatch.delenv(native_log.VERBOSE_ENV, raising=False)
+    with native_log.native_stderr_filtered():
+        os.write(2, b"I0000 00:00:1796529475.519655    7001 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"E0000 00:00:1796529484.858162    7001 cuda_platform.cc:52] failed call to cuInit\n")
+        os.write(2, b"a real problem\n")
+        print("python says hi", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "a real problem" in err and "python says hi" in err
+    assert "oneDNN" not in err and "absl" not in err and "cuInit" not in err
+
+
+def test_verbose_keeps_native_lines(capfd, monkeypatch):
+    monkeypatch.setenv(native_log.VERBOSE_ENV, "1")
+    with native_log.native_stderr_filtered():
+        os.write(2, b"I0000 00:00:1796529475.519655    7001 port.cc:153] oneDNN custom operations are on.\n")
+    assert "oneDNN" in capfd.readouterr().err
+
+
+def _dlexp():
+    exe = os.path.join(os.path.dirname(sys.executable), "dlexp")
+    if not os.path.exists(exe):
+        pytest.skip("the dlexp console script is not installed in this environment")
+    return exe
+
+
+def test_list_into_a_closed_pipe_prints_no_traceback(tmp_path):
+    proc = subprocess.run(f"'{_dlexp()}' list | head -1", shell=True, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.strip() == "Presets (dlexp train +exp=NAME):"
+    assert proc.stderr == "", proc.stderr
+
+
+@pytest.mark.slow
+def test_console_script_finds_own_activation_in_cwd_without_tf_noise(tmp_path):
+    pkg = tmp_path / "my_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "acts.py").write_text(textwrap.dedent("""
+        import tensorflow as tf
+
+        def half_relu(x):
+            return 0.5 * tf.nn.relu(x)
+    """))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL")}
+    proc = subprocess.run([_dlexp(), "train", "activation.name=my_pkg.acts:half_relu", "trainer.epochs=1",
+                           "dataset.n_samples=300", "trainer.plots=false"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "completed" in proc.stdout
+    noise = [ln for ln in proc.stderr.splitlines() if native_log.is_native_line(ln) or "cuda" in ln.lower()]
+    assert noise == [], noise
