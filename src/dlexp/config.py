@@ -128,13 +128,38 @@ class DigitsData:
 
 @dataclass(frozen=True)
 class MnistData:
-    """MNIST-style images: a local .npz (x_train/y_train[/x_test/y_test] or x/y), or Keras' loader."""
+    """MNIST-style images: a local file read like ``dataset=file`` with ``scale=images``, or Keras' loader."""
 
     name: str = "mnist"
     path: Optional[str] = None
     limit: Optional[int] = None  # keep only the first N training images (speed)
 
     def __post_init__(self) -> None:
+        if self.limit is not None:
+            _check(self.limit >= 10, "limit", self.limit, "null or an integer >= 10")
+
+
+FILE_SCALES = ("none", "standard", "max", "images")
+
+
+@dataclass(frozen=True)
+class FileData:
+    """The user's own data file: .npz (x, y or x_train, y_train[, x_test, y_test]) or .csv
+    (a header row, numeric feature columns, an integer label column). ``dataset=mnist`` is the same
+    loader with ``scale=images``. The file itself is checked before training (data.check_sizes):
+    ``path`` is required there, not here, so ``dataset=file`` composes without one."""
+
+    name: str = "file"
+    path: Optional[str] = None
+    label_column: str = "label"  # .csv: the column holding the class labels; every other column is a feature
+    # none: as in the file; standard: (x - mean) / std per feature; max: x / max|x| per feature (both
+    # measured on the training part); images: / 255 when the largest value is above 1 (as dataset=mnist)
+    scale: str = "none"
+    limit: Optional[int] = None  # keep only the first N training samples (speed)
+
+    def __post_init__(self) -> None:
+        _check(self.scale in FILE_SCALES, "scale", self.scale, "one of: " + ", ".join(FILE_SCALES))
+        _check(bool(self.label_column), "label_column", self.label_column, "a column name of the .csv file")
         if self.limit is not None:
             _check(self.limit >= 10, "limit", self.limit, "null or an integer >= 10")
 
@@ -146,6 +171,7 @@ DATASETS: dict[str, type] = {
     "classification": ClassificationData,
     "digits": DigitsData,
     "mnist": MnistData,
+    "file": FileData,
 }
 
 # ---------------------------------------------------------------- model and layers
