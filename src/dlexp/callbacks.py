@@ -8,7 +8,6 @@ callbacks serve tests, the CLI and reproductions.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import Callable, Optional
 
@@ -198,35 +197,3 @@ class NonFiniteStop(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_at = epoch + 1
             self.model.stop_training = True
-
-
-class PlainProgress(keras.callbacks.Callback):
-    """One line per epoch on stderr, for logs and pipes."""
-
-    def __init__(self, label: str, epochs: int) -> None:
-        super().__init__()
-        self.label, self.epochs = label, epochs
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        logs = logs or {}
-        parts = [f"{k}={logs[k]:.4f}" for k in METRIC_KEYS if k in logs]
-        print(f"[{self.label}] epoch {epoch + 1}/{self.epochs} " + " ".join(parts), file=sys.stderr, flush=True)
-
-
-class RichProgress(keras.callbacks.Callback):
-    """A rich progress bar with epoch, loss, accuracy and ETA, for terminals."""
-
-    def __init__(self, progress, label: str, epochs: int) -> None:
-        super().__init__()
-        self.progress, self.label, self.epochs = progress, label, epochs
-
-    def on_train_begin(self, logs=None) -> None:
-        self.task = self.progress.add_task(self.label, total=self.epochs, metrics="")
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        logs = logs or {}
-        text = " ".join(f"{k}={logs[k]:.3f}" for k in ("loss", "accuracy", "val_accuracy") if k in logs)
-        self.progress.update(self.task, completed=epoch + 1, metrics=text)
-
-    def on_train_end(self, logs=None) -> None:
-        self.progress.update(self.task, completed=self.epochs)

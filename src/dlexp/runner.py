@@ -89,36 +89,164 @@ def is_finished(folder: Path, spec: config.RunSpec) -> bool:
 
 
 class Progress:
-    """Rich bars on a terminal, one plain line per finished run otherwise, or nothing."""
+    """What a command shows while it trains: one object for every path (Keras fit, stacks, sweeps,
+    reproductions), fed by the per-epoch rows both trainers hand to the run writers.
 
-    def __init__(self, mode: str, stack: ExitStack) -> None:
-        tty = sys.stderr.isatty()
+    Modes (``trainer.progress``): ``rich`` draws a live display on stderr, a couple of lines that fit
+    the terminal (``console.TrainingProgress``): runs done / total, a bar of the epochs trained over
+    the epochs planned for all runs, the time left at the recent pace (an upper bound when early
+    stopping may end runs sooner: shown as ``≤``), and the epoch of each group in training. ``line``:
+    one line per finished run on stderr, nothing per epoch. ``plain``: that, and one line per epoch.
+    ``none``: nothing. ``auto`` is ``rich`` when stdout and stderr are both terminals, else ``line``,
+    so logs, pipes and CI get no per-epoch output. ``console``: draw there instead (tests).
+
+    Runs are known by a key (``execute_tasks`` uses ``id(job)``). Calls may come from any thread
+    (the lanes train stacks side by side, the background thread finishes runs): the counts are
+    kept under a lock, and rich's own lock guards the display. The display closes with ``stack``.
+    """
+
+    def __init__(self, mode: str, stack: ExitStack, console: Any = None) -> None:
         if mode == "auto":
+            tty = console.is_terminal if console is not None else sys.stdout.isatty() and sys.stderr.isatty()
             mode = "rich" if tty else "line"
         self.mode = mode
-        self.rich = None
+        self._lock = threading.Lock()
+        self._runs = self._runs_done = 0
+        self._total = self._completed = 0  # epochs planned and trained, over all runs of this command
+        self._state: dict[Any, list[int]] = {}  # key -> [epochs planned, epochs before this command, last epoch]
+        self._lanes: dict[int, list] = {}  # display task -> keys of a group in training
+        self._upper = False
+        self._labels: dict[Any, str] = {}
+        self.display = None
         if mode == "rich":
-            from rich.progress import BarColumn, Progress as RichBar, TextColumn, TimeRemainingColumn
+            from rich.console import Console
 
-            self.rich = stack.enter_context(RichBar(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
-                TextColumn("{task.fields[metrics]}"), TimeRemainingColumn(), transient=False))
+            from dlexp.console import TrainingProgress
 
-    def callbacks(self, label: str, epochs: int) -> list:
-        from dlexp import callbacks as cb
+            self.display = stack.enter_context(TrainingProgress(console or Console(stderr=True)))
 
-        if self.mode == "rich":
-            return [cb.RichProgress(self.rich, label, epochs)]
+    def start(self, planned: dict[Any, int], runs: int, early_stopping: bool = False,
+              labels: Optional[dict[Any, str]] = None) -> None:
+        """Before training: the epochs each run to train may take (key -> epochs), the runs of the
+        command in all (those not in ``planned`` count as done: finished earlier), whether early
+        stopping may end some sooner (then the time left is an upper bound), and what ``plain``
+        mode's lines call each run (key -> label)."""
+        with self._lock:
+            self._labels = dict(labels or {})
+            self._state = {key: [int(epochs), 0, 0] for key, epochs in planned.items()}
+            self._runs, self._runs_done = runs, runs - len(planned)
+            self._total, self._completed, self._upper = sum(planned.values()), 0, early_stopping
+            self._show()
+
+    def begin_group(self, title: str, keys: list, resumed: Optional[dict] = None) -> Optional[int]:
+        """A group of runs starts training (a stack, or one run through Keras' fit); ``resumed``:
+        key -> epochs already trained by an earlier command. Returns the token for ``end_group``."""
+        with self._lock:
+            for key in keys:
+                st = self._state.setdefault(key, [0, 0, 0])
+                first = min((resumed or {}).get(key, 0), st[0])
+                self._total -= first - st[1]
+                st[1] = st[2] = first
+            self._show()
+            if self.display is None:
+                return None
+            epoch, epochs = self._group_epochs(keys)
+            task = self.display.add_task(title, total=epochs, completed=epoch)
+            self._lanes[task] = list(keys)
+            return task
+
+    def sink(self, key, on_epoch: Callable[[dict], None]) -> Callable[[dict], None]:
+        """``on_epoch`` (a run writer's), then run ``key``'s progress."""
+        if self.mode == "none" or self.mode == "line":
+            return on_epoch
+
+        def call(row: dict) -> None:
+            on_epoch(row)
+            self.epoch(key, row)
+
+        return call
+
+    def epoch(self, key, row: dict) -> None:
+        """Run ``key`` finished epoch ``row["epoch"]`` (1-based, counted from the run's start)."""
+        e = int(row["epoch"])
+        with self._lock:
+            st = self._state.setdefault(key, [0, 0, 0])
+            if e > st[0]:  # more than planned (a caller that did not say): the plan grows
+                self._total += e - st[0]
+                st[0] = e
+            if e > st[2]:
+                self._completed += e - max(st[2], st[1])
+                st[2] = e
+            planned = st[0]
+            self._show()
+            lane = next((t for t, keys in self._lanes.items() if key in keys), None)
+            if lane is not None:
+                epoch, epochs = self._group_epochs(self._lanes[lane])
+                self.display.update(lane, completed=epoch, total=epochs)
         if self.mode == "plain":
-            return [cb.PlainProgress(label, epochs)]
-        return []
+            parts = [f"{k}={row[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in row]
+            print(f"[{self._labels.get(key, key)}] epoch {e}/{planned} " + " ".join(parts), file=sys.stderr, flush=True)
+
+    def end_group(self, token: Optional[int], keys: list, complete: bool = True) -> None:
+        """The group stopped training. ``complete`` (it was not interrupted): runs that stopped
+        early (or failed) no longer count the epochs they did not train."""
+        with self._lock:
+            for key in keys if complete else ():
+                st = self._state.get(key)
+                if st is not None and st[0] > max(st[1], st[2]):
+                    self._total -= st[0] - max(st[1], st[2])
+                    st[0] = max(st[1], st[2])
+            self._lanes.pop(token, None)
+            if self.display is not None and token is not None:
+                self.display.remove_task(token)
+            self._show()
 
     def finished(self, label: str, summary: dict) -> None:
+        """Run ``label``'s folder is complete (its summary written); an interrupted one is not done."""
+        with self._lock:
+            self._runs_done += summary.get("status") != "interrupted"
+            self._show()
         if self.mode in ("line", "plain"):
             acc = summary.get("test_accuracy")
             acc_s = f"{acc:.3f}" if isinstance(acc, float) else "n/a"
             print(f"[dlexp] {label}: {summary['status']} test_accuracy={acc_s} epochs={summary.get('epochs_run')} "
                   f"({summary['timings']['total_seconds']:.1f}s, {summary.get('trainer')})", file=sys.stderr, flush=True)
+
+    def _group_epochs(self, keys: list) -> tuple[int, int]:
+        """(the furthest epoch of the group's runs, the most any of them plans)."""
+        states = [self._state[k] for k in keys if k in self._state]
+        return max((s[2] for s in states), default=0), max((s[0] for s in states), default=0)
+
+    def _show(self) -> None:
+        """The overall counts to the display (with ``_lock`` held)."""
+        if self.display is not None:
+            self.display.update(self.display.overall, total=self._total, completed=self._completed,
+                                runs_done=self._runs_done, runs=self._runs, upper_bound=self._upper,
+                                done=self._runs > 0 and self._runs_done >= self._runs)
+
+
+def run_names(tasks: list[Task]) -> list[tuple[str, str]]:
+    """Per task, what the progress output calls it: (experiment name, what sets the run apart), the
+    latter its variant, plus (in a sweep, whose experiments are single runs) the overrides not all
+    tasks share."""
+    shared = set.intersection(*(set(t.meta.get("overrides", [])) for t in tasks)) if tasks else set()
+    names = []
+    for t in tasks:
+        spec = t.job.spec
+        over = [str(o) for o in t.meta.get("overrides", []) if o not in shared]
+        variant = [] if over and spec.variant == "default" else [str(spec.variant)]
+        names.append((str(spec.name), " ".join(variant + over)))
+    return names
+
+
+def group_title(names: list[tuple[str, str]], seeds: list[int]) -> str:
+    """The title of a group in training: ``name: variant seed=42`` for one run, else
+    ``stack of 5 · name: relu, tanh`` (each experiment and variant once)."""
+    exps = ", ".join(dict.fromkeys(n for n, _ in names))
+    whats = ", ".join(dict.fromkeys(w for _, w in names))
+    if len(names) == 1:
+        return f"{exps}: {whats} seed={seeds[0]}"
+    return f"stack of {len(names)} · {exps}: {whats}"
 
 
 BACKUP = ".backup"
@@ -322,11 +450,10 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
         w, job = writers[0], group[0]
         backup = w.folder / BACKUP if job.spec.trainer.checkpoint else None
         cut = data.validation_cut(len(dataset.x_train), job.spec.trainer.validation_split)
-        extra = progress.callbacks(job.label, job.spec.trainer.epochs)
-        extra += loggers.keras_callbacks(job.spec, w.logger, dataset.x_train[:cut])
+        extra = loggers.keras_callbacks(job.spec, w.logger, dataset.x_train[:cut])
         try:
-            return [training.fit_one(job.spec, dataset, on_epoch=w.on_epoch, on_layer_rows=w.on_layers,
-                                     progress=extra, backup_dir=backup)]
+            return [training.fit_one(job.spec, dataset, on_epoch=progress.sink(id(job), w.on_epoch),
+                                     on_layer_rows=w.on_layers, progress=extra, backup_dir=backup)]
         except (KeyboardInterrupt, DlexpError):
             raise
         except Exception as err:  # one bad run must not take the sweep down; its folder says why
@@ -335,7 +462,8 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
     from dlexp.stack import fit_stack
 
     trained = sorted(set(owner))
-    on_epoch = [_fan_out([w.on_epoch for w, o in zip(writers, owner) if o == t], dict) for t in trained]
+    sinks = [progress.sink(id(job), w.on_epoch) for job, w in zip(group, writers)]
+    on_epoch = [_fan_out([s for s, o in zip(sinks, owner) if o == t], dict) for t in trained]
     on_layers = [_fan_out([w.on_layers for w, o in zip(writers, owner) if o == t], lambda rows: [dict(r) for r in rows])
                  for t in trained]
     on_epoch[-1], arrived = warmup.track(on_epoch[-1])  # the last member: the epoch is on disk for all
@@ -515,6 +643,11 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         else:
             todo.append(i)
     by_job = {id(tasks[i].job): i for i in todo}
+    names = run_names(tasks)
+    labels = [f"{n}/{w} seed={t.job.spec.seed}" for (n, w), t in zip(names, tasks)]
+    progress.start({id(tasks[i].job): tasks[i].job.spec.trainer.epochs for i in todo}, len(tasks),
+                   early_stopping=any(tasks[i].job.spec.trainer.early_stopping.enabled for i in todo),
+                   labels={id(tasks[i].job): labels[i] for i in todo})
     stop = threading.Event()  # set when one group raises: the others stop at their next epoch
     pending: list[Future] = []  # queued post-training work
 
@@ -523,7 +656,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         for job, w, r in zip(group, writers, results):
             i = by_job[id(job)]
             summaries[i] = w.finish(dataset, r)
-            progress.finished(job.label, summaries[i])
+            progress.finished(labels[i], summaries[i])
             if complete and on_done is not None:
                 on_done(i)
 
@@ -543,14 +676,23 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         # A copy of an earlier member's run (the same computation) names the folder that trained it.
         copies = [{"same_run_as": os.path.relpath(members[o].folder, t.folder)} if o != i else {}
                   for i, (t, o) in enumerate(zip(members, owner))]
+        resumed = [resume_epoch(t.folder) if trainer == "keras" else 0 for t in members]
         writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
                                                 "trainer": trainer, "stack_size": len(set(owner)), **copy},
-                              resume_from=resume_epoch(t.folder) if trainer == "keras" else 0, stop=stop)
-                   for t, copy in zip(members, copies)]
+                              resume_from=start, stop=stop)
+                   for t, copy, start in zip(members, copies, resumed)]
         results: list = [None] * len(group)
+        keys = [id(job) for job in group]
+        lane = progress.begin_group(group_title([names[by_job[k]] for k in keys], [j.spec.seed for j in group]),
+                                    keys, dict(zip(keys, resumed)))
         try:
-            results = _fit_group(group, dataset, writers, progress, warmup, owner, shared, prepared,
-                                 ahead.top_up if ahead is not None else lambda: None)
+            try:
+                results = _fit_group(group, dataset, writers, progress, warmup, owner, shared, prepared,
+                                     ahead.top_up if ahead is not None else lambda: None)
+            except BaseException:
+                progress.end_group(lane, keys, complete=False)  # interrupted: the plan stands
+                raise
+            progress.end_group(lane, keys)
         except BaseException as err:
             if isinstance(err, KeyboardInterrupt):
                 for t, w in zip(members, writers):
