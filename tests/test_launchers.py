@@ -19,7 +19,8 @@ BASE = ["trainer.epochs=1", "model.hidden=[8]", "trainer.diagnostics=false", "tr
 
 def _jobs(tmp_path, name):
     (sweep,) = (tmp_path / "outputs" / name / "multirun").iterdir()
-    return sweep, sorted((p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    jobs = [p for p in sweep.iterdir() if p.is_dir() and p.name.split("_")[0].isdigit()]  # 0_activation=relu, ...
+    return sweep, sorted(jobs, key=lambda p: int(p.name.split("_")[0]))
 
 
 def _summaries(jobs):

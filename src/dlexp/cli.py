@@ -297,7 +297,9 @@ def _train_task(cfg) -> Optional[dict]:
         _remove_hydra_only(run_dir, hc.job.name)
         print(f"dlexp: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None  # SystemExit passes Hydra's traceback printer untouched
-    return _finish_job(summary, run_dir, _wants_objective(hc))
+    from hydra.types import RunMode
+
+    return _finish_job(summary, run_dir, _wants_objective(hc), table=hc.mode != RunMode.MULTIRUN)
 
 
 def _wants_objective(hc) -> bool:
@@ -314,11 +316,12 @@ def _remove_hydra_only(run_dir: Path, job_name: str) -> None:
     artifacts.remove_if_only(run_dir, {".hydra", f"{job_name}.log"})
 
 
-def _finish_job(summary: dict, run_dir: Path, objective: bool):
+def _finish_job(summary: dict, run_dir: Path, objective: bool, table: bool = True):
     _LAST_STATUS.append(summary.get("status", "failed"))
-    from dlexp.console import print_summary
+    if table:  # a -m sweep prints one table of all its jobs at the end instead (stack_launcher.SweepSummary)
+        from dlexp.console import print_summary
 
-    print_summary(summary, run_dir)
+        print_summary(summary, run_dir)
     if objective:
         from dlexp import optuna_results
 
@@ -337,7 +340,7 @@ def train_collected(collected: list) -> list:
             _remove_hydra_only(run_dir, job_name)
         print(f"dlexp: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    return [_finish_job(summary, run_dir, objective)
+    return [_finish_job(summary, run_dir, objective, table=False)
             for summary, (_, run_dir, _, objective, _) in zip(summaries, collected)]
 
 

@@ -453,18 +453,19 @@ def layer_profiles(panels: Mapping[str, pd.DataFrame], *, title: str, value: str
 
 
 def probe_accuracy_vs_depth(probes: pd.DataFrame, *, title: str, chance: Optional[float] = None) -> Figure:
-    """Linear-probe test accuracy of each representation (Input, Layer 1, ...): a thin line per seed, the mean thick.
+    """Linear-probe test accuracy of each representation (Input, Layer 1, ...): the mean thick, and a thin
+    line per seed when there are several (one seed's line would be the mean's).
 
     probes: seed, depth, representation, probe_accuracy (and optionally dims).
     """
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    for i, (seed, g) in enumerate(probes.groupby("seed", sort=True)):
+    n = _n_seeds(probes)
+    for i, (seed, g) in enumerate(probes.groupby("seed", sort=True) if n > 1 else ()):
         g = g.sort_values("depth")
         ax.plot(g["depth"], g["probe_accuracy"], color="0.55", lw=1, marker=".", alpha=0.8,
                 label="one seed" if i == 0 else None)
     s = summarize(probes, ["depth"], "probe_accuracy").sort_values("depth")
-    n = _n_seeds(probes)
     if n >= 3:
         ax.fill_between(s["depth"], s["ci_low"], s["ci_high"], color="C0", alpha=0.18, lw=0, label="95% CI")
     ax.plot(s["depth"], s["mean"], color="C0", lw=2.5, marker="o", label=f"mean of {n} seed{'s' if n != 1 else ''}")
@@ -588,13 +589,15 @@ def lines_vs(frame: pd.DataFrame, *, x: str, xlabel: str, ylabel: str, title: st
     """Mean ``value`` against a numeric ``x``, one line per ``line`` value, one panel per ``panel`` value.
 
     frame: x, seed, value, and the ``line``/``panel`` columns when given.
-    With spread "seeds", each seed's value is a small black-edged dot instead of a line.
+    With spread "seeds", each seed's value is a small black-edged dot instead of a line (when there are
+    several seeds: one seed's dot would sit on the mean).
     logx: True, or the panel values whose x axis is logarithmic.
     """
     f = frame.copy()
     f["_line"] = f[line] if line else "mean"
     f["_panel"] = f[panel] if panel else ""
     spread = spread or spread_for(_n_seeds(f))
+    dots = spread == SEEDS and _n_seeds(f) > 1
     sharex = sharex and isinstance(logx, bool)  # a log axis on some panels only cannot be shared
     panels = _order(f, "_panel", panel_order)
     lines = _order(f, "_line", line_order)
@@ -614,7 +617,7 @@ def lines_vs(frame: pd.DataFrame, *, x: str, xlabel: str, ylabel: str, title: st
                 ax.fill_between(s.loc[ok, x], s.loc[ok, "ci_low"], s.loc[ok, "ci_high"], color=color, alpha=0.15, lw=0)
             ax.plot(s[x], s["mean"], color=color, ls=st.get("ls", "-"), marker=st.get("marker", "o"), lw=2,
                     ms=7, mfc="white", mew=1.8, label=str(l) if line else "mean", zorder=4)
-            if spread == SEEDS:
+            if dots:
                 ax.scatter(g[x], g["value"], color=color, edgecolors="black", linewidths=0.4, s=16, zorder=5)
         _chance_line(ax, chance)
         if logx is True or (not isinstance(logx, bool) and p in logx):
@@ -636,7 +639,7 @@ def lines_vs(frame: pd.DataFrame, *, x: str, xlabel: str, ylabel: str, title: st
             if l not in labels:
                 handles.append(h)
                 labels.append(l)
-    if spread == SEEDS:
+    if dots:
         handles.append(Line2D([], [], ls="", marker="o", mfc="0.65", mec="black", mew=0.4, ms=5))
         labels.append("one seed" + (" (colour of its line)" if line else ""))
     fig_legend = None

@@ -272,6 +272,30 @@ def default_tracking_uri(output_root: str) -> str:
     return f"sqlite:///{Path(output_root).resolve() / 'mlflow.db'}"
 
 
+def mlflow_run_name(folder: Path, root: Path) -> str:
+    """A run's MLflow name: in a ``-m`` sweep, its path under the sweep folder, i.e. the job folder's name
+    (``0_activation=elu``, plus ``/<variant>/seed_<n>`` in a preset's job), the name TensorBoard shows for it
+    with ``--logdir <sweep>``; otherwise its path under the output root (``default/<stamp>``).
+
+    A sweep job is the nearest folder with Hydra's ``.hydra/hydra.yaml`` saying ``mode: MULTIRUN``.
+    """
+    folder = Path(folder)
+    for job in [folder, *folder.parents][:4]:  # job / variant / seed_n at most
+        hydra_yaml = job / ".hydra" / "hydra.yaml"
+        if hydra_yaml.is_file():
+            try:
+                multirun = "mode: MULTIRUN" in hydra_yaml.read_text(encoding="utf-8")
+            except OSError:
+                multirun = False
+            if multirun:
+                return folder.relative_to(job.parent).as_posix()
+            break
+    try:
+        return folder.relative_to(root).as_posix()
+    except ValueError:
+        return folder.name
+
+
 _CLIENTS: dict[str, Any] = {}
 
 
@@ -340,10 +364,7 @@ class MlflowLogger:
             client.update_run(previous, status="RUNNING")
             client.set_tag(previous, "status", "running")
             return
-        try:
-            run_name = str(folder.relative_to(root))
-        except ValueError:
-            run_name = folder.name
+        run_name = mlflow_run_name(folder, root)
         tags = {"variant": spec.variant, "seed": str(spec.seed), "status": "running",
                 "dlexp.name": spec.name, "dlexp.folder": str(folder)}
         run = client.create_run(experiment_id, start_time=int(time.time() * 1000), tags=tags, run_name=run_name)

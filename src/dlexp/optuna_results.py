@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -32,6 +33,12 @@ TRIALS_FILE = "optuna_trials.csv"
 OPTIMIZING_SWEEPERS = ("optuna", "nevergrad", "hydra_ax_sweeper")
 
 
+
+
+def _trial_number(name: str) -> Optional[int]:
+    """A job folder's trial number: "3" or "3_optimizer.learning_rate=0.01,..." -> 3 (other folders: None)."""
+    m = re.match(r"(\d+)(?:_|$)", name)
+    return int(m.group(1)) if m else None
 
 def wants_objective(sweeper_target: Optional[str]) -> bool:
     """True when the sweeper running this job needs a float back (see ``cli._train_task``)."""
@@ -95,13 +102,14 @@ def trials_frame(root: Path) -> pd.DataFrame:
     settings = sweep_settings(root)
     keys = list((results.get("best_params") or {}).keys()) or list((settings.get("params") or {}).keys())
     rows = []
-    for job in sorted((p for p in root.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
+    jobs = (p for p in root.iterdir() if p.is_dir() and _trial_number(p.name) is not None)
+    for job in sorted(jobs, key=lambda p: _trial_number(p.name)):
         overrides = _job_overrides(job)
         try:
             summary = json.loads((job / "summary.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             summary = {}
-        row: dict[str, Any] = {"trial": int(job.name)}
+        row: dict[str, Any] = {"trial": _trial_number(job.name)}
         row.update({k: _number_or_text(overrides.get(k)) for k in keys})
         row.update({"objective": objective(summary) if summary else float("nan"),
                     "status": summary.get("status", "missing"),

@@ -164,25 +164,40 @@ def _integer_epochs(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+UNNAMED = ("", "default")  # run names that say nothing (a run without variants is "default")
+
+
 def learning_curves(histories: dict[str, pd.DataFrame], title: str = "Learning curves") -> Figure:
-    """Loss and accuracy per epoch; train solid, validation dashed; one colour per run."""
+    """Loss and accuracy per epoch; train solid, validation dashed (the panel titles say so); one colour per run.
+
+    With several runs the legend names each run once (its colour, for both curves and both panels);
+    a single run needs no legend: its name, unless it is the meaningless "default", goes in the title.
+    """
     fig = Figure(figsize=(12, 4.2))
     ax_loss, ax_acc = fig.subplots(1, 2)
     colors = [f"C{i}" for i in range(10)]
+    several = len(histories) > 1
+    validation = {ax: False for ax in (ax_loss, ax_acc)}
     for i, (label, df) in enumerate(histories.items()):
         c = colors[i % 10]
         for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            ax.plot(df["epoch"], df[key], color=c, lw=2, label=f"{label} - train")
+            if key in df:
+                ax.plot(df["epoch"], df[key], color=c, lw=2, label=str(label) if several and ax is ax_acc else None)
             if f"val_{key}" in df and df[f"val_{key}"].notna().any():
-                ax.plot(df["epoch"], df[f"val_{key}"], color=c, lw=2, ls="--", label=f"{label} - val")
+                ax.plot(df["epoch"], df[f"val_{key}"], color=c, lw=2, ls="--")
+                validation[ax] = True
     for ax, name in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
         ax.set_xlabel("Epoch")
         _integer_epochs(ax)
         ax.set_ylabel(name)
-        ax.set_title(f"Training {name.lower()}")
-        if len(histories) <= 8:  # beyond that a legend hides the curves; the report's own figures name them
-            ax.legend(fontsize=8)
+        ax.set_title(f"{name} (solid: train, dashed: validation)" if validation[ax] else f"Training {name.lower()}")
         _grid(ax)
+    if several and len(histories) <= 8:  # beyond that a legend hides the curves; the report's own figures name them
+        ax_acc.legend(fontsize=8)
+    if not several and histories:
+        (only,) = histories
+        if str(only) not in UNNAMED and str(only) not in title:
+            title = f"{title}: {only}"
     fig.suptitle(title)
     fixed_layout(fig)
     return fig

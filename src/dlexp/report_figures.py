@@ -355,7 +355,7 @@ def representations(ex: Exercise, ex_dir: Path) -> FigureList:
                                          chance=chance_level(runs))
         cap = ("Linear-probe accuracy against depth: a logistic regression fit on each representation (input, "
                "then each hidden layer's output) of the training points and scored on the test points. "
-               f"Thin grey lines: one per seed; thick line: mean of {n} seed{'s' if n != 1 else ''}"
+               + (f"Thin grey lines: one per seed; thick line: mean of {n} seeds" if n > 1 else "One seed")
                + ("; shaded: 95% confidence band." if n >= 3 else ".")
                + " Higher = more separable, the notebook's 'increasingly separable at deeper layers' as a number.")
         return save(ex_dir, "probe_accuracy_vs_depth", fig), cap
@@ -478,8 +478,8 @@ def batch_norm(ex: Exercise, ex_dir: Path) -> FigureList:
         n, spread = n_seeds(h), ep.spread_for(n_seeds(h))
         fig = ep.curves_and_bars(h, "val_accuracy", "Validation accuracy", bars, "Test accuracy",
                                  title="Impact of batch normalization and dropout", order=variant_order(preset_dir, runs),
-                                 spread=spread, chance=chance_level(runs), curve_title="Training curves",
-                                 bar_title="Final performance")
+                                 spread=spread, chance=chance_level(runs),
+                                 curve_title="Validation accuracy over epochs", bar_title="Final performance")
         cap = (f"Left: validation accuracy per configuration over epochs, {ep.spread_caption(spread, n)}."
                + _epoch_note(h) + " Right: " + _bar_caption(bars, "test accuracy (with the best weights "
                                                             "early stopping restored)"))
@@ -581,7 +581,7 @@ def deepest_network(ex: Exercise, ex_dir: Path) -> FigureList:
                           ylabel="Test accuracy", title="How deep can we train? Test accuracy vs depth", accuracy=True,
                           line="line", panel="init", spread=spread, chance=chance_level(runs), styles=styles,
                           line_order=line_order, panel_order=inits)
-        how = ("shaded: 95% confidence band" if spread == ep.BAND else "dots: the individual seeds")
+        how = _spread_words(spread, n)
         cap = (f"Mean test accuracy over {n} seed{'s' if n != 1 else ''} against the number of hidden layers, "
                "one line per architecture (plain MLP solid, residual dashed; BatchNorm blue, none red), one panel per "
                f"initializer; {how}. Depth and settings read from each run's config.yaml. The dotted line is chance.")
@@ -589,6 +589,13 @@ def deepest_network(ex: Exercise, ex_dir: Path) -> FigureList:
 
     out.add("accuracy_vs_depth", build)
     return out.items
+
+
+def _spread_words(spread: str, n: int) -> str:
+    """What ``ep.lines_vs`` drew around the mean: a band, a dot per seed, or nothing (one seed)."""
+    if n <= 1:
+        return "one seed, so no spread to show"
+    return "shaded: 95% confidence band" if spread == ep.BAND else "dots: the individual seeds"
 
 
 def _bars_for_presets(ex: Exercise, ex_dir: Path, out: _Collector, title: str, what: str) -> None:
@@ -650,7 +657,7 @@ def shallow_vs_deep(ex: Exercise, ex_dir: Path) -> FigureList:
                           title="Exercise 1, Your Turn: test accuracy vs depth and vs width",
                           xlabels={"vs depth (100 units per layer)": "Hidden layers",
                                    "vs width (3 hidden layers)": "Units per hidden layer"})
-        how = ("shaded: 95% confidence band" if spread == ep.BAND else "dots: the individual seeds")
+        how = _spread_words(spread, n)
         cap = (f"Test accuracy (mean over {n} seed{'s' if n != 1 else ''}; {how}) against the number of hidden "
                "layers of 100 units (left, preset shallow_vs_deep_depth) and against the width of 3 hidden layers "
                "(right, preset shallow_vs_deep_width; log axis). Depth and width read from each run's config.yaml; "

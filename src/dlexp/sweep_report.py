@@ -13,14 +13,20 @@ name. A key that only follows another (``activation.alpha`` when
 
 * ``curves_by_<key>.png`` per swept key: training loss and validation accuracy
   over epochs, one colour per value (thick: mean over the runs with that
-  value; thin: each run);
+  value; thin: each run, when a value has more than one);
 * ``heatmap.png`` when exactly two keys vary: mean test accuracy per pair of values.
+
+``print_sweep_summary`` is the one table a ``-m`` sweep prints when it ends (all
+jobs: folder, variant, seed, status, test accuracy, parameters, epochs), called by
+the sweep callback in hydra_plugins/dlexp_launcher for every launcher.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pandas as pd
 
@@ -33,9 +39,20 @@ IGNORED_KEYS = ("trainer.seed", "seeds", "name", "variant", "description", "outp
 IGNORED_PREFIXES = ("variants.", "grid.", "hydra.")
 
 
+def job_number(name: str) -> Optional[int]:
+    """The job number a sweep's job folder starts with: "3_activation=elu" -> 3, "3" -> 3, "plots" -> None."""
+    m = re.match(r"(\d+)(?:_|$)", str(name))
+    return int(m.group(1)) if m else None
+
+
+def natural_key(path: Any) -> tuple:
+    """Sort key for folder paths with numbers in them: 2_x before 10_x (job order, not text order)."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(path)) if t)
+
+
 def sweep_frame(root: Path) -> pd.DataFrame:
     rows = []
-    for folder in run_folders(root):
+    for folder in sorted(run_folders(root), key=lambda f: natural_key(f.relative_to(root))):
         s = artifacts.read_json(folder / artifacts.SUMMARY)
         row = summary_row(s)
         row["folder"] = str(folder.relative_to(root)) or "."
@@ -196,9 +213,13 @@ def curves_by_value(root: Path, frame: pd.DataFrame, key: str) -> Optional[Any]:
     if not panels:
         return None
     n_runs = len(parts)
+    # thin lines are drawn only for a value with several runs (metric_curves, spread=SEEDS): say so only then
+    if history.groupby("variant")["seed"].nunique().max() > 1:
+        how = f"thick: mean of the runs with that value; thin: each run ({n_runs} runs)"
+    else:
+        how = f"one run per value ({n_runs} runs)"
     return ep.metric_curves(history, panels, spread=ep.SEEDS, order=order,
-                            title=f"{_sweep_name(root, frame)}: learning curves by {key}\n"
-                                  f"thick: mean of the runs with that value; thin: each of the {n_runs} runs")
+                            title=f"{_sweep_name(root, frame)}: learning curves by {key}\n{how}")
 
 
 def _sweep_name(root: Path, frame: pd.DataFrame) -> str:
@@ -265,6 +286,107 @@ def write_sweep_plots(root: Path, frame: pd.DataFrame) -> list[Path]:
     return written
 
 
+def split_overrides(overrides: Sequence[Sequence[str]]) -> tuple[list[str], list[list[str]]]:
+    """(the overrides every run shares, each run's others): what a table column needs to show.
+
+    With one run nothing is "shared": its overrides stay in its row.
+    """
+    lists = [list(o or []) for o in overrides]
+    if len(lists) < 2:
+        return [], lists
+    shared = [o for o in lists[0] if all(o in other for other in lists[1:])]
+    return shared, [[o for o in row if o not in shared] for row in lists]
+
+
+def _cell(v: Any, fmt: str = "{:.3f}") -> str:
+    """A table cell: numbers with ``fmt``, missing values as "-", the rest as text."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, (str, bool)):
+        return str(v)
+    try:
+        return fmt.format(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+# How the tables print each number column.
+FORMATS = {"seed": "{:.0f}", "test_accuracy": "{:.3f}", "param_count": "{:,.0f}", "epochs_run": "{:.0f}",
+           "wall_seconds": "{:.1f}"}
+
+
+def _overrides_of(summary: dict) -> list[str]:
+    return [str(o) for o in summary.get("overrides") or []]
+
+
+def job_folders(sweep_dir: Path) -> list[Path]:
+    """A Hydra sweep folder's job folders (``.hydra/`` or a summary.json inside), in job order."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return []
+    jobs = [p for p in sweep_dir.iterdir()
+            if p.is_dir() and ((p / ".hydra").is_dir() or (p / artifacts.SUMMARY).is_file())]
+    return sorted(jobs, key=lambda p: (job_number(p.name) is None, job_number(p.name) or 0, natural_key(p.name)))
+
+
+def sweep_rows(sweep_dir: Path) -> list[dict]:
+    """One row per run of the sweep's jobs (an experiment job has a run per variant and seed)."""
+    rows = []
+    for job in job_folders(sweep_dir):
+        runs = sorted(run_folders(job), key=lambda f: natural_key(f.relative_to(job)))
+        if not runs:  # the job failed before it trained anything
+            s = artifacts.read_json(job / artifacts.SUMMARY) if (job / artifacts.SUMMARY).is_file() else {}
+            rows.append({"job": job.name, "variant": None, "seed": None, "status": s.get("status", "no result"),
+                         "test_accuracy": None, "param_count": None, "epochs_run": None, "overrides": []})
+            continue
+        for folder in runs:
+            s = artifacts.read_json(folder / artifacts.SUMMARY)
+            rows.append({"job": job.name, **summary_row(s), "name": s.get("name"), "overrides": _overrides_of(s)})
+    return rows
+
+
+def sweep_summary_table(rows: list[dict], title: str = "sweep"):
+    """The end-of-sweep table: a row per run (job folder, variant when there are any, seed, status, test
+    accuracy, parameters, epochs). Long folder names wrap instead of being cut at the terminal's width."""
+    from rich.table import Table
+
+    shared, _ = split_overrides([r.get("overrides") for r in rows])
+    table = Table(title=title, caption=f"shared by every job: {' '.join(shared)}" if shared else None)
+    show_variant = any(r.get("variant") not in (None, "default") for r in rows)
+    table.add_column("job", overflow="fold", min_width=12)
+    if show_variant:
+        table.add_column("variant", overflow="fold", min_width=8)
+    cols = [("seed", "seed"), ("status", "status"), ("test_accuracy", "test acc"), ("param_count", "params"),
+            ("epochs_run", "epochs")]
+    for c, header in cols:
+        table.add_column(header, justify="left" if c == "status" else "right", no_wrap=True)
+    for r in rows:
+        cells = [r["job"]] + ([_cell(r.get("variant"))] if show_variant else [])
+        table.add_row(*cells, *(_cell(r.get(c), FORMATS.get(c, "{}")) for c, _ in cols))
+    return table
+
+
+def print_sweep_summary(sweep_dir: Path, console=None) -> None:
+    """Print one table of all the jobs of the sweep in ``sweep_dir`` (read from their folders), then the folder."""
+    from rich.console import Console
+
+    sweep_dir = Path(sweep_dir)
+    console = console or Console()
+    rows = sweep_rows(sweep_dir)
+    if not rows:
+        return
+    jobs = len({r["job"] for r in rows})
+    counts: dict = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    names = {r.get("name") for r in rows} - {None}
+    name = names.pop() if len(names) == 1 else None
+    what = f"{jobs} job{'s' if jobs != 1 else ''}" + (f", {len(rows)} runs" if len(rows) != jobs else "")
+    title = (f"{name} sweep" if name else "sweep") + f": {what} ({', '.join(f'{n} {s}' for s, n in counts.items())})"
+    console.print(sweep_summary_table(rows, title))
+    console.print(f"outputs: {sweep_dir}\nreport:  dlexp report {sweep_dir}")
+
+
 def write_sweep_report(root: Path) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -275,26 +397,40 @@ def write_sweep_report(root: Path) -> int:
     if frame.empty:
         console.print(f"no run folders (with summary.json) under {root}")
         return 1
-    artifacts.write_dataframe(root / "results.csv", frame)
-    table = Table(title=f"{root}: {len(frame)} runs")
-    cols = ["folder", "overrides", "status", "test_accuracy", "param_count", "epochs_run", "wall_seconds"]
-    for c in cols:
-        table.add_column(c)
-    for _, r in frame.iterrows():
-        table.add_row(*("-" if pd.isna(r[c]) else (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])) for c in cols))
+    artifacts.write_dataframe(root / "results.csv", frame)  # every run's full overrides
+    # On the terminal the overrides all runs share are said once, under the table; long folder names and
+    # overrides wrap (fold) instead of being cut at the terminal's width.
+    shared, own = split_overrides([str(o).split() for o in frame["overrides"].fillna("")])
+    table = Table(title=f"{root}: {len(frame)} runs",
+                  caption=f"shared by every run: {' '.join(shared)}" if shared else None)
+    # A sweep's job folders are named by their overrides (0_activation=elu): then a column of them says it twice.
+    named = all(all(o in str(folder) for o in mine) for folder, mine in zip(frame["folder"], own))
+    cols = [("folder", "folder")] + ([] if named else [("overrides", "overrides")]) + [
+        ("status", "status"), ("test_accuracy", "test acc"), ("param_count", "params"), ("epochs_run", "epochs"),
+        ("wall_seconds", "wall s")]
+    for c, header in cols:
+        if c in ("folder", "overrides"):
+            table.add_column(header, overflow="fold", min_width=6 if c == "folder" else 10)
+        else:
+            table.add_column(header, justify="left" if c == "status" else "right", no_wrap=True)
+    for (_, r), mine in zip(frame.iterrows(), own):
+        values = {**r.to_dict(), "overrides": " ".join(mine) or "-"}
+        table.add_row(*(str(values[c]) if c in ("folder", "overrides") else _cell(values[c], FORMATS.get(c, "{}"))
+                        for c, _ in cols))
     console.print(table)
     from dlexp import optuna_results
 
     optuna_results.report(root, console)  # best trials, when an Optuna sweeper ran; nothing otherwise
     histories = {}
-    for _, r in frame.iterrows():
+    for (_, r), mine in zip(frame.iterrows(), own):
         path = root / r["folder"] / artifacts.METRICS
         if path.exists() and path.stat().st_size:
             df = pd.read_csv(path)
             if len(df):
-                histories[r["overrides"] or r["folder"]] = df
+                histories[_curve_label(r, mine, histories)] = df
     if histories:
-        artifacts.save_figure(root / artifacts.PLOTS / "learning_curves.png", plots.learning_curves(histories))
+        artifacts.save_figure(root / artifacts.PLOTS / "learning_curves.png",
+                              plots.learning_curves(histories, title=f"{_sweep_name(root, frame)}: learning curves"))
     for path in write_sweep_plots(root, frame):
         console.print(f"plot: {path}")
     bad = frame[~frame["status"].isin(["completed"])]
@@ -302,3 +438,15 @@ def write_sweep_report(root: Path) -> int:
         console.print(f"[bold]{r['status']}[/bold]: {r['folder']} {r['overrides']} {r['error'] or ''}")
     console.print(f"results: {root / 'results.csv'}")
     return 0
+
+
+def _curve_label(row: Any, own_overrides: list[str], taken: dict) -> str:
+    """A run's name in the learning-curve legend: what it changes (and its variant), not the shared overrides."""
+    parts = list(own_overrides)
+    variant = row.get("variant")
+    if isinstance(variant, str) and variant not in ("", "default"):
+        parts.append(variant)
+    label = " ".join(parts) or str(row["folder"])
+    if label in taken and pd.notna(row.get("seed")):
+        label = f"{label} seed={row['seed']}"
+    return label if label not in taken else str(row["folder"])
