@@ -22,6 +22,10 @@ from dlexp.run_metrics import DETERMINISTIC, RunRecord, measure
 
 CLAIM_COLUMNS = ["exercise", "claim_id", "claim", "check", "metric", "n_seeds", "mean", "ci_low", "ci_high",
                  "verdict", "values", "note"]
+# What the reports show beside claims.csv's columns (not written to claims.csv, whose columns are fixed):
+# quantity: what mean and CI are of ("deep.test_accuracy − shallow.test_accuracy" or "deep.test_accuracy");
+# claimed: the side of the threshold the claim puts it on ("> 0"); reason: why the verdict, with the note.
+DETAIL_COLUMNS = ["quantity", "claimed", "reason"]
 
 
 @dataclass
@@ -35,12 +39,22 @@ class ClaimResult:
     verdict: str
     per_seed: dict
     note: str = ""
+    quantity: str = ""
+    claimed: str = ""
+    reason: str = ""
 
     def row(self) -> dict:
+        """The claims.csv row (CLAIM_COLUMNS)."""
         e = self.estimate
         return {"exercise": self.exercise, "claim_id": self.claim_id, "claim": self.claim, "check": self.check,
                 "metric": self.metric, "n_seeds": e.n, "mean": e.mean, "ci_low": e.ci_low, "ci_high": e.ci_high,
                 "verdict": self.verdict, "values": json.dumps(self.per_seed), "note": self.note}
+
+    def details(self) -> dict:
+        """DETAIL_COLUMNS: ``reason`` is the verdict's reason followed by the note, without repeating it."""
+        parts = [self.reason, *self.note.split("; ")]
+        return {"quantity": self.quantity, "claimed": self.claimed,
+                "reason": "; ".join(dict.fromkeys(p for p in parts if p))}
 
 
 def index_runs(preset_dir: Path) -> dict[tuple[str, int], RunRecord]:
@@ -71,6 +85,17 @@ def check_text(claim: dict) -> str:
     return f"{left} {claim['op']} {right}"
 
 
+def quantity_text(claim: dict) -> str:
+    """What is measured on each seed, whose mean and CI the reports show: a − b for two configurations."""
+    left = f"{claim['a']}.{claim['metric']}" if "a" in claim else claim["metric"]
+    return f"{left} − {claim['b']}.{claim['metric']}" if "b" in claim else left
+
+
+def claimed_text(claim: dict) -> str:
+    """The side of the threshold the claim puts ``quantity_text`` on: "> 0", "< 1e-06", "> -0.01"."""
+    return f"{claim['op']} {stats.short_number(float(claim.get('margin', 0) if 'b' in claim else claim['value']))}"
+
+
 def evaluate_claim(out_dir: Path, exercise: str, claim: dict,
                    runs: Optional[dict[tuple[str, int], RunRecord]] = None) -> ClaimResult:
     metric, op = claim["metric"], claim["op"]
@@ -97,15 +122,17 @@ def evaluate_claim(out_dir: Path, exercise: str, claim: dict,
         threshold = float(claim["value"])
         per_seed = {str(s): v for s, v in sorted(a_vals.items())}
     if est.n == 0:
-        note = (note + "; " if note else "") + "no finished runs to measure"
+        note = (note + "; " if note else "") + stats.NO_RUNS
     elif est.n == 1 and not deterministic:
-        note = (note + "; " if note else "") + "one seed: no interval (run with --seeds >= 2)"
+        note = (note + "; " if note else "") + stats.ONE_SEED
     return ClaimResult(exercise, claim["id"], claim["claim"], check_text(claim), metric, est,
-                       stats.verdict(est, op, threshold), per_seed, note)
+                       stats.verdict(est, op, threshold), per_seed, note, quantity_text(claim), claimed_text(claim),
+                       stats.verdict_reason(est, op, threshold))
 
 
 def evaluate(out_dir: Path, exercises: list[Exercise]) -> pd.DataFrame:
-    """All claims of ``exercises`` that have results in ``out_dir``, as the claims.csv table."""
+    """All claims of ``exercises`` that have results in ``out_dir``: the claims.csv table (CLAIM_COLUMNS)
+    followed by DETAIL_COLUMNS for the reports; write ``frame[CLAIM_COLUMNS]`` as claims.csv."""
     rows = []
     for ex in exercises:
         if not (Path(out_dir) / ex.name).exists():
@@ -115,5 +142,6 @@ def evaluate(out_dir: Path, exercises: list[Exercise]) -> pd.DataFrame:
             runs = None
             if "preset" in claim:
                 runs = cache.setdefault(claim["preset"], index_runs(Path(out_dir) / ex.name / claim["preset"]))
-            rows.append(evaluate_claim(out_dir, ex.name, claim, runs).row())
-    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+            result = evaluate_claim(out_dir, ex.name, claim, runs)
+            rows.append({**result.row(), **result.details()})
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS + DETAIL_COLUMNS)

@@ -315,8 +315,9 @@ def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: di
     early.write_remaining()
     if args.no_report:
         return 0
-    from dlexp.report import write_reproduction_report
+    from dlexp.report import print_verdicts, write_reproduction_report
 
     paths = write_reproduction_report(out, figures=early.drawn)
+    print_verdicts(paths["claims"])
     print(f"report: {paths['html']}")
     return 0

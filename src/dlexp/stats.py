@@ -22,6 +22,10 @@ import numpy as np
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 OPS = (">", ">=", "<", "<=")
+OPPOSITE = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+# The reasons verdict_reason gives, and claims' notes, when there is no interval.
+NO_RUNS = "no finished runs to measure"
+ONE_SEED = "one seed: no interval (run with --seeds >= 2)"
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,39 @@ def verdict(est: Estimate, op: str, threshold: float = 0.0) -> str:
         return SUPPORTED if _holds(est.mean, op, threshold) else CONTRADICTED
     if _holds(est.ci_low, op, threshold) and _holds(est.ci_high, op, threshold):
         return SUPPORTED
-    opposite = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}[op]
+    opposite = OPPOSITE[op]
     if _holds(est.ci_low, opposite, threshold) and _holds(est.ci_high, opposite, threshold):
         return CONTRADICTED
     return INCONCLUSIVE
+
+
+def short_number(x: float) -> str:
+    """``x`` in at most 3 significant digits, a whole number without decimals: 14800, 0.045, 1e-06."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:.3g}"
+
+
+def verdict_reason(est: Estimate, op: str, threshold: float = 0.0) -> str:
+    """Why ``verdict(est, op, threshold)`` is what it is, in a few words (for the reports).
+
+    Example:
+        >>> verdict_reason(mean_ci([0.1, 0.12, 0.11]), ">", 0.0)
+        'whole CI > 0'
+        >>> verdict_reason(mean_ci([-0.1, 0.12, 0.01]), ">", 0.0)
+        'CI includes 0'
+    """
+    if op not in OPS:
+        raise ValueError(f"op must be one of {OPS}, got {op!r}")
+    t = short_number(threshold)
+    if est.n == 0:
+        return NO_RUNS
+    if math.isnan(est.ci_low) or math.isnan(est.ci_high):
+        return ONE_SEED
+    if est.ci_low == est.ci_high:
+        holds = _holds(est.mean, op, threshold)
+        return f"same value on every seed: {short_number(est.mean)} {op if holds else OPPOSITE[op]} {t}"
+    v = verdict(est, op, threshold)
+    if v == SUPPORTED:
+        return f"whole CI {op} {t}"
+    if v == CONTRADICTED:
+        return f"whole CI {OPPOSITE[op]} {t}"
+    return f"CI includes {t}"
