@@ -152,6 +152,7 @@ def test_relu_paths_are_all_or_nothing_and_the_mean_is_half_per_layer():
         assert abs(big[:, k].mean() - p) < 5 * math.sqrt(p * (1 - p) / n), k
 
 
+@pytest.mark.slow
 def test_simulated_means_agree_with_exact_expectations():
     n = 200_000
     t = gf.gradient_flow_table(n_layers=3, n_simulations=n, seed=3)
@@ -281,6 +282,7 @@ def test_doctests_pass():
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
+@pytest.mark.slow
 def test_analysis_never_imports_tensorflow_or_pyplot():
     code = (
         "import sys\n"

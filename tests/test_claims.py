@@ -18,6 +18,7 @@ def _analysis_metric_names():
     }
 
 
+@pytest.mark.slow
 def test_every_claim_refers_to_existing_runs_and_metrics(compose):
     analysis_metrics = _analysis_metric_names()
     n = 0

@@ -21,6 +21,7 @@ def _tf_noise(line):
     return any(s in line for s in ("cuda", "absl::", "cuInit", "TF_ENABLE_ONEDNN"))
 
 
+@pytest.mark.slow
 def test_help_and_list_work(run_dlexp):
     # How fast they answer is measured in benchmarks/bench_train.py, never asserted here.
     for args in (["--help"], ["list"]):
@@ -44,12 +45,14 @@ def test_help_and_list_work(run_dlexp):
     (["reproduce", "real_dataset", "--mnist", "/no/such.npz"], "dlexp: error: dataset.path: got '/no/such.npz'"),
     (["frobnicate"], "dlexp: error: command: got 'frobnicate'"),
 ])
+@pytest.mark.slow
 def test_bad_input_one_line_no_traceback_no_folder(run_dlexp, tmp_path, args, starts):
     line = _one_line_error(run_dlexp(*args))
     assert line.startswith(starts), line
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_train_shallow_vs_deep_end_to_end(run_dlexp, tmp_path):
     proc = run_dlexp("train", "+exp=shallow_vs_deep", "trainer.epochs=1")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -61,6 +64,7 @@ def test_train_shallow_vs_deep_end_to_end(run_dlexp, tmp_path):
     assert "shallow" in proc.stdout and "20,803" in proc.stdout
 
 
+@pytest.mark.slow
 def test_reproducing_only_no_training_exercises_never_imports_tensorflow(tmp_path):
     """`dlexp reproduce modern_activations` is numpy and matplotlib only (~4 s; ~12 s when it imported TF)."""
     code = ("import sys; from dlexp.cli import main; rc = main(sys.argv[1:]); "
@@ -71,6 +75,7 @@ def test_reproducing_only_no_training_exercises_never_imports_tensorflow(tmp_pat
     assert (tmp_path / "r" / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_concurrent_runs_get_distinct_folders(run_dlexp, tmp_path):
     from conftest import dlexp_cmd
 
@@ -121,6 +126,7 @@ def test_onednn_is_on_unless_the_environment_turns_it_off(env, expected):
     assert out.stdout.strip() == expected
 
 
+@pytest.mark.slow
 def test_one_thread_per_op_only_before_tf_runs_and_never_over_the_users_choice():
     """The intra-op pool is made by TF's first op: before it the setting takes, after it the call
     says no (and changes nothing); a TF_NUM_INTRAOP_THREADS in the environment is left alone."""

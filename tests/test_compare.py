@@ -45,6 +45,7 @@ def _accuracies(preset: Path) -> dict:
     return {(r.variant, r.seed): r.test_accuracy for r in frame.itertuples()}
 
 
+@pytest.mark.slow
 def test_report_rebuilds_only_stale_comparisons(repro):
     preset = repro / "shallow_vs_deep" / "shallow_vs_deep"
     exercises = [load("shallow_vs_deep")]

@@ -9,6 +9,7 @@ from dlexp.presets import group_options, list_presets
 GROUPS = ["dataset", "model", "activation", "initializer", "normalization", "clipping", "optimizer", "trainer"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", GROUPS)
 def test_every_group_option_composes_and_validates(compose, group):
     options = group_options(group)
@@ -100,6 +101,7 @@ def test_seeds_repeat_every_variant(compose):
     assert jobs[0].subdir == "runs/shallow/seed1"
 
 
+@pytest.mark.slow
 def test_config_module_does_not_import_tensorflow():
     import subprocess
     import sys

@@ -27,6 +27,7 @@ def _summaries(jobs):
     return [json.loads((j / "summary.json").read_text()) for j in jobs]
 
 
+@pytest.mark.slow
 def test_ray_launcher_runs_a_sweep_on_a_local_ray_instance_with_mlflow(run_dlexp, tmp_path):
     need("hydra_plugins.hydra_ray_launcher")
     need("mlflow")
@@ -51,6 +52,7 @@ def test_ray_launcher_runs_a_sweep_on_a_local_ray_instance_with_mlflow(run_dlexp
     assert {r.info.status for r in runs} == {"FINISHED"}
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_the_same_sweep(run_dlexp, tmp_path):
     need("hydra_plugins.hydra_submitit_launcher")
     proc = run_dlexp("train", "-m", *BASE, "name=sub", "activation=relu,elu", "hydra/launcher=submitit_local",
@@ -63,6 +65,7 @@ def test_submitit_local_launcher_runs_the_same_sweep(run_dlexp, tmp_path):
     assert list((jobs[0] / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_optuna_search_returns_the_objective_and_reports_the_best_trials(run_dlexp, tmp_path):
     need("hydra_plugins.hydra_optuna_sweeper")
     proc = run_dlexp("train", "-m", "+exp=hyperparameter_search", "trainer.epochs=1", "trainer.diagnostics=false",
@@ -91,6 +94,7 @@ def test_optuna_search_returns_the_objective_and_reports_the_best_trials(run_dle
     assert frame.iloc[0]["model.hidden"] == str(results["best_params"]["model.hidden"])
 
 
+@pytest.mark.slow
 def test_launcher_configs_size_tf_threads(compose):
     """Composed launcher configs -> TF threads per job (so parallel jobs do not oversubscribe the cores)."""
     from hydra import compose as hydra_compose
@@ -114,6 +118,7 @@ def test_launcher_configs_size_tf_threads(compose):
     assert launcher_threads(launcher("hydra/launcher=submitit_slurm", "hydra.launcher.cpus_per_task=4")) == 4
 
 
+@pytest.mark.slow
 def test_shell_completion_through_the_dispatcher(run_dlexp, tmp_path):
     script = run_dlexp("train", "-sc", "install=bash")
     assert script.returncode == 0, script.stderr

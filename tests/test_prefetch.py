@@ -109,6 +109,7 @@ def _stack_specs():
     return [spec.with_seed(s) for s in (0, 1, 2)]
 
 
+@pytest.mark.slow
 def test_a_stack_prepared_on_another_thread_trains_as_fit_stack_alone():
     specs = _stack_specs()
     data = load(specs[0])
@@ -158,6 +159,7 @@ def _four_stacks(compose, folder, extra=()):
     return tasks, datasets
 
 
+@pytest.mark.slow
 def test_stacks_prepared_ahead_train_to_the_bits_of_stacks_prepared_on_their_lane(compose, tmp_path, monkeypatch):
     """Four stacks on two lanes, with and without preparing ahead: the later ones are prepared on
     the prefetch thread, and every number is the same to the last bit (same executor, config and
@@ -190,6 +192,7 @@ def test_stacks_prepared_ahead_train_to_the_bits_of_stacks_prepared_on_their_lan
         assert without_times(csv0) == without_times(csv1)
 
 
+@pytest.mark.slow
 def test_a_stop_while_a_lane_waits_for_a_preparation_leaves_its_group_unstarted(compose, tmp_path, monkeypatch):
     """One lane's stack fails while the next group is being prepared and the other lane waits for
     it: execute_tasks raises after the preparation is done (nothing traces behind it), and the

@@ -55,6 +55,7 @@ def test_parameter_count_formula_matches_keras(compose):
             models.count_params(spec, ds.input_dim, ds.n_classes)
 
 
+@pytest.mark.slow
 def test_exercise_specific_settings(compose):
     dead = {j.spec.variant: j.spec for j in experiment.expand(compose(["+exp=dead_relu"]))}
     assert dead["random_normal"].initializer.params == {"mean": 0.0, "stddev": 0.5}
@@ -106,6 +107,7 @@ def test_reproduce_draws_tsne_for_the_first_seed_only_and_still_stacks_the_seeds
     assert runner.plan(jobs) == [jobs]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags,diagnostics,every", [([], True, 0), (["--diagnostics"], True, 1)])
 def test_reproduce_measures_layers_where_the_report_reads_them(flags, diagnostics, every):
     """Exercise 2's report and claims read per-layer stats at epoch 0 and the last epoch only, so

@@ -1,10 +1,13 @@
 """Exercise 5's measurements: t-SNE's budget."""
 
+import pytest
+
 import numpy as np
 
 from dlexp import probes
 
 
+@pytest.mark.slow
 def test_tsne_stops_at_its_iteration_budget_where_more_would_barely_lower_the_divergence(monkeypatch):
     """probes.tsne_embeddings runs TSNE_ITERATIONS (fewer than sklearn's 1000: it shares the cores
     with training). On these 150 clustered points its KL divergence ends 5.6% above 1000

@@ -37,6 +37,7 @@ def _complete_rows(path):
     return pd.read_csv(path)
 
 
+@pytest.mark.slow
 def test_ctrl_c_marks_interrupted_and_resume_matches_an_uninterrupted_run(tmp_path):
     proc = _start(tmp_path, *SLOW_RUN, "name=part")
     folder = _wait_for_rows(tmp_path, "part", 3)
@@ -68,6 +69,7 @@ def test_ctrl_c_marks_interrupted_and_resume_matches_an_uninterrupted_run(tmp_pa
         json.loads((full_folder / "summary.json").read_text())["test_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_complete_rows_and_a_whole_summary(tmp_path):
     proc = _start(tmp_path, *SLOW_RUN, "name=killed")
     folder = _wait_for_rows(tmp_path, "killed", 2)
@@ -80,6 +82,7 @@ def test_kill_9_leaves_complete_rows_and_a_whole_summary(tmp_path):
     assert not list(folder.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_two_reproductions_into_one_folder_do_not_both_write(tmp_path):
     from filelock import FileLock
 
@@ -93,6 +96,7 @@ def test_two_reproductions_into_one_folder_do_not_both_write(tmp_path):
     assert not (out / "modern_activations").exists()
 
 
+@pytest.mark.slow
 def test_an_interrupt_swallowed_by_library_code_still_stops_training(monkeypatch):
     """Ctrl-C sets a flag as well as raising; both trainers re-raise it at the next epoch start,
     so an interrupt that some library's catch-all swallowed cannot let the run finish."""

@@ -86,6 +86,7 @@ EQUIVALENCE_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(EQUIVALENCE_CASES))
 def test_member_of_stack_matches_fit_one(case, moons):
     groups = dict(EQUIVALENCE_CASES[case])
@@ -99,6 +100,7 @@ def test_member_of_stack_matches_fit_one(case, moons):
     assert members[1].keras_model().output_shape[-1] == (1 if data.binary else data.n_classes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", [True, "update"])
 def test_xla_compiled_stack_matches_fit_one(moons, jit):
     """The whole step under XLA (True = "step"), or only the clipping + optimizer update (mixed
@@ -126,6 +128,7 @@ def test_update_choice_runs_the_update_as_its_own_compiled_function(moons):
     assert np.abs(engine.flat_weights() - before).max() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", ["none", "update", "step"])
 def test_stack_on_the_single_threaded_executor_matches_fit_one(moons, jit):
     """shared_cores=True runs a small stack on TF's single-threaded executor (other kernels, no
@@ -279,6 +282,7 @@ def test_fit_stack_names_the_allowed_xla_choices(moons):
         stack.fit_stack([make_spec()], moons, jit="fast")
 
 
+@pytest.mark.slow
 def test_xla_step_is_traced_once_and_pads_the_last_batch(moons):
     """Under XLA a smaller last batch (128 rows in batches of 24: 5 full and 8 rows) goes through
     the same compiled step, padded; the plain step is never traced (one Python trace less)."""
@@ -320,6 +324,7 @@ def test_layer_rows_in_small_chunks_match_one_pass(moons, monkeypatch):
     assert other != pytest.approx([r["grad_norm"] for r in whole[0].layer_stats], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moons):
     spec = make_spec(normalization={"kind": "batchnorm"}, clipping={"kind": "value", "value": 0.05},
                      trainer={"diagnostics": True}).with_seed(3)
@@ -351,6 +356,7 @@ def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moo
     assert member.param_count == models.count_params(spec, moons.input_dim, moons.n_classes)
 
 
+@pytest.mark.slow
 def test_diagnostics_every_n_epochs_and_the_last_one_trained_match_fit_one(moons):
     """trainer.diagnostics_every=2: epoch 0, epochs 2, 4, ... and the last epoch a run trains
     (its budget's, or where early stopping ends it), in the stack as in the solo fit."""
@@ -416,6 +422,7 @@ def test_diverging_member_is_marked_and_does_not_poison_the_others():
     assert max_weight_diff(ok_a, clean_a) < WEIGHT_ATOL and max_weight_diff(ok_b, clean_b) < WEIGHT_ATOL
 
 
+@pytest.mark.slow
 def test_fused_adam_stays_close_to_keras_over_hundreds_of_steps():
     """Adam's fused kernel rounds 1 - beta as float32 1 - 0.9f and 1 - 0.999f (Keras: 0.1f and
     0.001f), a constant relative difference of up to 1.3e-5 in every step that training compounds.
@@ -435,6 +442,7 @@ def test_fused_adam_stays_close_to_keras_over_hundreds_of_steps():
     assert members[0].test_accuracy == pytest.approx(solo.test_accuracy, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_fused_adam_freezes_a_diverging_member_where_keras_stops_it():
     """Adam through the fused kernel masks no member: an epoch's call ends right after the batch
     where a member's loss turned non-finite (here the first of 8: inputs x1e30 overflow the linear
@@ -561,6 +569,7 @@ def test_dropout_is_keras_stateless_dropout_per_member():
         assert np.array_equal(out[m], ref)
 
 
+@pytest.mark.slow
 def test_stack_accuracy_is_within_seed_spread_of_solo(moons):
     spec = make_spec(model={"dropout": 0.1}, optimizer={"learning_rate": 0.03}, trainer={"shuffle": True, "epochs": 4})
     seeds = [21, 22, 23]
@@ -689,6 +698,7 @@ def test_stack_groups_put_members_without_batchnorm_with_one_batchnorm_config():
         stack.fit_stack([pre, post], load(base))
 
 
+@pytest.mark.slow
 def test_members_may_differ_in_batchnorm_clipping_epochs_and_early_stopping(moons):
     """Runs of different exercises share a stack: each member matches its solo fit.
 
@@ -720,6 +730,7 @@ def test_param_groups_give_large_weights_a_variable_of_their_own():
     assert stack_engine.param_groups([big], members=1) == [[0]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit", ["none", "update"])
 def test_weights_in_variables_of_their_own_train_as_in_one_flat_variable(moons, monkeypatch, jit):
     """Which weights share a variable (param_groups) changes no result: the same mixed stack (BN,
@@ -755,6 +766,7 @@ def test_weights_in_variables_of_their_own_train_as_in_one_flat_variable(moons, 
     assert split[3].best_epoch < split[3].epochs_run < 6  # stopped early, best weights restored
 
 
+@pytest.mark.slow
 def test_members_may_differ_in_activation_and_initializer(moons):
     base = make_spec(optimizer={"name": "rmsprop", "learning_rate": 0.003},
                      model={"kind": "residual", "hidden": [16, 16, 16], "block_size": 2})
@@ -796,6 +808,7 @@ def test_activation_runs_and_per_member_select_agree():
     assert stack_engine._arch(interleaved, [], binary=False).act_runs is None  # 6 runs of 2 functions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["none", "post_activation", "pre_activation"])
 def test_stack_representations_equal_the_keras_models_layer_outputs(norm, moons):
     """The probes read each hidden layer's output from the stack itself (no Keras model is

@@ -14,6 +14,7 @@ def _sweep_dir(tmp_path):
     return sweep
 
 
+@pytest.mark.slow
 def test_sweep_with_a_failing_and_a_diverging_job_keeps_the_others(run_dlexp, tmp_path):
     (tmp_path / "acts.py").write_text(textwrap.dedent("""
         def broken(x):
@@ -40,6 +41,7 @@ def test_sweep_with_a_failing_and_a_diverging_job_keeps_the_others(run_dlexp, tm
     assert "failed" in report.stdout and "diverged" in report.stdout
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs_in_parallel(run_dlexp, tmp_path):
     proc = run_dlexp("train", "-m", *BASE, "activation=relu,elu", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -49,6 +51,7 @@ def test_joblib_launcher_runs_two_jobs_in_parallel(run_dlexp, tmp_path):
         assert json.loads((job / "summary.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_default_launcher_trains_compatible_sweep_jobs_as_one_stack(run_dlexp, tmp_path):
     """`-m` jobs go through dlexp's launcher: one stack for all four, each in its own job folder,
     and a member's numbers are those of the same run trained alone."""

@@ -51,6 +51,7 @@ def _train(compose, tmp_path, overrides, name="run"):
     return train(cfg, folder), folder
 
 
+@pytest.mark.slow
 def test_tensorboard_solo_run_has_epoch_and_layer_scalars_and_histograms(compose, tmp_path):
     summary, folder = _train(compose, tmp_path, ["trainer.epochs=2", "model.hidden=[8,8]", "trainer.backend=keras"])
     assert summary["status"] == "completed" and "warnings" not in summary, summary.get("warnings")
@@ -92,6 +93,7 @@ def test_tensorboard_stack_path_logs_scalars_from_rows(compose, tmp_path):
         assert not [t for t in events if t.startswith("weights/")]  # histograms are the solo path's
 
 
+@pytest.mark.slow
 def test_mlflow_run_is_read_back_from_sqlite(compose, tmp_path):
     need("mlflow")
     from mlflow.tracking import MlflowClient
@@ -125,6 +127,7 @@ def test_mlflow_run_is_read_back_from_sqlite(compose, tmp_path):
     assert "loss" in read_events(folder)
 
 
+@pytest.mark.slow
 def test_mlflow_experiment_and_uri_from_the_config(compose, tmp_path):
     need("mlflow")
     from mlflow.tracking import MlflowClient

@@ -51,11 +51,13 @@ def _check_run_folder(folder, epochs, two_d):
     (["dataset=classification", "initializer=he_normal", "optimizer=sgd"], False),
     (["dataset=digits", "model=mlp_10x64", "normalization=batchnorm_pre"], False),
 ])
+@pytest.mark.slow
 def test_smoke_run_per_dataset(compose, tmp_path, overrides, two_d):
     summary, folder = _train(compose, tmp_path, overrides + ["trainer.epochs=2"])
     _check_run_folder(folder, 2, two_d)
 
 
+@pytest.mark.slow
 def test_mnist_from_a_local_file(compose, tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "mnist.npz"
@@ -67,12 +69,14 @@ def test_mnist_from_a_local_file(compose, tmp_path):
     assert summary["param_count"] == 784 * 32 + 32 + 32 * 10 + 10
 
 
+@pytest.mark.slow
 def test_residual_and_custom_activation(compose, tmp_path):
     summary, folder = _train(compose, tmp_path, ["model=residual", "model.hidden=[16,16,16,16,16]", "trainer.epochs=1",
                                                 "activation.name=dlexp.activations:xtanh_sqrt"])
     _check_run_folder(folder, 1, True)
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(compose, tmp_path):
     over = ["trainer.epochs=2", "model.dropout=0.2", "trainer.seed=7"]
     _, a = _train(compose, tmp_path, over, "a")
@@ -84,6 +88,7 @@ def test_same_seed_same_metrics(compose, tmp_path):
     assert not pd.read_csv(c / "metrics.csv")[cols].equals(ma[cols])
 
 
+@pytest.mark.slow
 def test_experiment_with_variants_writes_comparison(compose, tmp_path):
     summary, folder = _train(compose, tmp_path, ["+exp=shallow_vs_deep", "trainer.epochs=1"])
     assert summary["kind"] == "experiment"
@@ -97,6 +102,7 @@ def test_experiment_with_variants_writes_comparison(compose, tmp_path):
         _check_run_folder(folder / "runs" / variant / "seed42", 1, True)
 
 
+@pytest.mark.slow
 def test_divergence_is_recorded_and_keeps_finished_epochs(compose, tmp_path):
     """A NaN loss stops that run, marks it diverged, keeps its finished epochs; other runs go on."""
     import keras
@@ -127,6 +133,7 @@ def test_divergence_is_recorded_and_keeps_finished_epochs(compose, tmp_path):
     assert diverged["diverged_at"] == 1 and (folder / "runs/shallow/seed42/metrics.csv").exists()
 
 
+@pytest.mark.slow
 def test_reproduce_plans_all_presets_together(run_dlexp, tmp_path):
     """`dlexp reproduce` end to end on a 1-epoch budget: Exercise 1's three presets are planned as
     one, so the deep net, the depth-3 and the width-100 sweep points (the same network) share a
@@ -193,6 +200,7 @@ def _two_stacks(compose, tmp_path, extra=(), same_shape=False):
     return tasks, runner.load_data([t.job for t in tasks])
 
 
+@pytest.mark.slow
 def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, monkeypatch):
     """Two stacks training at once share TF's thread pools; each must still compute what it computes
     alone (stateless seeds, no cross-stack state). Checks that they did overlap. Not to the bit:
@@ -225,6 +233,7 @@ def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, mon
         pd.testing.assert_frame_equal(m1, m2, check_exact=False, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp_path, monkeypatch):
     """Several stacks at once run each TF op on one thread (tf_runtime.one_thread_per_op) and fit_stack
     hears that they share the cores (its executor, stack.executor_for); one lane keeps TF's default,
@@ -245,6 +254,7 @@ def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp
         shared.clear()
 
 
+@pytest.mark.slow
 def test_training_freezes_the_long_lived_heap_once_per_process(compose, tmp_path, monkeypatch):
     """Before the first training the GC's permanent generation takes what is alive (modules,
     configs, data); a second execute_tasks in the same process must not pin more."""
@@ -282,6 +292,7 @@ def test_warmup_opens_after_the_expected_first_epochs_or_when_released():
     assert released.wait(timeout=0)
 
 
+@pytest.mark.slow
 def test_background_work_behind_the_warmup_waits_for_both_lanes_first_epochs(compose, tmp_path):
     """reproduce queues its analyses behind a Warmup: they run once both lanes' first stacks have
     trained an epoch (so they no longer compete with tracing for the GIL), long before training ends."""
@@ -366,6 +377,7 @@ def test_a_group_with_probes_starts_before_a_costlier_one(compose):
     assert groups == [probed, big]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tsne", [True, False])
 def test_probes_write_their_table_and_tsne_only_when_asked(compose, tmp_path, tsne):
     """With probes on, every run gets probes.csv (one row per representation); plots/tsne.png is
