@@ -114,3 +114,21 @@ def test_console_script_finds_own_activation_in_cwd_without_tf_noise(tmp_path):
     assert "completed" in proc.stdout
     noise = [ln for ln in proc.stderr.splitlines() if native_log.is_native_line(ln) or "cuda" in ln.lower()]
     assert noise == [], noise
+
+
+@pytest.mark.slow
+def test_one_seed_reproduction_measures_single_run_presets(tmp_path):
+    """With --seeds 1 a one-variant preset is a single run whose folder is the preset's folder: the
+    comparison must not overwrite its summary.json, or its claims find no finished run."""
+    out = tmp_path / "rep"
+    proc = subprocess.run([_dlexp(), "reproduce", "representations", "--seeds", "1", "--epochs", "1", "--out", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import pandas as pd
+
+    claims = pd.read_csv(out / "claims.csv")
+    assert (claims["n_seeds"] == 1).all(), claims[["claim_id", "n_seeds", "note"]]
+    assert "no finished runs" not in " ".join(claims["note"].fillna(""))
+    proc = subprocess.run([_dlexp(), "report", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (pd.read_csv(out / "claims.csv")["n_seeds"] == 1).all()

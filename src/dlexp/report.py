@@ -182,7 +182,8 @@ def rebuild_comparisons(out: Path, exercises: list[Exercise]) -> list[Path]:
             if is_current(preset_cfg.parent):
                 continue
             cfg = artifacts.read_yaml(preset_cfg)
-            if cfg and cfg.get("name") and run_folders(preset_cfg.parent):
+            runs = run_folders(preset_cfg.parent)
+            if cfg and cfg.get("name") and runs and runs != [preset_cfg.parent]:  # not a single run's own folder
                 write_comparison(cfg, None, preset_cfg.parent)  # jobs are not used: the folders say what ran
                 rebuilt.append(preset_cfg.parent)
     return rebuilt
@@ -261,8 +262,12 @@ def print_verdicts(claims, console=None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="dlexp report", description="Aggregate a run, sweep or reproduction folder.")
-    p.add_argument("folder")
+    p = argparse.ArgumentParser(
+        prog="dlexp report",
+        description="Tables, plots and the report for a folder that dlexp wrote: a reproduction (dlexp reproduce "
+                    "--out DIR: claims.csv, report.md, report.html, verdicts printed), or a run, preset or sweep "
+                    "folder (results.csv, comparison plots, a table of every run).")
+    p.add_argument("folder", help="e.g. outputs/reproduce, outputs/default/multirun/<stamp>, outputs/batch_norm/<stamp>")
     try:
         args = p.parse_args(argv)
     except SystemExit as exc:

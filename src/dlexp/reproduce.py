@@ -280,7 +280,8 @@ class _EarlyOutputs:
 
         ex, name, plain, jobs = self.plans[preset]
         self.compared.add(preset)
-        compare.write_comparison(plain, jobs, self.out / ex.name / name)
+        if len(jobs) > 1:  # a single run's folder is the preset's folder: its summary.json must stay the run's
+            compare.write_comparison(plain, jobs, self.out / ex.name / name)
 
     def write_remaining(self) -> None:
         """The comparisons not written yet (after training: nothing else is writing)."""
