@@ -17,7 +17,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from dlexp import config, data, stack, training  # noqa: E402
+from dlexp.config import schema as config
+from dlexp.data import datasets as data
+from dlexp.train.stack import fit as stack
+from dlexp import training  # noqa: E402
 
 
 def exercise4_spec(epochs: int) -> config.RunSpec:

@@ -46,8 +46,11 @@ def per_epoch_costs(epochs: int) -> tuple[float, float]:
     import keras
     from hydra import compose, initialize_config_module
 
-    from dlexp import experiment, models, runner, training
-    from dlexp.cli import _register_resolvers
+    from dlexp.config import experiment
+    from dlexp.nn import models
+    from dlexp.run import runner
+    from dlexp.train import keras_fit as training
+    from dlexp.cli.main import _register_resolvers
 
     _register_resolvers()
     with initialize_config_module("dlexp.conf", version_base="1.3"):

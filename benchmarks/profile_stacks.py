@@ -20,9 +20,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the dlexp command sets it
 
-from dlexp import reproduce, runner, tf_runtime  # noqa: E402
-from dlexp.data import validation_cut  # noqa: E402
-from dlexp.exercises import load  # noqa: E402
+from dlexp.notebook import reproduce
+from dlexp.run import runner
+from dlexp import tf_runtime  # noqa: E402
+from dlexp.data.datasets import validation_cut  # noqa: E402
+from dlexp.notebook.exercises import load  # noqa: E402
 
 # The benchmark's eight (bench_reproduce.py): the notebook's exercises 1-8.
 EIGHT = ("shallow_vs_deep", "vanishing_gradients", "modern_activations", "activation_comparison",
@@ -55,11 +57,12 @@ def main() -> None:
     parser.add_argument("--exercises", nargs="*", default=list(EIGHT))
     parser.add_argument("--jit", default="auto", choices=("auto", "none", "update", "step"))
     parser.add_argument("--no-onednn", action="store_true",
-                        help="Eigen's matmuls on the single-threaded executor (dlexp.onednn off), to compare")
+                        help="Eigen's matmuls on the single-threaded executor (dlexp.train.stack.onednn off), to compare")
     args = parser.parse_args()
 
     tf_runtime.one_thread_per_op()  # as runner.execute_tasks sets it for its lanes
-    from dlexp import stack, stack_engine
+    from dlexp.train.stack import fit as stack
+    from dlexp.train.stack import engine as stack_engine
 
     if args.no_onednn:
         stack.onednn.available = lambda: False

@@ -19,9 +19,9 @@ def compose():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from dlexp.cli import _register_resolvers
+    from dlexp.config.compose import register_resolvers
 
-    _register_resolvers()
+    register_resolvers()
 
     def _compose(overrides=(), config_name="config"):
         with initialize_config_module("dlexp.conf", version_base="1.3"):

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from dlexp.analysis import activation_fns as af
-from dlexp.analysis import figures, gradient_flow as gf
-from dlexp.analysis.exercises import AnalysisResult, modern_activations_analysis, vanishing_gradients_analysis
+from dlexp.notebook.analysis import activation_fns as af
+from dlexp.notebook.analysis import figures, gradient_flow as gf
+from dlexp.notebook.analysis.exercises import AnalysisResult, modern_activations_analysis, vanishing_gradients_analysis
 from dlexp.errors import ConfigError
-from dlexp.names import ACTIVATIONS
+from dlexp.config.names import ACTIVATIONS
 
 E = math.e
 
@@ -277,7 +277,7 @@ def test_modern_activations_analysis_reports_the_exercise3_table():
 
 
 def test_doctests_pass():
-    from dlexp.analysis import activation_fns, gradient_flow
+    from dlexp.notebook.analysis import activation_fns, gradient_flow
     for module in (activation_fns, gradient_flow):
         assert doctest.testmod(module).failed == 0, module.__name__
 
@@ -286,7 +286,7 @@ def test_doctests_pass():
 def test_analysis_never_imports_tensorflow_or_pyplot():
     code = (
         "import sys\n"
-        "import dlexp.analysis as a\n"
+        "import dlexp.notebook.analysis as a\n"
         "a.vanishing_gradients_analysis(n_layers=3, n_simulations=5, depths=(2, 3))\n"
         "a.modern_activations_analysis()\n"
         "bad = [m for m in ('tensorflow', 'keras', 'matplotlib.pyplot') if m in sys.modules]\n"

@@ -4,13 +4,16 @@ import json
 
 import pytest
 
-from dlexp import artifacts, claims, experiment, stats
-from dlexp.exercises import all_exercises
-from dlexp.run_metrics import METRICS
+from dlexp import artifacts
+from dlexp.notebook import claims
+from dlexp.config import experiment
+from dlexp.report import stats
+from dlexp.notebook.exercises import all_exercises
+from dlexp.notebook.metrics import METRICS
 
 
 def _analysis_metric_names():
-    from dlexp.analysis import exercises as analysis
+    from dlexp.notebook.analysis import exercises as analysis
 
     return {
         "vanishing_gradients": set(analysis.vanishing_gradients_analysis(n_simulations=10)["metrics"]),

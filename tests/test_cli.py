@@ -67,7 +67,7 @@ def test_train_shallow_vs_deep_end_to_end(run_dlexp, tmp_path):
 @pytest.mark.slow
 def test_reproducing_only_no_training_exercises_never_imports_tensorflow(tmp_path):
     """`dlexp reproduce modern_activations` is numpy and matplotlib only (~4 s; ~12 s when it imported TF)."""
-    code = ("import sys; from dlexp.cli import main; rc = main(sys.argv[1:]); "
+    code = ("import sys; from dlexp.cli.main import main; rc = main(sys.argv[1:]); "
             "print(rc, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, "reproduce", "modern_activations", "--out", str(tmp_path / "r")],
                          capture_output=True, text=True, check=True)
@@ -94,7 +94,8 @@ def test_console_main_skips_the_slow_teardown_only_when_nothing_needs_it(monkeyp
     """With TensorFlow loaded, or start-up's import of it still running (an error came first), the
     exit skips the interpreter's teardown (os._exit) but keeps main()'s exit code; with a module
     whose atexit hooks matter (MLflow's queue), it exits normally."""
-    from dlexp import cli, startup
+    from dlexp.cli import main as cli
+    from dlexp.run import startup
 
     monkeypatch.setattr(startup, "importing", lambda: importing)
 
@@ -130,9 +131,9 @@ def test_onednn_is_on_unless_the_environment_turns_it_off(env, expected):
 def test_one_thread_per_op_only_before_tf_runs_and_never_over_the_users_choice():
     """The intra-op pool is made by TF's first op: before it the setting takes, after it the call
     says no (and changes nothing); a TF_NUM_INTRAOP_THREADS in the environment is left alone."""
-    code = ("from dlexp import tf_runtime; import tensorflow as tf; a = tf_runtime.one_thread_per_op(); "
+    code = ("from dlexp.nn import tf_runtime; import tensorflow as tf; a = tf_runtime.one_thread_per_op(); "
             "tf.constant(1.0); print(a, tf.config.threading.get_intra_op_parallelism_threads())")
-    late = ("from dlexp import tf_runtime; import tensorflow as tf; tf.constant(1.0); "
+    late = ("from dlexp.nn import tf_runtime; import tensorflow as tf; tf.constant(1.0); "
             "print(tf_runtime.one_thread_per_op(), tf.config.threading.get_intra_op_parallelism_threads())")
     env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
     for src, extra, expected in ((code, {}, "True 1"), (late, {}, "False 0"),
@@ -147,7 +148,7 @@ def test_graph_remapper_is_off_once_dlexp_builds_models():
     """oneDNN's fused Dense + ReLU turns NaN into 0 (see tf_runtime); dlexp keeps the ops apart."""
     import tensorflow as tf
 
-    from dlexp import models  # noqa: F401
+    from dlexp.nn import models  # noqa: F401
 
     assert tf.config.optimizer.get_experimental_options().get("remapping") is False
 
@@ -158,7 +159,7 @@ def test_the_command_makes_full_gc_passes_rarer_and_blas_single_threaded(monkeyp
     thread unless the user set it."""
     import gc
 
-    from dlexp import cli
+    from dlexp.cli import main as cli
 
     saved = gc.get_threshold()
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)

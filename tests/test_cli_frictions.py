@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from dlexp import cli, native_log
+from dlexp.cli import main as cli
+from dlexp.run import native_log
 
 
 def test_mistyped_key_names_the_closest_valid_key(capsys):

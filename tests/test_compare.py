@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlexp import artifacts, compare, report
-from dlexp.exercises import load
+from dlexp import artifacts
+from dlexp.report import compare
+from dlexp.notebook import report
+from dlexp.notebook.exercises import load
 
 
 def _run(preset_dir: Path, variant: str, seed: int, acc: float) -> Path:
@@ -92,7 +94,7 @@ def test_a_comparison_from_before_fingerprints_is_rebuilt(repro):
 
 
 def test_first_spec_is_the_first_job(compose):
-    from dlexp import experiment
+    from dlexp.config import experiment
 
     cfg = experiment.plain_config(compose(["+exp=vanishing_gradients"]))
     assert compare._first_spec(cfg) == experiment.expand(cfg)[0].spec
@@ -102,7 +104,7 @@ def test_fixed_layout_figures_are_saved_whole(tmp_path):
     """An outside legend grows the figure instead of being clipped; the PNG is drawn at 100 dpi."""
     from PIL import Image
 
-    from dlexp import exercise_plots as ep
+    from dlexp.report import charts as ep
 
     frame = pd.DataFrame({"variant": ["a", "a", "a_much_longer_variant_name", "a_much_longer_variant_name"],
                           "seed": [1, 2, 1, 2], "epoch": [1, 1, 1, 1], "value": [0.5, 0.6, 0.7, 0.8]})

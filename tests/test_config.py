@@ -2,9 +2,10 @@
 
 import pytest
 
-from dlexp import config, experiment
+from dlexp.config import schema as config
+from dlexp.config import experiment
 from dlexp.errors import ConfigError
-from dlexp.presets import group_options, list_presets
+from dlexp.config.presets import group_options, list_presets
 
 GROUPS = ["dataset", "model", "activation", "initializer", "normalization", "clipping", "optimizer", "trainer"]
 
@@ -78,7 +79,7 @@ def test_variant_errors_name_the_variant(compose):
 
 
 def test_batch_larger_than_data_is_rejected_before_training(compose):
-    from dlexp import data
+    from dlexp.data import datasets as data
 
     jobs = experiment.expand(compose(["trainer.batch_size=5000"]))
     with pytest.raises(ConfigError, match=r"trainer.batch_size: got 5000; allowed: at most the 639"):
@@ -106,6 +107,7 @@ def test_config_module_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys; from dlexp import cli, config, experiment, data, presets, exercises, stats, claims;"
+    code = ("import sys; import dlexp.cli.main, dlexp.config.schema, dlexp.config.experiment, dlexp.data.datasets, "
+            "dlexp.config.presets, dlexp.notebook.exercises, dlexp.report.stats, dlexp.notebook.claims;"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

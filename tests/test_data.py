@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from dlexp import config as C
-from dlexp import data
+from dlexp.config import schema as C
+from dlexp.data import datasets as data
 from dlexp.errors import ConfigError
 
 

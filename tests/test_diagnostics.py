@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dlexp import diagnostics as D
+from dlexp.train import diagnostics as D
 
 
 def test_dead_fraction_counts_units_zero_for_every_input():
@@ -39,7 +39,7 @@ def test_layer_diagnostics_match_hand_computed_values():
     """A 1-input, 2-unit ReLU layer with fixed weights: dead units and dL/dW by hand."""
     import keras
 
-    from dlexp.callbacks import LayerDiagnostics
+    from dlexp.train.callbacks import LayerDiagnostics
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((1,))

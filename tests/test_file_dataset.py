@@ -11,8 +11,9 @@ import re
 import numpy as np
 import pytest
 
-from dlexp import cli, data
-from dlexp import config as C
+from dlexp.cli import main as cli
+from dlexp.data import datasets as data
+from dlexp.config import schema as C
 from dlexp.errors import ConfigError, DlexpError
 
 
@@ -453,7 +454,7 @@ def test_mnist_is_the_file_loader_with_image_scaling(tmp_path):
 
 
 def test_the_preflight_reads_a_file_once_for_all_runs(tmp_path, monkeypatch, compose):
-    from dlexp import experiment
+    from dlexp.config import experiment
 
     path = write_csv(tmp_path / "d.csv", ["a", "b", "label"], good_rows(60))
     calls = []
@@ -468,7 +469,7 @@ def test_the_preflight_reads_a_file_once_for_all_runs(tmp_path, monkeypatch, com
 
 
 def test_dataset_file_composes_with_its_documented_defaults(compose):
-    from dlexp import experiment
+    from dlexp.config import experiment
 
     (job,) = experiment.expand(compose(["dataset=file", "dataset.path=/data/mine.csv"]))
     assert job.spec.dataset == C.FileData(path="/data/mine.csv", label_column="label", scale="none", limit=None)

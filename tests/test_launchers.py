@@ -85,7 +85,7 @@ def test_optuna_search_returns_the_objective_and_reports_the_best_trials(run_dle
         assert cfg["trainer"]["batch_size"] in (16, 32, 64, 128, 256)
         assert set(cfg["model"]["hidden"]) == {64}
 
-    from dlexp import optuna_results
+    from dlexp.report import optuna as optuna_results
 
     assert (sweep / optuna_results.TRIALS_FILE).is_file()  # written by the preset's callback at the end
     frame = optuna_results.report(sweep)  # what `dlexp report SWEEP_DIR` shows
@@ -100,7 +100,7 @@ def test_launcher_configs_size_tf_threads(compose):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from dlexp.cli import launcher_threads
+    from dlexp.cli.main import launcher_threads
 
     def launcher(*overrides):
         with initialize_config_module("dlexp.conf", version_base="1.3"):

@@ -8,8 +8,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from dlexp import config as C
-from dlexp import models
+from dlexp.config import schema as C
+from dlexp.nn import models
 
 
 def make_spec(**groups) -> C.RunSpec:
@@ -52,8 +52,8 @@ def test_solo_test_loss_is_model_evaluates_even_for_confidently_wrong_runs(n_cla
     class gets a probability below Keras' 1e-7 clip (weights scaled up, as in a diverging run)."""
     import keras
 
-    from dlexp import training
-    from dlexp.data import Dataset
+    from dlexp.train import keras_fit as training
+    from dlexp.data.datasets import Dataset
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(50, 2)).astype("float32"), rng.integers(0, n_classes, 50)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlexp import exercise_plots as ep
-from dlexp import plots
+from dlexp.report import charts as ep
+from dlexp.report import plots
 
 
 def _history(shift=0.0, val=True):
@@ -82,7 +82,7 @@ def _sweep(root, values, runs_per_value):
 
 @pytest.mark.parametrize("runs_per_value,thin", [(1, False), (2, True)])
 def test_sweep_curves_say_thin_lines_only_when_there_are_some(tmp_path, runs_per_value, thin):
-    from dlexp.sweep_report import curves_by_value, run_configs, swept_frame, sweep_frame, varying_keys
+    from dlexp.report.sweep import curves_by_value, run_configs, swept_frame, sweep_frame, varying_keys
 
     root = _sweep(tmp_path / "sweep", [0.01, 0.1], runs_per_value)
     frame = sweep_frame(root)
@@ -98,7 +98,7 @@ def test_sweep_curves_say_thin_lines_only_when_there_are_some(tmp_path, runs_per
 
 
 def test_sweep_learning_curves_are_labelled_by_what_each_run_changes(tmp_path, monkeypatch):
-    from dlexp import sweep_report
+    from dlexp.report import sweep as sweep_report
 
     root = _sweep(tmp_path / "sweep", [0.01, 0.1], 1)
     drawn, draw = {}, plots.learning_curves
@@ -145,8 +145,8 @@ def test_report_figure_titles_do_not_call_validation_curves_training(tmp_path, m
     """Exercise 8's curve panel draws validation accuracy: it was titled "Training curves"."""
     from test_report_figures import _config, make_preset
 
-    from dlexp import report_figures as rf
-    from dlexp.exercises import load
+    from dlexp.notebook import figures as rf
+    from dlexp.notebook.exercises import load
 
     make_preset(tmp_path / "batch_norm", "batch_norm",
                 {"plain": _config(), "batchnorm": _config(normalization__kind="batchnorm")})

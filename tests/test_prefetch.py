@@ -17,8 +17,9 @@ from contextlib import ExitStack
 import numpy as np
 import pytest
 
-from dlexp import runner, stack
-from dlexp.prefetch import StackPrefetch
+from dlexp.run import runner
+from dlexp.train.stack import fit as stack
+from dlexp.run.prefetch import StackPrefetch
 
 from test_stack import load, make_spec
 from test_train_smoke import _two_stacks

@@ -2,9 +2,11 @@
 
 import pytest
 
-from dlexp import data, experiment, models
-from dlexp.exercises import all_exercises, names
-from dlexp.presets import list_presets
+from dlexp.data import datasets as data
+from dlexp.config import experiment
+from dlexp.nn import models
+from dlexp.notebook.exercises import all_exercises, names
+from dlexp.config.presets import list_presets
 
 # preset, variant -> (dataset, hidden, activation, epochs, batch, val split, early stopping patience or None)
 NOTEBOOK = {
@@ -76,7 +78,7 @@ def test_exercise_specific_settings(compose):
 
 
 def test_data_sets_have_the_notebooks_sizes():
-    from dlexp import config as C
+    from dlexp.config import schema as C
 
     spiral = data.load(C.SpiralData(), 0.2, 42, True)
     assert spiral.n_samples == 999 and len(spiral.x_test) == 200 and spiral.n_classes == 3
@@ -98,7 +100,9 @@ def test_every_exercise_names_existing_presets():
 def test_reproduce_draws_tsne_for_the_first_seed_only_and_still_stacks_the_seeds():
     """The report shows the first seed's t-SNE; the other seeds keep their probe tables but skip
     the embedding, and the flag must not split the seeds into separate stacks."""
-    from dlexp import exercises, reproduce, runner
+    from dlexp.notebook import exercises
+    from dlexp.notebook import reproduce
+    from dlexp.run import runner
 
     args = reproduce.parse_args(["representations", "--seeds", "3", "--progress", "none"])
     (_, _, _, jobs), = reproduce.compose_jobs([exercises.load("representations")], [42, 43, 44], args)
@@ -113,7 +117,8 @@ def test_reproduce_measures_layers_where_the_report_reads_them(flags, diagnostic
     """Exercise 2's report and claims read per-layer stats at epoch 0 and the last epoch only, so
     reproduce measures just those (`--diagnostics`: every epoch); Exercise 7's curve every 5th
     epoch; Exercise 6 reads every epoch; Exercise 4 none at all."""
-    from dlexp import exercises, reproduce
+    from dlexp.notebook import exercises
+    from dlexp.notebook import reproduce
 
     args = reproduce.parse_args(["vanishing_gradients", "--seeds", "1", "--progress", "none", *flags])
     names = ["vanishing_gradients", "dead_relu", "activation_comparison", "gradient_clipping"]
@@ -126,7 +131,7 @@ def test_reproduce_measures_layers_where_the_report_reads_them(flags, diagnostic
 
 
 def test_exercise_layer_stats_field_is_checked(tmp_path, monkeypatch):
-    from dlexp import exercises
+    from dlexp.notebook import exercises
     from dlexp.errors import ConfigError
 
     monkeypatch.setattr(exercises, "exercises_dir", lambda: tmp_path)

@@ -4,7 +4,7 @@ import pytest
 
 import numpy as np
 
-from dlexp import probes
+from dlexp.train import probes
 
 
 @pytest.mark.slow

@@ -11,8 +11,8 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from dlexp import runner
-from dlexp.console import progress_lines
+from dlexp.run import runner
+from dlexp.report.console import progress_lines
 
 CSI = re.compile(r"\x1b\[[0-9;?]*([A-Za-z])")
 

@@ -102,8 +102,11 @@ def test_an_interrupt_swallowed_by_library_code_still_stops_training(monkeypatch
     so an interrupt that some library's catch-all swallowed cannot let the run finish."""
     import signal as _signal
 
-    from dlexp import config as C
-    from dlexp import data, interrupts, stack, training
+    from dlexp.config import schema as C
+    from dlexp.data import datasets as data
+    from dlexp.train import interrupts
+    from dlexp.train.stack import fit as stack
+    from dlexp.train import keras_fit as training
 
     monkeypatch.setattr(interrupts, "_requested", False)
     with pytest.raises(KeyboardInterrupt):

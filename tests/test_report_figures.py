@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlexp import exercise_plots as ep
-from dlexp import report_figures as rf
-from dlexp.exercises import load, names
+from dlexp.report import charts as ep
+from dlexp.notebook import figures as rf
+from dlexp.notebook.exercises import load, names
 
 SEEDS = (42, 43)
 EPOCHS = 12  # > 10, so the loss variance after epoch 10 exists
@@ -229,7 +229,7 @@ def test_reproduce_draws_an_exercises_figures_when_its_last_run_is_done(tmp_path
     exercise's last task completes (whatever the order the stacks finish in)."""
     from types import SimpleNamespace
 
-    from dlexp import reproduce
+    from dlexp.notebook import reproduce
 
     calls = []
     monkeypatch.setattr(rf, "exercise_figures", lambda ex, d: calls.append((ex.name, d)) or [(d / "f.png", ex.name)])
@@ -244,8 +244,8 @@ def test_reproduce_draws_an_exercises_figures_when_its_last_run_is_done(tmp_path
     assert early.drawn == {"batch_norm": [(tmp_path / "batch_norm" / "f.png", "batch_norm")],
                            "dead_relu": [(tmp_path / "dead_relu" / "f.png", "dead_relu")]}
     # ... and the report uses them as they are, without drawing again
-    from dlexp import report
-    from dlexp.document import Image
+    from dlexp.notebook import report
+    from dlexp.report.document import Image
 
     blocks = report.exercise_blocks(tmp_path, load("batch_norm"), pd.DataFrame(), [42], early.drawn["batch_norm"])
     assert [b.path for b in blocks if isinstance(b, Image)] == [tmp_path / "batch_norm" / "f.png"]
@@ -258,7 +258,8 @@ def test_reproduce_writes_a_presets_comparison_when_its_last_run_is_done(tmp_pat
     run) and no comparison twice. With figures off (--no-report) no figure is drawn."""
     from types import SimpleNamespace
 
-    from dlexp import compare, reproduce
+    from dlexp.report import compare
+    from dlexp.notebook import reproduce
 
     written, drawn = [], []
     monkeypatch.setattr(compare, "write_comparison", lambda plain, jobs, d: written.append((plain["name"], d)))
@@ -439,7 +440,7 @@ def test_lines_vs_panels_and_log_x():
 
 
 def test_varying_keys_ignores_seeds_and_folds_followers():
-    from dlexp.sweep_report import flatten, varying_keys
+    from dlexp.report.sweep import flatten, varying_keys
 
     def cfg(lr, bs, act, seed):
         return flatten({"optimizer": {"learning_rate": lr}, "trainer": {"batch_size": bs, "seed": seed},
@@ -483,7 +484,7 @@ def make_run_flat(folder: Path, cfg: dict, overrides: list[str], seed: int) -> N
 
 
 def test_sweep_report_two_keys_heatmap(tmp_path):
-    from dlexp.sweep_report import write_sweep_report
+    from dlexp.report.sweep import write_sweep_report
 
     root = _sweep(tmp_path / "multirun", {"optimizer.learning_rate": [0.001, 0.01], "trainer.batch_size": [16, 64]})
     assert write_sweep_report(root) == 0
@@ -493,7 +494,7 @@ def test_sweep_report_two_keys_heatmap(tmp_path):
 
 
 def test_sweep_report_one_key_no_heatmap(tmp_path):
-    from dlexp.sweep_report import write_sweep_plots, sweep_frame
+    from dlexp.report.sweep import write_sweep_plots, sweep_frame
 
     root = _sweep(tmp_path / "multirun", {"model.hidden": [[8], [8, 8], [8, 8, 8]]})
     written = write_sweep_plots(root, sweep_frame(root))
@@ -502,7 +503,7 @@ def test_sweep_report_one_key_no_heatmap(tmp_path):
 
 
 def test_sweep_heatmap_labels():
-    from dlexp.sweep_report import heatmap
+    from dlexp.report.sweep import heatmap
 
     frame = pd.DataFrame({"status": "completed", "test_accuracy": [0.5, 0.6, 0.7, 0.8],
                           "a.lr": [0.1, 0.1, 0.01, 0.01], "b.bs": [16, 64, 16, 64]})
@@ -514,7 +515,7 @@ def test_sweep_heatmap_labels():
 
 
 def test_summarize_matches_stats_mean_ci():
-    from dlexp import stats
+    from dlexp.report import stats
 
     v = [0.61, 0.64, 0.7, 0.58, 0.66]
     s = ep.summarize(pd.DataFrame({"g": 1, "v": v}), ["g"], "v").iloc[0]
@@ -525,7 +526,9 @@ def test_summarize_matches_stats_mean_ci():
 def test_read_yaml_reads_a_run_config_as_safe_load_does(tmp_path):
     """The report parses every run's config.yaml with artifacts.read_yaml (libyaml when PyYAML has
     it): it must give what yaml.safe_load gives, YAML 1.1's resolution quirks included."""
-    from dlexp import artifacts, config, runner
+    from dlexp import artifacts
+    from dlexp.config import schema as config
+    from dlexp.run import runner
 
     spec = config.to_spec({"dataset": {"name": "spiral"}, "model": {"hidden": [100, 100]},
                            "optimizer": {"learning_rate": 0.001}, "clipping": {"kind": "norm", "value": 1.0}})

@@ -18,9 +18,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dlexp import config as C
-from dlexp import data as D
-from dlexp import models, onednn, stack, stack_engine, stack_ops, training
+from dlexp.config import schema as C
+from dlexp.data import datasets as D
+from dlexp.nn import models
+from dlexp.train.stack import onednn
+from dlexp.train.stack import fit as stack
+from dlexp.train.stack import engine as stack_engine
+from dlexp.train.stack import ops as stack_ops
+from dlexp.train import keras_fit as training
 
 WEIGHT_ATOL = 1e-4  # observed: <= 3e-6 after 12 steps
 METRIC_RTOL = 1e-5  # observed: <= 3e-7
@@ -201,7 +206,7 @@ def test_onednn_is_unavailable_when_tf_has_it_off(monkeypatch):
 
     monkeypatch.setattr(_pywrap_util_port, "IsMklEnabled", lambda: False)  # as with TF_ENABLE_ONEDNN_OPTS=0
     assert onednn._available.__wrapped__() is False
-    # Where it pays (measured, dlexp.onednn): batched layers from 16 wide, one member from ~10k weights.
+    # Where it pays (measured, dlexp.train.stack.onednn): batched layers from 16 wide, one member from ~10k weights.
     assert onednn.worth_it(4, 32, 32) and onednn.worth_it(1, 100, 100)
     assert not (onednn.worth_it(4, 2, 256) or onednn.worth_it(4, 64, 1) or onednn.worth_it(1, 64, 64))
 
@@ -229,7 +234,7 @@ def test_a_single_threaded_stack_with_onednn_matmuls_matches_fit_one(moons, monk
 
 @pytest.mark.parametrize("with_onednn", [False, True])
 def test_executor_is_single_threaded_only_for_stacks_sharing_the_cores(monkeypatch, with_onednn):
-    """With oneDNN's matmuls (dlexp.onednn) every stack that shares the cores; without, small ones."""
+    """With oneDNN's matmuls (dlexp.train.stack.onednn) every stack that shares the cores; without, small ones."""
     from tensorflow.core.protobuf import config_pb2
     from tensorflow.python.eager import context
 
@@ -379,7 +384,7 @@ def test_diagnostics_every_n_epochs_and_the_last_one_trained_match_fit_one(moons
 
 
 def test_diagnostics_due():
-    from dlexp.config import diagnostics_due
+    from dlexp.config.schema import diagnostics_due
 
     assert [e for e in range(8) if diagnostics_due(3, e, 7)] == [0, 3, 6, 7]
     assert [e for e in range(8) if diagnostics_due(0, e, 7)] == [0, 7]

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from dlexp import interrupts, startup
+from dlexp.train import interrupts
+from dlexp.run import startup
 from dlexp.errors import ConfigError, DlexpError
 
 needs_fork = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based start-up is Linux-only")
@@ -130,7 +131,7 @@ def test_an_interrupt_while_waiting_terminates_the_child(forking, monkeypatch):
 def test_reproduce_quiets_tf_logs_before_start_up_imports_it(monkeypatch, tmp_path):
     """TF reads TF_CPP_MIN_LOG_LEVEL once, at its import, which start-up now begins before
     anything trains: reproduce.main must set its default first."""
-    from dlexp import reproduce
+    from dlexp.notebook import reproduce
 
     seen = []
 

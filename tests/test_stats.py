@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from dlexp import stats
+from dlexp.report import stats
 
 
 def test_mean_and_t_interval_by_hand():

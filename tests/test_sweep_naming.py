@@ -98,7 +98,7 @@ def _job(tmp_path, mode):
 
 
 def test_mlflow_run_name_is_the_job_folder_in_a_sweep(tmp_path):
-    from dlexp.loggers import mlflow_run_name
+    from dlexp.run.trackers import mlflow_run_name
 
     root = tmp_path / "outputs"
     sweep = root / "default" / "multirun" / "2026-01-01_00-00-00_abc123"
@@ -141,7 +141,7 @@ def _column(text: str, index: int) -> str:
 def test_one_table_for_all_jobs_of_a_sweep(tmp_path):
     from rich.console import Console
 
-    from dlexp.sweep_report import print_sweep_summary
+    from dlexp.report.sweep import print_sweep_summary
 
     sweep = _fake_sweep(tmp_path / "sweep", {
         "0_activation=relu": [("default", 42, "completed", 0.5, ["activation=relu", "trainer.epochs=2"])],
@@ -163,7 +163,7 @@ def test_one_table_for_all_jobs_of_a_sweep(tmp_path):
 def test_sweep_table_names_the_variants_of_preset_jobs(tmp_path):
     from rich.console import Console
 
-    from dlexp.sweep_report import print_sweep_summary
+    from dlexp.report.sweep import print_sweep_summary
 
     runs = [(v, s, "completed", 0.5, ["+exp=dead_relu", "trainer.seed=1"]) for v in ("zeros", "he") for s in (1, 2)]
     sweep = _fake_sweep(tmp_path / "sweep", {"0_trainer.seed=1": runs})
@@ -177,7 +177,7 @@ def test_sweep_table_names_the_variants_of_preset_jobs(tmp_path):
 def test_report_table_wraps_long_overrides_instead_of_cutting_them(tmp_path, monkeypatch, capsys):
     """`dlexp report SWEEP_DIR` on an 80-column terminal: long folder names and overrides wrap (they were
     cut with "…")."""
-    from dlexp.sweep_report import write_sweep_report
+    from dlexp.report.sweep import write_sweep_report
 
     long_value = "model.hidden=[" + ",".join(["64"] * 12) + "]"
     sweep = _fake_sweep(tmp_path / "sweep", {
@@ -195,7 +195,7 @@ def test_report_table_wraps_long_overrides_instead_of_cutting_them(tmp_path, mon
 
 
 def test_report_leaves_out_the_overrides_column_when_folders_are_named_by_them(tmp_path, monkeypatch, capsys):
-    from dlexp.sweep_report import write_sweep_report
+    from dlexp.report.sweep import write_sweep_report
 
     sweep = _fake_sweep(tmp_path / "sweep", {
         "0_activation=relu": [("default", 1, "completed", 0.5, ["activation=relu", "trainer.epochs=2"])],

@@ -44,7 +44,7 @@ def read_events(run_folder: Path) -> dict:
 
 
 def _train(compose, tmp_path, overrides, name="run"):
-    from dlexp.runner import train
+    from dlexp.run.runner import train
 
     cfg = compose([*TINY, f"output_root={tmp_path / 'out'}", *overrides])
     folder = tmp_path / "out" / name
@@ -150,7 +150,7 @@ def test_missing_mlflow_is_one_line_in_preflight_before_tensorflow(tmp_path):
         "import importlib.util, sys\n"
         "real = importlib.util.find_spec\n"
         "importlib.util.find_spec = lambda name, *a: None if name == 'mlflow' else real(name, *a)\n"
-        "from dlexp.cli import main\n"
+        "from dlexp.cli.main import main\n"
         "code = main(['train', 'logger=mlflow'])\n"
         "print('TF_IMPORTED' if 'tensorflow' in sys.modules else 'NO_TF')\n"
         "sys.exit(code)\n")

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlexp import artifacts, runner
+from dlexp import artifacts
+from dlexp.run import runner
 from dlexp.errors import DlexpError
 
 FAST = ["trainer.progress=none", "trainer.backend=keras"]
@@ -72,7 +73,7 @@ def test_mnist_from_a_local_file(compose, tmp_path):
 @pytest.mark.slow
 def test_residual_and_custom_activation(compose, tmp_path):
     summary, folder = _train(compose, tmp_path, ["model=residual", "model.hidden=[16,16,16,16,16]", "trainer.epochs=1",
-                                                "activation.name=dlexp.activations:xtanh_sqrt"])
+                                                "activation.name=dlexp.nn.activations:xtanh_sqrt"])
     _check_run_folder(folder, 1, True)
 
 
@@ -107,7 +108,8 @@ def test_divergence_is_recorded_and_keeps_finished_epochs(compose, tmp_path):
     """A NaN loss stops that run, marks it diverged, keeps its finished epochs; other runs go on."""
     import keras
 
-    from dlexp import experiment, training
+    from dlexp.config import experiment
+    from dlexp.train import keras_fit as training
 
     class PoisonAfterEpoch2(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -238,7 +240,8 @@ def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp
     """Several stacks at once run each TF op on one thread (tf_runtime.one_thread_per_op) and fit_stack
     hears that they share the cores (its executor, stack.executor_for); one lane keeps TF's default,
     and so does one stack on two lanes."""
-    from dlexp import stack, tf_runtime
+    from dlexp.train.stack import fit as stack
+    from dlexp.nn import tf_runtime
 
     calls, shared, fit_stack = [], [], stack.fit_stack
     monkeypatch.setattr(tf_runtime, "one_thread_per_op", lambda: calls.append(1) or True)
@@ -398,7 +401,7 @@ def test_identical_runs_in_two_experiments_train_once_and_fill_both_folders(comp
     """Two experiments asking for the same runs (specs equal but for name and variant, as Exercise
     1's deep net and its depth sweep's 3 layers): the stack trains each run once, and both folders
     get its complete files; the copy's summary names the folder that trained it."""
-    from dlexp import stack
+    from dlexp.train.stack import fit as stack
 
     fit_stack, sizes = stack.fit_stack, []
     monkeypatch.setattr(stack, "fit_stack", lambda specs, *a, **k: sizes.append(len(specs)) or fit_stack(specs, *a, **k))

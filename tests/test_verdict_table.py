@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from dlexp import artifacts, claims, report
-from dlexp.document import Table, format_value, md_text, to_html, to_markdown
+from dlexp import artifacts
+from dlexp.notebook import claims
+from dlexp.notebook import report
+from dlexp.report.document import Table, format_value, md_text, to_html, to_markdown
 
 HOSTILE = "<b>x</b>|y"  # a variant name with HTML and a Markdown column break in it
 LONG = "learning_rate=0.0003,batch_size=256,depth1,with_a_rather_long_suffix_for_the_table"
@@ -208,7 +210,7 @@ def test_claims_csv_keeps_its_columns(repro):
     ([], ">", 0.0, "no finished runs to measure"),
 ])
 def test_verdict_reason(values, op, threshold, reason):
-    from dlexp import stats
+    from dlexp.report import stats
 
     assert stats.verdict_reason(stats.mean_ci(values), op, threshold) == reason
 
@@ -239,7 +241,7 @@ def test_verdict_table_fits_80_columns(repro):
 def test_verdict_table_longest_claim_ids_are_not_folded_at_80_columns():
     from rich.console import Console
 
-    from dlexp.exercises import all_exercises
+    from dlexp.notebook.exercises import all_exercises
 
     ids = [c["id"] for ex in all_exercises() for c in ex.claims]
     frame = pd.DataFrame({"claim_id": ids, "mean": -0.000558, "ci_low": -0.000558, "ci_high": 0.000685,

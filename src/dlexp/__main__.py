@@ -1,3 +1,3 @@
-from dlexp.cli import console_main
+from dlexp.cli.main import console_main
 
 console_main()

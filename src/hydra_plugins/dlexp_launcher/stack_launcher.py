@@ -4,7 +4,7 @@ trains nine networks as one stack instead of nine ``model.fit`` calls).
 
 Each job still gets its own folder and ``.hydra/`` files from Hydra's ``run_job``; the dlexp
 task only registers the job there, and the launcher trains all registered jobs at once
-(``dlexp.cli.train_collected``) before handing Hydra one return value per job. Pick another
+(``dlexp.cli.main.train_collected``) before handing Hydra one return value per job. Pick another
 launcher (``hydra/launcher=joblib``, ray, submitit) to spread jobs over processes instead.
 
 Job folders are named by what the job changes (conf/config.yaml, ``hydra.sweep.subdir``):
@@ -114,7 +114,7 @@ def print_sweep_summary(sweep_dir: Any) -> None:
         return
     _SUMMARIZED.add(key)
     try:
-        from dlexp import sweep_report
+        from dlexp.report import sweep as sweep_report
 
         sweep_report.print_sweep_summary(Path(str(sweep_dir)))
     except Exception as err:  # a summary table must never turn a finished sweep into an error
@@ -163,7 +163,7 @@ class StackLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from dlexp import cli
+        from dlexp.cli import main as cli
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None

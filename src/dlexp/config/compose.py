@@ -1,0 +1,114 @@
+"""Compose dlexp's configs with Hydra's public API, outside a Hydra app: the command line's
+preflight (every job of a sweep) and ``dlexp reproduce`` (every preset). No TensorFlow.
+
+Hydra's own errors are several lines long; ``hydra_message`` turns them into dlexp's one line
+naming the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from typing import Optional
+
+from dlexp.errors import DlexpError
+
+# Hydra plugins that come with an optional extra: a missing one gets its install command in the error.
+PLUGIN_EXTRAS = {"hydra/launcher/ray": "ray", "hydra/launcher/ray_aws": "ray", "hydra/launcher/submitit_local": "slurm",
+                 "hydra/launcher/submitit_slurm": "slurm", "hydra/sweeper/optuna": "optuna"}
+
+
+def register_resolvers() -> None:
+    """``${dlexp_uid:}`` in folder names; cached, so hydra.run.dir resolves to one folder however
+    often it is read."""
+    from omegaconf import OmegaConf
+
+    from dlexp.artifacts import unique_id
+
+    if not OmegaConf.has_resolver("dlexp_uid"):
+        OmegaConf.register_new_resolver("dlexp_uid", lambda: unique_id(), use_cache=True)
+
+
+def compose_runs(overrides: list[str], *, config_name: str = "config", multirun: bool = False) -> list:
+    """The composed config of every job ``dlexp train [-m] OVERRIDES`` would run (``hydra`` node removed).
+
+    A ``-m`` sweep is expanded as Hydra's basic sweeper does (the product of the comma lists);
+    a sweeper with ranges (Optuna) gets its base config checked once.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    register_resolvers()
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        # A sweep value under hydra.* (e.g. a search space for a sweeper) configures the sweep, not a run.
+        parsed = [o for o in parsed if not (o.is_sweep_override() and o.get_key_element().startswith("hydra."))]
+        batches = _sweep_batches(parsed) if multirun else [[o.input_line for o in parsed]]
+        with initialize_config_module("dlexp.conf", version_base="1.3"):
+            try:
+                return [compose(config_name, batch) for batch in batches]
+            except (HydraException, OmegaConfBaseException) as err:
+                raise DlexpError(unknown_key_message(err, compose(config_name, [])) or hydra_message(err)) from None
+    except DlexpError:
+        raise
+    except (HydraException, OmegaConfBaseException) as err:
+        raise DlexpError(hydra_message(err)) from None
+
+
+def _sweep_batches(parsed: list) -> list[list[str]]:
+    if any(o.is_sweep_override() and not o.is_discrete_sweep() for o in parsed):
+        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
+    choices = []
+    for o in parsed:
+        if o.is_sweep_override():
+            key = o.get_key_element()
+            choices.append([f"{key}={value}" for value in o.sweep_string_iterator()])
+        else:
+            choices.append([o.input_line])
+    return [list(batch) for batch in itertools.product(*choices)]
+
+
+def hydra_message(err: Exception) -> str:
+    """Hydra's multi-line errors as one line that names the field and the allowed values."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and "/" in err.missing_cfg_file:
+        group, _, choice = err.missing_cfg_file.rpartition("/")
+        options = ", ".join(sorted(err.options or [])) or "(none found)"
+        extra = PLUGIN_EXTRAS.get(err.missing_cfg_file)
+        hint = f' (install it: pip install "dlexp[{extra}]")' if extra else ""
+        return f"{group}: got {choice!r}; allowed: {options}{hint}"
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return "; ".join(lines) if lines else type(err).__name__
+
+
+def unknown_key_message(err: Exception, base) -> Optional[str]:
+    """``trainer.epoch=3`` -> name the closest valid key (Hydra suggests ``+trainer.epoch=3``, the wrong fix).
+    ``base``: the config composed without overrides."""
+    found = re.search(r"Could not override '([^']+)'", str(err))
+    if found is None:
+        return None
+    key = found.group(1)
+    keys = _dotted_keys({k: v for k, v in base.items() if k != "hydra"})
+    parent = key.rpartition(".")[0]
+    siblings = [k for k in keys if k.rpartition(".")[0] == parent]
+    close = difflib.get_close_matches(key, siblings or keys, n=1, cutoff=0.6) or difflib.get_close_matches(key, keys, n=1)
+    hint = f"did you mean {close[0]}?" if close else "no such key"
+    names = ", ".join(k.rpartition(".")[2] for k in siblings)
+    allowed = (f"keys of {parent}: {names}" if parent else f"top-level keys: {names}") if siblings else "see dlexp train --cfg job"
+    return f"{key}: unknown key ({hint}); allowed: {allowed}"
+
+
+def _dotted_keys(node, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig
+
+    out = []
+    for k, v in node.items():
+        name = f"{prefix}{k}"
+        out.append(name)
+        if isinstance(v, (dict, DictConfig)):
+            out.extend(_dotted_keys(v, name + "."))
+    return out

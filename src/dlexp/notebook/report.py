@@ -1,0 +1,286 @@
+"""``dlexp report DIR`` and the reproduction report: folders in, tables, verdicts and documents out.
+
+Everything is recomputed from the run folders (summary.json, metrics.csv,
+layer_stats.csv, ...), so a report can be rebuilt at any time, e.g. after a
+reproduction was extended with more seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from dlexp import artifacts
+from dlexp.report import stats
+from dlexp.report.compare import results_frame, run_folders, write_comparison
+from dlexp.report.document import Code, Heading, Image, Para, Table, format_value, to_html, to_markdown
+from dlexp.errors import ConfigError
+from dlexp.notebook.exercises import Exercise, load
+
+METHOD = """Each claim the notebook makes is turned into a check on a measured quantity (the `quantity` \
+column) and the side of a threshold it should lie on (the `claimed` column). \
+Every configuration was trained once per seed; seeds change the weight initialization, dropout masks \
+and data shuffling, never the data set. For a claim comparing two configurations a and b the quantity \
+is, for each seed, the difference a − b of the metric (a paired comparison: both were trained with the \
+same seed); `mean of quantity` is the mean of those differences over the `seeds` seeds and `95% CI` its \
+95% confidence interval, mean ± t(0.975, n-1)·sd/√n. For a claim about one configuration we do the same \
+with the metric itself. \
+**Verdict rule:** *supported* when the whole interval lies on the side the claim states; \
+*contradicted* when the whole interval lies on the other side (for a value that does not change \
+with the seed, such as a parameter count, when the value itself fails the comparison); \
+*inconclusive* when the interval contains the threshold, or when only one seed was run. \
+Inconclusive does not mean false: it means these runs cannot tell. The `reason` column says which case \
+applies."""
+
+# The claims as the reports show them: claims.csv's columns renamed, plus claims.DETAIL_COLUMNS.
+CLAIM_VIEW = {"claim": "claim", "quantity": "quantity", "claimed": "claimed", "n_seeds": "seeds",
+              "mean": "mean of quantity", "95% CI": "95% CI", "verdict": "verdict", "reason": "reason"}
+
+
+def _fmt_ci(row) -> str:
+    if any(isinstance(row[k], float) and math.isnan(row[k]) for k in ("ci_low", "ci_high")):
+        return "-"
+    return f"[{stats.short_number(row['ci_low'])}, {stats.short_number(row['ci_high'])}]"
+
+
+def claims_view(claims: pd.DataFrame, exercise: bool = False) -> pd.DataFrame:
+    """The claims table of the reports (``exercise``: with the exercise column, for the overview)."""
+    view = claims.assign(**{"95% CI": claims.apply(_fmt_ci, axis=1) if len(claims) else []})
+    cols = (["exercise"] if exercise else []) + list(CLAIM_VIEW)
+    return view[cols].rename(columns=CLAIM_VIEW)
+
+
+def variant_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: finished runs, mean test accuracy with its 95% CI, parameters, epochs."""
+    rows = []
+    for variant, g in frame.groupby("variant", sort=False):
+        acc = stats.mean_ci(g.loc[g["status"].isin(["completed", "diverged"]), "test_accuracy"].astype(float))
+        statuses = ", ".join(f"{k} {v}" for k, v in g["status"].value_counts().items())
+        rows.append({"variant": variant, "runs": statuses, "test_accuracy": acc.mean,
+                     "95% CI": "-" if math.isnan(acc.ci_low) else f"[{acc.ci_low:.3f}, {acc.ci_high:.3f}]",
+                     "params": int(g["param_count"].dropna().iloc[0]) if g["param_count"].notna().any() else None,
+                     "epochs_run": float(g["epochs_run"].mean())})
+    return pd.DataFrame(rows)
+
+
+def _layers(hidden: list) -> str:
+    """Hidden layer widths: "100-100-100", or "50 × 32" for many layers of one width."""
+    if len(hidden) > 5 and len(set(hidden)) == 1:
+        return f"{len(hidden)} × {hidden[0]}"
+    return "-".join(map(str, hidden))
+
+
+def settings_table(preset_dir: Path) -> pd.DataFrame:
+    """What each variant ran with, from the first seed's config.yaml."""
+    rows, seen = [], set()
+    for folder in run_folders(preset_dir):
+        cfg_path = folder / artifacts.CONFIG
+        if not cfg_path.exists():
+            continue
+        c = artifacts.read_yaml(cfg_path)
+        if c.get("variant") in seen:
+            continue
+        seen.add(c.get("variant"))
+        t, m = c["trainer"], c["model"]
+        es = t["early_stopping"]
+        rows.append({
+            "variant": c.get("variant"), "dataset": c["dataset"]["name"],
+            "hidden": ("residual " if m["kind"] == "residual" else "") + _layers(m["hidden"]),
+            "activation": c["activation"]["name"], "init": c["initializer"]["name"],
+            "norm": c["normalization"]["kind"] + ("" if c["normalization"]["kind"] == "none" else f" ({c['normalization']['placement']})"),
+            "dropout": str(m["dropout"]), "clipping": c["clipping"]["kind"] + ("" if c["clipping"]["kind"] == "none" else f" {c['clipping']['value']}"),
+            "optimizer": f"{c['optimizer']['name']} lr={c['optimizer']['learning_rate']}",
+            "epochs": t["epochs"], "batch": t["batch_size"], "val split": str(t["validation_split"]),
+            "early stop": f"patience {es['patience']}" if es["enabled"] else "no",
+        })
+    return pd.DataFrame(rows)
+
+
+def _claims_blocks(claims: pd.DataFrame) -> list:
+    if claims.empty:
+        return []
+    return [Heading("Claims: the notebook vs the measurements", 3), Table(claims_view(claims))]
+
+
+def exercise_blocks(out: Path, ex: Exercise, claims: pd.DataFrame, seeds: list[int],
+                    figures: Optional[list] = None) -> list:
+    """The report section of one exercise; ``figures``: its figures if already drawn (else drawn here)."""
+    from dlexp.notebook.figures import exercise_figures
+
+    ex_dir = out / ex.name
+    blocks: list = [Heading(ex.title, 2), Para(f"Notebook: {ex.notebook}.")]
+    analysis_plots = sorted((ex_dir / "analysis" / "plots").glob("*.png"))
+    if analysis_plots:
+        blocks.append(Para("Computed without training (numpy), as in the notebook; the simulation is repeated "
+                           f"for seeds {', '.join(map(str, seeds))}."))
+        blocks += [Image(p, p.stem.replace("_", " ")) for p in analysis_plots]
+        blocks += _analysis_tables(ex_dir)
+    for preset in ex.presets:
+        preset_dir = ex_dir / preset
+        if not preset_dir.exists():
+            continue
+        seeds_arg = f" seeds=[{','.join(map(str, seeds))}]" if len(seeds) > 1 else ""
+        blocks += [Heading(f"Preset `{preset}`", 3), Para("Rerun with:"), Code(f"dlexp train +exp={preset}{seeds_arg}")]
+        settings = settings_table(preset_dir)
+        if not settings.empty:
+            blocks += [Para("Settings:"), Table(settings)]
+        frame = results_frame(preset_dir)
+        if not frame.empty:
+            blocks += [Para("Results (test accuracy: mean over seeds, 95% CI):"), Table(variant_table(frame))]
+        for name, caption in (("learning_curves", "learning curves, first seed of each variant (train solid, validation dashed)"),
+                              ("decision_boundaries", "decision boundaries on the test points, first seed of each variant")):
+            path = preset_dir / artifacts.PLOTS / f"{name}.png"
+            if path.exists():
+                blocks.append(Image(path, f"{preset}: {caption}"))
+    for path, caption in exercise_figures(ex, ex_dir) if figures is None else figures:
+        blocks.append(Image(path, caption))
+    blocks += _claims_blocks(claims[claims["exercise"] == ex.name] if not claims.empty else claims)
+    return blocks
+
+
+def _analysis_tables(ex_dir: Path) -> list:
+    first = sorted((ex_dir / "analysis").glob("seed*"))
+    if not first:
+        return []
+    blocks = []
+    for csv_path in sorted(first[0].glob("*.csv")):
+        frame = pd.read_csv(csv_path)
+        if len(frame) <= 30:
+            frame, same = _fold_constant_columns(frame)
+            where = first[0].name + ("; in every row: " + ", ".join(f"`{c}` = {format_value(v, 4)}"
+                                                                    for c, v in same.items()) if same else "")
+            blocks += [Para(f"{csv_path.stem.replace('_', ' ')} ({where}):"), Table(frame, digits=4)]
+    return blocks
+
+
+def _fold_constant_columns(frame: pd.DataFrame, min_columns: int = 10) -> tuple[pd.DataFrame, dict]:
+    """A wide table without its columns that hold one value in every row, and those values: a table of
+    ``min_columns`` or more columns fits the page better without them (the first column always stays)."""
+    if len(frame.columns) < min_columns or len(frame) < 2:
+        return frame, {}
+    same = {c: frame[c].iloc[0] for c in frame.columns[1:] if frame[c].nunique(dropna=False) == 1}
+    return frame.drop(columns=list(same)), same
+
+
+def rebuild_comparisons(out: Path, exercises: list[Exercise]) -> list[Path]:
+    """Recreate each preset's results.csv and comparison plots from its run folders, where they are stale.
+
+    A comparison is up to date when its summary.json records the fingerprint of the
+    run files it was built from (``compare.inputs_fingerprint``: names, sizes and
+    modification times) and those files still have it, and its files exist; e.g.
+    the ones ``dlexp reproduce`` has just written. Returns the rebuilt preset folders.
+    """
+    from dlexp.report.compare import is_current
+
+    rebuilt = []
+    for ex in exercises:
+        for preset_cfg in sorted((out / ex.name).glob(f"*/{artifacts.CONFIG}")):
+            if is_current(preset_cfg.parent):
+                continue
+            cfg = artifacts.read_yaml(preset_cfg)
+            runs = run_folders(preset_cfg.parent)
+            if cfg and cfg.get("name") and runs and runs != [preset_cfg.parent]:  # not a single run's own folder
+                write_comparison(cfg, None, preset_cfg.parent)  # jobs are not used: the folders say what ran
+                rebuilt.append(preset_cfg.parent)
+    return rebuilt
+
+
+def write_reproduction_report(out: Path, figures: Optional[dict[str, list]] = None) -> dict:
+    """claims.csv, report.md and report.html for a reproduction folder. Returns their paths.
+
+    ``figures``: exercise name -> its figures, for exercises whose figures are already drawn.
+    """
+    from dlexp.notebook import claims as claims_mod
+
+    out = Path(out)
+    manifest = artifacts.read_json(out / "reproduction.json")
+    exercises = [load(n) for n in manifest["exercises"]]
+    rebuild_comparisons(out, exercises)
+    claims = claims_mod.evaluate(out, exercises)
+    artifacts.write_dataframe(out / "claims.csv", claims[claims_mod.CLAIM_COLUMNS])
+    seeds = manifest.get("seeds") or []
+    blocks: list = [Heading("dlexp reproduction: From shallow to deep networks", 1),
+                    Para(f"Exercises: {', '.join(e.name for e in exercises)}. Seeds: {', '.join(map(str, seeds))}."
+                         + (f" Epoch budget overridden to {manifest['epochs_override']} (a smoke run: numbers are not the notebook's)."
+                            if manifest.get("epochs_override") else ""))]
+    if not claims.empty:
+        blocks += [Heading("Verdicts", 2), Para(verdict_counts(claims) + "."),
+                   Table(claims_view(claims, exercise=True))]
+    blocks += [Heading("Method", 2), Para(METHOD)]
+    for ex in exercises:
+        blocks += exercise_blocks(out, ex, claims, seeds, (figures or {}).get(ex.name))
+    prov = manifest.get("provenance") or {}
+    blocks += [Heading("Provenance", 2),
+               Code(json.dumps({k: prov.get(k) for k in ("dlexp", "tensorflow", "keras", "python", "git_commit", "host", "platform", "cpus")}, indent=2))]
+    artifacts.atomic_write_text(out / "report.md", to_markdown(blocks, out))
+    artifacts.atomic_write_text(out / "report.html", to_html(blocks, "dlexp reproduction report"))
+    return {"md": out / "report.md", "html": out / "report.html", "claims": out / "claims.csv"}
+
+
+VERDICT_STYLE = {stats.SUPPORTED: "green", stats.CONTRADICTED: "red", stats.INCONCLUSIVE: "yellow"}
+
+
+def verdict_counts(claims: pd.DataFrame) -> str:
+    counts = claims["verdict"].value_counts().to_dict()
+    return (", ".join(f"{v}: {counts.get(v, 0)}" for v in (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE))
+            + f" (of {len(claims)} claims)")
+
+
+def print_verdicts(claims, console=None) -> None:
+    """The verdict table on the terminal: claim id, mean, 95% CI, verdict (``claims``: the claims.csv
+    frame or its path). Fits the console's width (80 columns when not a terminal, or $COLUMNS), in
+    plain text when stdout is not a terminal."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    if not isinstance(claims, pd.DataFrame):
+        claims = pd.read_csv(claims, keep_default_na=False, na_values=[""])
+    console = console or Console()
+    if claims.empty:
+        console.print("No claims evaluated (no exercise of this reproduction has results).")
+        return
+    # A rule under the header and no other lines, no edges, two spaces between columns: the longest
+    # claim id (32), a mean (8), a CI (21) and a verdict (12) fit 80 columns (rich folds what does not).
+    table = RichTable(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table.add_column("claim", overflow="fold")
+    table.add_column("mean", justify="right", no_wrap=True)
+    table.add_column("95% CI", justify="right")
+    table.add_column("verdict", no_wrap=True)
+    for r in claims.itertuples(index=False):
+        table.add_row(str(r.claim_id), format_value(r.mean), _fmt_ci(r._asdict()),
+                      Text(str(r.verdict), style=VERDICT_STYLE.get(r.verdict, "")))
+    console.print(f"Verdicts: {verdict_counts(claims)}")
+    console.print(table)
+    console.print("mean: over the seeds, of a − b for a claim comparing configurations a and b, else of the "
+                  "metric (report.md: the quantity and the claim).")
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="dlexp report",
+        description="Tables, plots and the report for a folder that dlexp wrote: a reproduction (dlexp reproduce "
+                    "--out DIR: claims.csv, report.md, report.html, verdicts printed), or a run, preset or sweep "
+                    "folder (results.csv, comparison plots, a table of every run).")
+    p.add_argument("folder", help="e.g. outputs/reproduce, outputs/default/multirun/<stamp>, outputs/batch_norm/<stamp>")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        raise SystemExit(2 if exc.code else 0) from None
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ConfigError("folder", args.folder, "an existing run, sweep or reproduction folder")
+    if (folder / "reproduction.json").exists():
+        paths = write_reproduction_report(folder)
+        print_verdicts(paths["claims"])
+        print(f"claims: {paths['claims']}\nreport: {paths['html']}")
+        return 0
+    from dlexp.report.sweep import write_sweep_report
+
+    return write_sweep_report(folder)

@@ -1,0 +1,559 @@
+"""Train many same-shaped networks as ONE vectorized stack, with fit_one's semantics per member.
+
+Weights carry a leading members axis M; each layer is one batched matmul for
+all members, and a whole epoch (every batch's forward, backward, clipping and
+optimizer step) is one ``tf.function`` call, so the ~2 ms per-step overhead of
+a Keras ``fit`` is paid once per epoch for all members instead of once per
+step per member.
+
+Per member, as ``training.fit_one`` does it: the same initial weights (each
+member's ``models.initial_weights``, i.e. what ``models.build`` makes), Keras' validation split, the same
+batches (``data.epoch_order``) and dropout masks (Keras' own draws under
+``callbacks.EpochSeeds``), its own BN statistics, Keras' optimizer and
+clipping arithmetic, Keras' EarlyStopping (its ``wait`` counter and
+``restore_best_weights`` at the end), and NaN/Inf divergence. So a member ends
+with the weights of its solo run, to float32 rounding, but for one thing: Adam,
+where a stack's members share its learning rate, runs through TF's fused kernel
+(``stack_engine.fused_update``), which rounds 1 - beta in float32 where Keras
+rounds it as a Python float. Measured against ``training.fit_one``: weights ~1e-6
+apart after tens of steps, ~1e-5 after ~220 (tested), 6.7e-3 after 1,500 (30
+epochs on 2,000 points) with the test loss still equal to 2e-5. A stopped or
+diverged member is frozen (masked updates; with the fused kernel, a copy of its
+state put back after training); the others go on.
+
+Modules: this one groups specs and keeps each member's books (rows, early
+stopping, results); ``stack_engine`` holds the stacked buffers and compiled
+functions; ``stack_ops`` is the tensor math.
+
+Example:
+    >>> for group in stack_groups(specs):  # doctest: +SKIP
+    ...     results = fit_stack([specs[i] for i in group], data)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional, Union
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dlexp.train import interrupts
+from dlexp.nn import models
+from dlexp.train.stack import onednn
+from dlexp.nn import tf_runtime
+from dlexp.config.schema import RunSpec, diagnostics_due
+from dlexp.data.datasets import Dataset, epoch_order, validation_cut
+from dlexp.config.names import is_import_path
+from dlexp.train.stack.engine import GRAD_SAMPLES, StackEngine, activation_runs, fused_update
+from dlexp.train.keras_fit import FitResult, loss_for, make_optimizer
+
+# Where XLA pays, measured on 2 cores with TF's oneDNN kernels on (dlexp's default). Three choices:
+# - "none": the plain graph; oneDNN runs the batched matmuls.
+# - "update": only the clipping and optimizer update are compiled (one XLA cluster inside the plain
+#   step). Keras' Adam is ~10 memory-bound passes over the flat (M, P) weights; fused: 12.3 -> 2.3 ms
+#   per step at 2.5M weights (the 500-wide net x 5), ~4e-9 s per (member x weight x step), for ~0.5 s
+#   of compiling. Paired fit_stack runs, none -> update: the 500-wide net x 5 30.8 -> 20.7 s,
+#   Exercise 7 x 20 16.5/18.2 -> 13.6/13.9 s, Exercise 2's 20-layer nets x 15 14.9/15.0 -> 15.2/15.1 s.
+# - "step": the whole step compiled. It also fuses the forward/backward's elementwise passes, ~4.4e-9 s
+#   per (member x unit x row x step x pass beyond the bias add), for ~1 s + 0.3 s per hidden layer
+#   + 0.1 s per layer and extra pass; but XLA's dots are slower than oneDNN's (forward + backward of the
+#   500-wide net x 5: 9.8 vs 6.7 ms per step), ~1.2e-9 s per (member x weight x step).
+#   Exercise 4 x 30: 18.0 (none), 15.5 (update), 12.6 s (step); Exercise 8 x 20: 18.0, 15.3, 11.2 s.
+# "auto" picks the choice with the largest estimated saving.
+# On TF's single-threaded executor (``executor_for``: small stacks beside others) an unfused
+# elementwise op costs no hand-off between threads, so fusing the update saves less, and the
+# compile (on a lane whose core is shared) costs more: measured with one thread per op, each stack
+# alone, CPU seconds of the whole fit, 4 alternated rounds, none vs update: the 500-wide net
+# 3.28 vs 2.75 (6.3e8 weight-steps), Exercise 7 x 4 (four clipping kinds) 2.90 vs 3.64 (2.5e8),
+# Exercise 6 x 4 (BN, dropout) 2.93 vs 3.33 (2.3e8). The constants below separate these; "step"
+# was never measured to pay on that executor and is not offered there.
+# Adam with one learning rate for all members (all eight exercises) has a fused update without XLA
+# (stack_engine.fused_update: TF's ResourceApplyAdam kernel), and then "update" never paid:
+# ``benchmarks/profile_stacks.py --seeds 5``, --jit auto (the estimates below, fused "none" not yet
+# known to them) vs none, CPU-s per stack: 72.97 vs 70.10 in all; the 5 x 100 nets x 5 2.41 vs 1.95,
+# Exercise 7 x 20 10.58 vs 9.84, Exercise 2's 20-layer x 15 7.34 vs 6.78, the 500-wide x 5 14.37
+# vs 14.52, Exercise 8 x 20 (auto: step) 10.85 vs 10.76. At 1 seed (single-threaded executor) the
+# 500-wide net 2.23 (update) vs 1.99-2.00 (fused). So with the fused update: none, or "step" by
+# its estimate without the update's share.
+UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP = 4e-9
+UPDATE_COMPILE_SECONDS = 0.5
+SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP = 2e-9
+SINGLE_THREADED_UPDATE_COMPILE_SECONDS = 0.8
+STEP_SECONDS_LOST_PER_WEIGHT_STEP = 1.2e-9
+STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP = 4.4e-9
+STEP_COMPILE_SECONDS = (1.0, 0.3, 0.1)  # fixed, per hidden layer, per hidden layer and extra pass
+XLA_CHOICES = ("none", "update", "step")
+
+
+def elementwise_passes(specs: list[RunSpec]) -> int:
+    """Elementwise passes over every hidden unit per step: the bias add, the activation (one pass
+    when members sharing a function sit in runs, each on its own slice; interleaved, every function
+    on all members), BN's normalize and scale, dropout's mask."""
+    acts = len({(s.activation.name, s.activation.alpha) for s in specs})
+    if activation_runs(specs) is not None:
+        acts = 1
+    bn = any(s.normalization.kind == "batchnorm" for s in specs)
+    return 1 + acts + (2 if bn else 0) + (1 if any(s.model.dropout > 0 for s in specs) else 0)
+
+
+def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int,
+                          single_threaded: bool = False) -> dict[str, float]:
+    """Estimated seconds each XLA choice saves over "none", compile included (constants above);
+    ``single_threaded``: the stack runs on TF's single-threaded executor (only none and update;
+    only none where "none" has the fused update)."""
+    fused = fused_update(specs)
+    if single_threaded and fused:
+        return {"none": 0.0}
+    t = specs[0].trainer
+    passes = elementwise_passes(specs)
+    weight_steps = unit_pass_steps = 0.0
+    for s in specs:
+        steps = s.trainer.epochs * -(-n_fit // t.batch_size)
+        weight_steps += steps * models.count_params(s, data.input_dim, data.n_classes)
+        unit_pass_steps += steps * t.batch_size * sum(s.model.hidden) * (passes - 1)
+    if single_threaded:
+        return {"none": 0.0, "update": (weight_steps * SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP
+                                        - SINGLE_THREADED_UPDATE_COMPILE_SECONDS)}
+    runs = activation_runs(specs)
+    if runs is not None and len(runs) > 1:
+        # Activations cut into member slices: the compiled step was no faster per epoch (Exercise 4
+        # x 30: 84-89 vs 69-81 ms) and compiled 1.85 s; the fusions stop at the split and concat.
+        unit_pass_steps = 0.0
+    fixed, per_layer, per_pass = STEP_COMPILE_SECONDS
+    layers = len(specs[0].model.hidden)
+    update = 0.0 if fused else weight_steps * UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP
+    step = (update - weight_steps * STEP_SECONDS_LOST_PER_WEIGHT_STEP
+            + unit_pass_steps * STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP
+            - (fixed + per_layer * layers + per_pass * layers * (passes - 2)))
+    if fused:
+        return {"none": 0.0, "step": step}
+    return {"none": 0.0, "update": update - UPDATE_COMPILE_SECONDS, "step": step}
+
+
+def xla_choice(specs: list[RunSpec], data: Dataset, n_fit: int, single_threaded: bool = False) -> str:
+    """"none", "update" or "step": what to XLA-compile in this stack (the largest estimated saving)."""
+    savings = estimated_xla_savings(specs, data, n_fit, single_threaded)
+    return max(savings, key=savings.__getitem__)
+
+
+def stack_key(spec: RunSpec) -> Optional[tuple]:
+    """Specs with equal keys can train in one stack; None means "use training.fit_one".
+
+    Members may differ in: trainer seed, epochs, early stopping, initializer,
+    dropout rate, clipping (kind and value), learning rate and (built-in)
+    activation. Names and the trainer's progress/threads/checkpoint/probes
+    settings do not affect training and are ignored too. Normalization is not
+    in the key: ``stack_groups`` lets members without BatchNormalization join
+    members with one BN configuration.
+    """
+    if is_import_path(spec.activation.name):
+        return None  # a user function may not be elementwise over the (M, B, units) layout
+    d = asdict(spec)
+    d["dataset"] = repr(spec.dataset)  # which generator too, not only its fields
+    for group, name in _FREE_FIELDS:
+        d[group].pop(name, None)
+    for name in ("name", "variant", "activation", "initializer", "clipping", "normalization"):
+        d.pop(name)
+    return ("stack", _frozen(d))
+
+
+def norm_key(spec: RunSpec) -> Optional[tuple]:
+    """The BatchNormalization configuration (None without BN): one per stack."""
+    norm = spec.normalization
+    return None if norm.kind == "none" else _frozen(asdict(norm))
+
+
+def stack_groups(specs: list[RunSpec]) -> list[list[int]]:
+    """Indices of ``specs`` grouped into stacks, in first-seen order; unstackable specs stand alone.
+
+    Within one ``stack_key``, members with BN split by BN configuration and the
+    members without BN join the first BN group (their BN is masked out).
+    """
+    by_key: dict = {}
+    for i, spec in enumerate(specs):
+        key = stack_key(spec)
+        by_key.setdefault(("solo", i) if key is None else key, []).append(i)
+    groups: list[list[int]] = []
+    for members in by_key.values():
+        by_norm: dict = {}
+        for i in members:
+            by_norm.setdefault(norm_key(specs[i]), []).append(i)
+        plain = by_norm.pop(None, [])
+        split = list(by_norm.values())
+        if split:
+            split[0] = sorted(split[0] + plain)
+        elif plain:
+            split = [plain]
+        groups += split
+    return sorted(groups, key=lambda g: g[0])
+
+
+# Per-member values (everything else must be equal); progress, threads, checkpoint, probes and tsne
+# do not change how a network trains (a stack does not checkpoint mid-run).
+_FREE_FIELDS = (("trainer", "seed"), ("trainer", "epochs"), ("trainer", "early_stopping"), ("trainer", "progress"),
+                ("trainer", "threads"), ("trainer", "checkpoint"), ("trainer", "probes"), ("trainer", "tsne"),
+                ("model", "dropout"), ("optimizer", "learning_rate"))
+
+
+def _frozen(value):
+    """A hashable copy of nested dicts/lists."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+# ---------------------------------------------------------------- early stopping, per member
+
+
+class _EarlyStopping:
+    """keras.callbacks.EarlyStopping(min_delta=0) for one member: best, wait, stop."""
+
+    def __init__(self, monitor: str, patience: int) -> None:
+        self.monitor, self.patience = monitor, patience
+        self.better = np.greater if "accuracy" in monitor else np.less
+        self.best: Optional[float] = None
+        self.wait = 0
+
+    def update(self, epoch: int, current: float) -> tuple[bool, bool]:
+        """(improved, stop) after 0-based ``epoch``; improved means best_weights is taken now."""
+        self.wait += 1
+        if self.best is None or self.better(current, self.best):
+            self.best, self.wait = current, 0
+            return True, False
+        return False, self.wait >= self.patience and epoch > 0
+
+
+def _f32(value) -> float:
+    """Keras logs float32 metrics; report the same representable values."""
+    return float(np.float32(value))
+
+
+# Without oneDNN's matmuls (``dlexp.train.stack.onednn``), a stack of at most this many networks, trained while
+# other stacks share the cores, runs its functions on TF's single-threaded executor
+# (``executor_for``); up to SINGLE_THREADED_MAX_MIXED when its networks use more than one activation
+# function. With them, every stack that shares the cores does.
+SINGLE_THREADED_MAX_MEMBERS = 4
+SINGLE_THREADED_MAX_MIXED = 6
+
+
+def executor_for(specs: list[RunSpec], shared_cores: bool) -> contextlib.AbstractContextManager:
+    """The executor context a stack of ``specs`` (distinct networks) trains under.
+
+    TF's default executor hands each op of a function to its inter-op pool: for the ops of a few
+    small networks (at 1 seed, 0.25-2 ms per step) the hand-offs between threads cost more CPU
+    than the ops. The single-threaded executor runs them in order on the calling thread, but keeps
+    the epoch's while loop as one functional op whose body TF does not rewrite to oneDNN's
+    kernels: its batched matmuls were Eigen's, at half oneDNN's speed (``dlexp.train.stack.onednn``).
+
+    With oneDNN's matmuls put into the step by hand (``dlexp.train.stack.onednn``, 2026-11-27), every stack
+    that shares the cores trains on it. ``benchmarks/profile_stacks.py --seeds 5`` (stacks of 5-30,
+    each alone, one thread per op), the old rule below with Eigen -> all on this executor with
+    oneDNN, two rounds: 64.3 -> 48.7 and 60.5 -> 50.8 CPU-s summed (the 500-wide net x 5 13.4 ->
+    11.0, Exercise 4+5 x 30 7.7 -> 5.3, Exercise 7 x 20 9.4 -> 6.8; Exercise 8 x 20, XLA-compiled
+    on the default executor, 10.5 / 9.4 -> 7.7 / 8.7). Whole 5-seed reproductions, oneDNN on
+    both sides, the size rule vs every stack, 3 alternated pairs: 44.3 / 46.9 / 45.5 -> 39.4 /
+    42.5 / 41.9 s, peak RSS 1.34-1.36 -> 1.23-1.25 GB. At 1 seed every stack was on it already.
+
+    Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0, or a TF without the op) the old rule holds: stacks of
+    up to SINGLE_THREADED_MAX_MEMBERS networks (measured with Eigen: at 1 seed every stack of 1-4
+    cost the same or less, the 14 stacks 28.4 -> 24.4 CPU-s; at 5 seeds most cost more, the
+    500-wide net x 5 13.7 -> 17.3), up to SINGLE_THREADED_MAX_MIXED when they use several
+    activation functions, whose member slices make the step many small ops (Exercise 4+5 at 1
+    seed 2.76 / 2.68 / 2.82 -> 2.26 / 2.19 / 2.16 CPU-s with a limit of 6 instead of 4).
+
+    Alone, the default executor's second thread is real parallelism (the 500-wide net: 2.7 s of
+    wall vs 3.1-3.5), so this applies only while other stacks keep the cores busy (``shared_cores``).
+    """
+    return _executor(single_threaded(specs, shared_cores))
+
+
+def _executor(single: bool) -> contextlib.AbstractContextManager:
+    return tf_runtime.single_threaded_calls() if single else contextlib.nullcontext()
+
+
+def single_threaded(specs: list[RunSpec], shared_cores: bool) -> bool:
+    """Whether ``executor_for`` picks TF's single-threaded executor (and ``xla_choice`` its constants):
+    for every stack that shares the cores when its matmuls can be oneDNN's there (``dlexp.train.stack.onednn``),
+    else for stacks up to the SINGLE_THREADED_MAX_* sizes."""
+    if not shared_cores:
+        return False
+    if not tf_runtime.can_call_single_threaded():
+        return False
+    if onednn.available():
+        return True
+    functions = len({(s.activation.name, s.activation.alpha) for s in specs})
+    return len(specs) <= (SINGLE_THREADED_MAX_MIXED if functions > 1 else SINGLE_THREADED_MAX_MEMBERS)
+
+
+def _unused(_):
+    return None
+
+
+def _best_epoch(rows: list[dict], monitor: str) -> Optional[int]:
+    vals = [r[monitor] for r in rows]
+    if not vals or all(math.isnan(v) for v in vals):
+        return None
+    pick = np.nanargmax if "accuracy" in monitor else np.nanargmin
+    return int(pick(vals)) + 1
+
+
+class _SharedPredictions:
+    """Class predictions and hidden representations of all members at once, served member by
+    member: the runner asks every member of a stack about the same points in turn."""
+
+    def __init__(self, engine: StackEngine) -> None:
+        self.engine, self.points, self.classes = engine, None, None
+        self.reps: dict[tuple, list] = {}
+
+    def member(self, m: int, points: np.ndarray) -> np.ndarray:
+        if points is not self.points:
+            self.points, self.classes = points, self.engine.predict_classes(points)
+        return self.classes[m]
+
+    def member_representations(self, m: int, x: np.ndarray) -> dict[str, np.ndarray]:
+        """{"Input": x, "Layer 1": ..., ...} as ``training.hidden_representations`` gives them."""
+        key = (x.__array_interface__["data"][0], x.shape, x.strides)  # the same rows, even as a new view
+        if key not in self.reps:
+            if len(self.reps) >= 2:  # a run asks about its training rows, then its test rows
+                self.reps.clear()
+            self.reps[key] = self.engine.representations(np.ascontiguousarray(x, dtype="float32"))
+        out = {"Input": x}
+        out.update({f"Layer {k}": r[m] for k, r in enumerate(self.reps[key], start=1)})
+        return out
+
+
+class _ModelFactory:
+    """Builds member ``m``'s Keras model with its trained weights, when something needs one."""
+
+    def __init__(self, engine: StackEngine, spec: RunSpec, data: Dataset, weights: dict, moving: tuple, m: int) -> None:
+        self.engine, self.spec, self.data, self.weights, self.moving, self.m = engine, spec, data, weights, moving, m
+
+    def __call__(self) -> keras.Model:
+        net = models.build(self.spec, self.data.input_dim, self.data.n_classes)
+        self.engine.copy_into(net, self.weights, self.moving, self.m)
+        net.compile(optimizer=make_optimizer(self.spec), loss=loss_for(self.data), metrics=["accuracy"])
+        return net
+
+
+# ---------------------------------------------------------------- the entry point
+
+
+@dataclass(frozen=True)
+class PreparedStack:
+    """A stack's engine, built and (``prepare``'s ``trace``) its functions traced, for ``fit_stack``."""
+
+    specs: list
+    data: Dataset
+    shared_cores: bool
+    engine: StackEngine
+    cut: int  # rows of data.x_train it fits on; the rest validates
+    single: bool  # on TF's single-threaded executor (``executor_for``)
+
+
+def prepare(specs: list[RunSpec], data: Dataset, *, jit: Union[bool, str] = "auto", shared_cores: bool = False,
+            trace: bool = False) -> PreparedStack:
+    """Build the engine ``fit_stack(specs, data, jit=jit, shared_cores=shared_cores)`` would train.
+
+    ``trace``: also trace the functions its fit calls (``StackEngine.trace``), under the executor
+    the fit will call them on (the executor decides how the epoch's while loop is lowered, at trace
+    time). The runner prepares the next stacks this way on a thread of their own while the lanes
+    train (``prefetch.StackPrefetch``): tracing is Python holding the GIL, ~0.1-0.7 CPU-s per stack,
+    which then overlaps the lanes' epochs (TF, without the GIL) instead of delaying the lane.
+    """
+    if not specs:
+        raise ValueError("prepare: no specs")
+    if stack_groups(specs) != [list(range(len(specs)))]:
+        raise ValueError("fit_stack: specs must form one stack; group them with stack_groups() first")
+    cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
+    xla = {True: "step", False: "none"}.get(jit, jit)
+    single = single_threaded(specs, shared_cores)
+    if xla == "auto":
+        xla = xla_choice(specs, data, cut, single)
+    if xla not in XLA_CHOICES:
+        raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
+    with _executor(single):
+        engine = StackEngine(specs, data, cut, xla, single and onednn.available())
+        if trace:
+            t = specs[0].trainer
+            engine.trace(diagnostics=t.diagnostics, long_diagnostics=t.diagnostics and cut > GRAD_SAMPLES,
+                         early_stopping=any(s.trainer.early_stopping.enabled for s in specs))
+    return PreparedStack(specs, data, shared_cores, engine, cut, single)
+
+
+def fit_stack(
+    specs: list[RunSpec],
+    data: Dataset,
+    on_epoch: Optional[list[Callable[[dict], None]]] = None,
+    on_layer_rows: Optional[list[Callable[[list[dict]], None]]] = None,
+    *,
+    jit: Union[bool, str] = "auto",
+    shared_cores: bool = False,
+    prepared: Optional[PreparedStack] = None,
+) -> list[FitResult]:
+    """Train ``specs`` (equal ``stack_key``) on ``data`` as one stack; one FitResult per spec, in order.
+
+    Args:
+        on_epoch: one sink per member, called with its EpochRecorder-style row after every epoch it trains.
+        on_layer_rows: one sink per member, called with its LayerDiagnostics-style rows (epoch 0 = at init).
+        jit: what to XLA-compile: "step" (or True), "update" (clipping and optimizer only), "none"
+            (or False), or "auto" (``xla_choice``: the largest estimated saving).
+        shared_cores: other stacks train at the same time (``executor_for``).
+        prepared: ``prepare(specs, data, ...)``'s engine, untrained, to train instead of building
+            one here (with prepare's ``jit``; its ``shared_cores`` must be this call's).
+    """
+    if not specs:
+        return []
+    if prepared is None:
+        prepared = prepare(specs, data, jit=jit, shared_cores=shared_cores)
+    elif prepared.specs != specs or prepared.data is not data:
+        raise ValueError("fit_stack: prepared is another stack's engine")
+    elif prepared.shared_cores != shared_cores:
+        raise ValueError(f"fit_stack: prepared for shared_cores={prepared.shared_cores}, not {shared_cores}")
+    m_count = len(specs)
+    on_epoch = on_epoch or [_unused] * m_count
+    on_layer_rows = on_layer_rows or [_unused] * m_count
+    # No keras.backend.clear_session() (fit_one's): a stack builds no Keras model while it trains, and
+    # the runner may be building one for a finished run's probes on another thread meanwhile.
+    with _executor(prepared.single):
+        return _fit(specs, data, on_epoch, on_layer_rows, prepared.cut, prepared.engine)
+
+
+def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray], None], perm: np.ndarray,
+           drop_seeds: np.ndarray, tensors: tuple) -> list[np.ndarray]:
+    """One epoch of the ``active`` members: per-member loss and hit sums, rows counted, still
+    finite, validation loss and hit sums (numpy).
+
+    Fused updates (``StackEngine.fused``) mask no member, so the epoch's call ends right after a
+    batch where an active member's loss turned non-finite (that batch applied, as Keras applies
+    it): the member is frozen there, keeps that call's validation, and the others go on from the
+    next batch with the same order and dropout seeds.
+    """
+    out = [t.numpy() for t in engine.train_epoch(perm, active, drop_seeds, *tensors, 0, engine.n_batches)]
+    done = int(out.pop())
+    while done < engine.n_batches:
+        diverged = active & ~out[3]
+        freeze(diverged)
+        active = active & out[3]
+        if not active.any():
+            break
+        more = [t.numpy() for t in engine.train_epoch(perm, active, drop_seeds, *tensors, done, engine.n_batches)]
+        done = int(more.pop())
+        out[:3] = [a + b for a, b in zip(out[:3], more[:3])]  # an inactive member's part adds 0
+        out[3] = more[3]  # active and finite; False for the members frozen before this call
+        out[4:] = [np.where(active, b, a) for a, b in zip(out[4:], more[4:])]
+    return out
+
+
+def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: list, cut: int,
+         engine: StackEngine) -> list[FitResult]:
+    """fit_stack's training, on the executor it chose: the epochs, the members' books."""
+    m_count = len(specs)
+    t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
+    epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget
+    es = [s.trainer.early_stopping for s in specs]
+
+    x_fit, y_fit = data.x_train[:cut], data.y_train[:cut].astype("int64")
+    x_val, y_val = data.x_train[cut:], data.y_train[cut:].astype("int64")
+    x_fit_t, y_fit_t = tf.constant(x_fit), tf.constant(y_fit)
+    fused_val = len(x_val) <= engine.chunk  # validated inside the epoch's call (else in chunks after it)
+    x_val_t, y_val_t = (tf.constant(x_val), tf.constant(y_val)) if fused_val else (x_val[:0], y_val[:0])
+    stoppers = [_EarlyStopping(e.monitor, e.patience) if e.enabled else None for e in es]
+    lrs = [float(np.float32(s.optimizer.learning_rate)) for s in specs]
+
+    history: list[list[dict]] = [[] for _ in specs]
+    layer_stats: list[list[dict]] = [[] for _ in specs]
+    running = np.ones(m_count, bool)  # neither stopped nor diverged
+    diverged_at: list[Optional[int]] = [None] * m_count
+    frozen = np.zeros(m_count, bool)  # stopped members whose state engine.freeze kept (fused updates mask no one)
+
+    def freeze(members: np.ndarray) -> None:
+        if engine.frozen and members.any():
+            engine.freeze(members)
+            frozen[members] = True
+
+    def measure_layers(epoch: int, members: np.ndarray) -> None:
+        if not t.diagnostics:
+            return
+        members = members & np.array([diagnostics_due(t.diagnostics_every, epoch, e, not r)
+                                      for e, r in zip(epochs, running)])
+        if not members.any():
+            return
+        for m, rows in enumerate(engine.layer_rows(epoch, x_fit, y_fit)):
+            if members[m]:
+                layer_stats[m].extend(rows)
+                on_layer_rows[m](rows)
+
+    start = time.perf_counter()
+    measure_layers(0, running)
+    for epoch in range(max(epochs)):
+        interrupts.check()  # a Ctrl-C that library code swallowed still stops the stack here
+        if not running.any():
+            break
+        e_start = time.perf_counter()
+        perm = np.stack([epoch_order(s.seed, epoch, cut, t.shuffle) for s in specs]).astype("int32")
+        was_frozen = frozen.copy()
+        loss_sum, hit_sum, count, finite, val_loss_sum, val_hit_sum = _epoch(
+            engine, running, freeze, perm, engine.dropout_seeds(epoch), (x_fit_t, y_fit_t, x_val_t, y_val_t))
+        if (frozen & ~was_frozen).any():  # frozen mid-epoch: measured below (chunked validation, layers) as frozen
+            engine.thaw(frozen & ~was_frozen)
+        loss = loss_sum.astype(np.float64) / np.maximum(count, 1)
+        acc = hit_sum.astype(np.float64) / np.maximum(count, 1)
+        if fused_val:
+            val_loss, val_acc = (v.astype(np.float64) / len(x_val) for v in (val_loss_sum, val_hit_sum))
+        else:
+            val_loss, val_acc = engine.mean_metrics(x_val, y_val)
+        now = time.perf_counter()
+        members = running.copy()
+        for m in np.flatnonzero(members):
+            row = {"epoch": epoch + 1, "loss": _f32(loss[m]), "accuracy": _f32(acc[m]),
+                   "val_loss": _f32(val_loss[m]), "val_accuracy": _f32(val_acc[m]), "lr": lrs[m],
+                   "epoch_seconds": now - e_start, "wall_seconds": now - start}
+            history[m].append(row)
+            on_epoch[m](row)
+            if not finite[m] or not math.isfinite(row["loss"]):
+                diverged_at[m] = epoch + 1  # NonFiniteStop
+                running[m] = False
+        improved = np.zeros(m_count, bool)
+        for m in np.flatnonzero(members):
+            if stoppers[m] is not None:
+                improved[m], stop = stoppers[m].update(epoch, history[m][-1][es[m].monitor])
+                running[m] &= not stop
+            running[m] &= epoch + 1 < epochs[m]
+        measure_layers(epoch + 1, members)  # after the stops: a member's last epoch is always measured
+        if improved.any():
+            engine.keep_best(improved)
+        if running.any():  # the members that stopped now keep their state (the fused update goes on for them)
+            freeze(members & ~running & ~frozen)
+    if frozen.any():
+        engine.thaw(frozen)
+    # EarlyStopping.on_train_end restores best_weights always, once they exist.
+    restore = np.array([bool(h) and e.enabled and e.restore_best for h, e in zip(history, es)])
+    if restore.any():
+        engine.restore_best(restore)
+    fit_seconds = time.perf_counter() - start
+
+    test_loss, test_acc = engine.test_metrics(data.x_test, data.y_test.astype("int64"))
+    results = []
+    weights, moving = engine.weights()
+    predictions = _SharedPredictions(engine)
+    for m, spec in enumerate(specs):
+        results.append(FitResult(
+            status="diverged" if diverged_at[m] is not None else "completed",
+            history=history[m], layer_stats=layer_stats[m],
+            test_loss=_f32(test_loss[m]), test_accuracy=_f32(test_acc[m]),
+            param_count=models.count_params(spec, data.input_dim, data.n_classes), epochs_run=len(history[m]),
+            best_epoch=_best_epoch(history[m], es[m].monitor) if es[m].enabled else None,
+            fit_seconds=fit_seconds, diverged_at=diverged_at[m],
+            model_factory=_ModelFactory(engine, spec, data, weights, moving, m),
+            class_predictor=functools.partial(predictions.member, m),
+            representation_fn=functools.partial(predictions.member_representations, m),
+        ))
+    return results
