@@ -5,7 +5,7 @@ dropout 0.3, Adam, 50 epochs, batch 32, early stopping on val_loss with
 patience 10. Both paths run in this process, on the same data. Prints seconds
 and the ratio; asserts nothing (timings depend on the machine).
 
-    /work/venv/bin/python benchmarks/bench_stack.py [--seeds 25] [--epochs 50] [--jit auto|on|update|off] [--skip-solo]
+    /work/venv/bin/python benchmarks/bench_stack.py [--seeds 25] [--epochs 50] [--jit on|off] [--skip-solo]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=25)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--diagnostics", action="store_true", help="also collect per-layer diagnostics")
-    parser.add_argument("--jit", choices=("auto", "on", "update", "off"), default="auto", help="fit_stack's XLA setting (on: the whole step)")
+    parser.add_argument("--jit", choices=("on", "off"), default="off", help="fit_stack's XLA setting (on: the whole step)")
     parser.add_argument("--skip-solo", action="store_true", help="time only the stack")
     args = parser.parse_args()
 
@@ -55,7 +55,7 @@ def main() -> None:
     print(f"{args.seeds} seeds, {args.epochs} epochs, {len(ds.x_train)} train rows, diagnostics={t.diagnostics}, jit={args.jit}")
 
     start = time.perf_counter()
-    stacked = stack.fit_stack(specs, ds, jit={"auto": "auto", "on": True, "update": "update", "off": False}[args.jit])
+    stacked = stack.fit_stack(specs, ds, jit=args.jit == "on")
     stack_s = time.perf_counter() - start
     print(f"fit_stack : {stack_s:8.1f} s   epochs run {_epochs(stacked)}   test acc {_acc(stacked)}")
     if args.skip_solo:

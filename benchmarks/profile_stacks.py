@@ -2,13 +2,12 @@
 
 Composes the exercises' presets as ``dlexp reproduce`` does, groups the runs into stacks
 (``runner.plan``), and trains each stack alone with ``stack.fit_stack`` as a reproduction's lane
-would: one thread per op and ``shared_cores=True`` (so small stacks get TF's single-threaded
-executor and its XLA estimate). Per stack it prints the process CPU seconds of the whole fit and
+would: one thread per op and ``shared_cores=True``. Per stack it prints the process CPU seconds of the whole fit and
 of its parts: building the engine, the first epoch call (tracing, TF's instantiation, any XLA
 compile, one epoch), the later epochs, the layer diagnostics. Run it alone on the machine: CPU
 seconds drift with the host's load like wall time does. Asserts nothing.
 
-    /work/venv/bin/python benchmarks/profile_stacks.py [--seeds 1] [--exercises NAME ...] [--jit auto|none|update|step] [--no-onednn]
+    /work/venv/bin/python benchmarks/profile_stacks.py [--seeds 1] [--exercises NAME ...] [--jit]
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the dlexp command sets 
 
 from dlexp.notebook import reproduce
 from dlexp.run import runner
-from dlexp import tf_runtime  # noqa: E402
+from dlexp.nn import tf_runtime  # noqa: E402
 from dlexp.data.datasets import validation_cut  # noqa: E402
 from dlexp.notebook.exercises import load  # noqa: E402
 
@@ -55,17 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--exercises", nargs="*", default=list(EIGHT))
-    parser.add_argument("--jit", default="auto", choices=("auto", "none", "update", "step"))
-    parser.add_argument("--no-onednn", action="store_true",
-                        help="Eigen's matmuls on the single-threaded executor (dlexp.train.stack.onednn off), to compare")
+    parser.add_argument("--jit", action="store_true", help="XLA-compile each stack's step")
     args = parser.parse_args()
 
     tf_runtime.one_thread_per_op()  # as runner.execute_tasks sets it for its lanes
     from dlexp.train.stack import fit as stack
     from dlexp.train.stack import engine as stack_engine
-
-    if args.no_onednn:
-        stack.onednn.available = lambda: False
 
     options = reproduce.parse_args(["--seeds", str(args.seeds), "--out", os.devnull, "--progress", "none"])
     plans, datasets = reproduce.prepare([load(n) for n in args.exercises], reproduce.seeds_for(args.seeds), options)
@@ -73,18 +67,18 @@ def main() -> None:
     clock = _Clock()
 
     class TimedEngine(stack_engine.StackEngine):
-        def __init__(self, specs, data, n_fit, xla, use_onednn=False) -> None:
+        def __init__(self, specs, data, n_fit, jit=False) -> None:
             start = time.process_time()
-            super().__init__(specs, data, n_fit, xla, use_onednn)
+            super().__init__(specs, data, n_fit, jit)
             clock.parts["init"] = [time.process_time() - start]
             self.train_epoch = clock.timed("epoch", self.train_epoch)
             self.layer_rows = clock.timed("diagnostics", self.layer_rows)
-            self.xla = xla
+            self.xla = "step" if jit else "none"
             engines.append(self)
 
     engines: list = []
     stack.StackEngine = TimedEngine  # what fit_stack builds its engine with
-    print(f"{'stack':34s} {'M':>3s} {'xla':6s} {'executor':8s} {'cpu':>6s} {'init':>5s} {'1st call':>8s} "
+    print(f"{'stack':34s} {'M':>3s} {'xla':6s} {'cpu':>6s} {'init':>5s} {'1st call':>8s} "
           f"{'epochs':>7s} {'per ep':>7s} {'diag':>5s}")
     total = 0.0
     for group in groups:
@@ -97,14 +91,13 @@ def main() -> None:
         total += cpu
         epochs = clock.parts.get("epoch", [])
         first, rest = (epochs[0], epochs[1:]) if epochs else (0.0, [])
-        executor = "single" if stack.single_threaded(specs, True) else "default"
         hidden = specs[0].model.hidden
         shape = f"{len(hidden)}x{hidden[0]}" if len(set(hidden)) == 1 else "-".join(map(str, hidden))
         name = f"{specs[0].name}: {shape}"
-        print(f"{name[:34]:34s} {len(specs):3d} {engines[-1].xla:6s} {executor:8s} {cpu:6.2f} "
+        print(f"{name[:34]:34s} {len(specs):3d} {engines[-1].xla:6s} {cpu:6.2f} "
               f"{sum(clock.parts.get('init', [0])):5.2f} {first:8.2f} {sum(rest):7.2f} "
               f"{(sum(rest) / len(rest) * 1000 if rest else 0):5.1f}ms {sum(clock.parts.get('diagnostics', [])):5.2f}")
-    print(f"{'all stacks':34s} {'':3s} {'':6s} {'':8s} {total:6.2f}  (process CPU seconds)")
+    print(f"{'all stacks':34s} {'':3s} {'':6s} {total:6.2f}  (process CPU seconds)")
 
 
 if __name__ == "__main__":

@@ -116,17 +116,6 @@ def test_console_main_skips_the_slow_teardown_only_when_nothing_needs_it(monkeyp
     assert exc.value.args[0] == 3
 
 
-@pytest.mark.parametrize("env,expected", [(None, "1"), ("0", "0")])
-def test_onednn_is_on_unless_the_environment_turns_it_off(env, expected):
-    """TF reads TF_ENABLE_ONEDNN_OPTS at its import: importing dlexp sets it first, only as a default."""
-    environ = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    if env is not None:
-        environ["TF_ENABLE_ONEDNN_OPTS"] = env
-    code = "import os, dlexp; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
-    out = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == expected
-
-
 @pytest.mark.slow
 def test_one_thread_per_op_only_before_tf_runs_and_never_over_the_users_choice():
     """The intra-op pool is made by TF's first op: before it the setting takes, after it the call
@@ -153,22 +142,16 @@ def test_graph_remapper_is_off_once_dlexp_builds_models():
     assert tf.config.optimizer.get_experimental_options().get("remapping") is False
 
 
-def test_the_command_makes_full_gc_passes_rarer_and_blas_single_threaded(monkeypatch):
-    """cli._process_settings (the dlexp command's own process): full passes after FULL_GC_EVERY
-    middle-generation passes instead of Python's 10, young passes as they were; one OpenBLAS
-    thread unless the user set it."""
-    import gc
-
+def test_the_command_turns_onednn_on_and_blas_single_threaded_unless_the_user_chose(monkeypatch):
+    """cli._process_settings (the dlexp command's own process): oneDNN on and one OpenBLAS thread,
+    unless the user's environment says otherwise."""
     from dlexp.cli import main as cli
 
-    saved = gc.get_threshold()
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    try:
-        cli._process_settings()
-        assert gc.get_threshold() == (saved[0], saved[1], cli.FULL_GC_EVERY) and cli.FULL_GC_EVERY > 10
-        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
-        monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
-        cli._process_settings()
-        assert os.environ["OPENBLAS_NUM_THREADS"] == "2"
-    finally:
-        gc.set_threshold(*saved)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    cli._process_settings()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    cli._process_settings()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "2" and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"

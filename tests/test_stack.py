@@ -21,7 +21,6 @@ import pytest
 from dlexp.config import schema as C
 from dlexp.data import datasets as D
 from dlexp.nn import models
-from dlexp.train.stack import onednn
 from dlexp.train.stack import fit as stack
 from dlexp.train.stack import engine as stack_engine
 from dlexp.train.stack import ops as stack_ops
@@ -106,184 +105,20 @@ def test_member_of_stack_matches_fit_one(case, moons):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jit", [True, "update"])
-def test_xla_compiled_stack_matches_fit_one(moons, jit):
-    """The whole step under XLA (True = "step"), or only the clipping + optimizer update (mixed
-    clipping kinds here, so every branch of clip_members is compiled)."""
+def test_xla_compiled_stack_matches_fit_one(moons):
+    """The whole step under XLA (jit=True), with mixed clipping kinds so every branch of
+    clip_members is compiled."""
     spec = make_spec(normalization={"kind": "batchnorm"}, model={"dropout": 0.2},
                      clipping={"kind": "global_norm", "value": 0.5}, trainer={"shuffle": True}).with_seed(4)
     no_dropout = replace(spec, model=replace(spec.model, dropout=0.0),
                          clipping=C.ClippingConfig(kind="value", value=0.1)).with_seed(8)
-    members = stack.fit_stack([no_dropout, spec], moons, jit=jit)
+    members = stack.fit_stack([no_dropout, spec], moons, jit=True)
     assert_same_run(training.fit_one(spec, moons), members[1])
     assert_same_run(training.fit_one(no_dropout, moons), members[0])
 
 
-def test_update_choice_runs_the_update_as_its_own_compiled_function(moons):
-    """"update" traces one XLA function for clipping + optimizer, called from the plain step."""
-    specs = [make_spec(clipping={"kind": "norm", "value": 0.5}).with_seed(s) for s in (1, 2)]
-    n_fit = D.validation_cut(len(moons.x_train), specs[0].trainer.validation_split)
-    engine = stack_engine.StackEngine(specs, moons, n_fit, "update")
-    x, y = moons.x_train[:n_fit], moons.y_train[:n_fit].astype("int64")
-    perm = np.stack([D.epoch_order(s.seed, 0, n_fit, True) for s in specs]).astype("int32")
-    before = engine.flat_weights()
-    engine.train_epoch(perm, np.ones(2, bool), engine.dropout_seeds(0), x, y, x[:0], y[:0], 0, engine.n_batches)
-    assert engine._full_step is None
-    assert engine._update.experimental_get_tracing_count() == 1
-    assert np.abs(engine.flat_weights() - before).max() > 0
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("jit", ["none", "update", "step"])
-def test_stack_on_the_single_threaded_executor_matches_fit_one(moons, jit):
-    """shared_cores=True runs a small stack on TF's single-threaded executor (other kernels, no
-    oneDNN rewrite inside the loop, XLA's functions called from it): the members still train as
-    their solo runs."""
-    from tensorflow.python.eager import context
-
-    spec = make_spec(normalization={"kind": "batchnorm"}, model={"dropout": 0.2},
-                     clipping={"kind": "global_norm", "value": 0.5}, trainer={"shuffle": True}).with_seed(4)
-    executors = []
-    record = lambda row: executors.append(context.context().function_call_options.executor_type)  # noqa: E731
-    members = stack.fit_stack([spec.with_seed(9), spec], moons, [record, record], jit=jit, shared_cores=True)
-    assert set(executors) == {"SINGLE_THREADED_EXECUTOR"} and len(executors) == 2 * spec.trainer.epochs
-    assert_same_run(training.fit_one(spec, moons), members[1])
-
-
-def _tf_has_onednn() -> bool:
-    """oneDNN on and its batched matmul registered: then ``onednn.available()`` must be True (a
-    probe that fails here is a bug or a TF change to look at, not a reason to skip)."""
-    from tensorflow.python.framework import op_def_registry
-    from tensorflow.python.util import _pywrap_util_port
-
-    return bool(_pywrap_util_port.IsMklEnabled()) and op_def_registry.get(onednn.OP) is not None
-
-
-needs_onednn = pytest.mark.skipif(not _tf_has_onednn(), reason="TF here has no oneDNN batched matmul")
-
-
-@needs_onednn
-def test_onednn_is_available_where_tf_has_it():
-    assert onednn.available()
-
-
-@needs_onednn
-def test_onednn_batch_matmul_refuses_broadcast_batch_shapes():
-    import tensorflow as tf
-
-    with pytest.raises(ValueError, match="batch shapes must be equal"):
-        tf.function(onednn.batch_matmul, autograph=False)(tf.ones((1, 4, 5)), tf.ones((3, 5, 6)))
-
-
-@needs_onednn
-@pytest.mark.parametrize("adj_x, adj_y", [(False, False), (False, True), (True, False), (True, True)])
-def test_onednn_batch_matmul_and_its_gradient_are_tf_matmuls(adj_x, adj_y):
-    import tensorflow as tf
-
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((3, 5, 4) if adj_x else (3, 4, 5), np.float32))
-    y = tf.constant(rng.standard_normal((3, 6, 5) if adj_y else (3, 5, 6), np.float32))
-
-    def product_and_grads(matmul):
-        @tf.function(autograph=False)
-        def run(x, y):
-            with tf.GradientTape() as tape:
-                tape.watch([x, y])
-                z = matmul(x, y)
-                total = tf.reduce_sum(z * tf.reshape(tf.range(72, dtype=tf.float32), [3, 4, 6]))  # a distinct weight per entry
-            return (z, *tape.gradient(total, [x, y]))
-
-        return [t.numpy() for t in run(x, y)]
-
-    ours = product_and_grads(lambda a, b: onednn.batch_matmul(a, b, adj_x, adj_y))
-    tfs = product_and_grads(lambda a, b: tf.linalg.matmul(a, b, adjoint_a=adj_x, adjoint_b=adj_y))
-    for a, b in zip(ours, tfs):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-
-
-def test_onednn_is_unavailable_when_tf_has_it_off(monkeypatch):
-    from tensorflow.python.util import _pywrap_util_port
-
-    monkeypatch.setattr(_pywrap_util_port, "IsMklEnabled", lambda: False)  # as with TF_ENABLE_ONEDNN_OPTS=0
-    assert onednn._available.__wrapped__() is False
-    # Where it pays (measured, dlexp.train.stack.onednn): batched layers from 16 wide, one member from ~10k weights.
-    assert onednn.worth_it(4, 32, 32) and onednn.worth_it(1, 100, 100)
-    assert not (onednn.worth_it(4, 2, 256) or onednn.worth_it(4, 64, 1) or onednn.worth_it(1, 64, 64))
-
-
-@needs_onednn
-def test_a_single_threaded_stack_with_onednn_matmuls_matches_fit_one(moons, monkeypatch):
-    """On the single-threaded executor the 32 x 32 layer's matmuls (forward and backward) are
-    oneDNN's, put there by hand: the member still trains as its solo Keras run."""
-    calls = []
-    real = onednn.batch_matmul
-    monkeypatch.setattr(onednn, "batch_matmul", lambda *a: calls.append(a) or real(*a))
-    spec = make_spec(model={"hidden": [32, 32]}, trainer={"shuffle": True, "diagnostics": True}).with_seed(4)
-    members = stack.fit_stack([spec.with_seed(9), spec], moons, jit="none", shared_cores=True)
-    assert calls  # traced into the step
-    solo = training.fit_one(spec, moons)
-    assert_same_run(solo, members[1])
-    # The layer diagnostics (activations, and gradients through the oneDNN op's gradient) too.
-    assert len(members[1].layer_stats) == len(solo.layer_stats) == 3 * 2
-    for r_solo, r_member in zip(solo.layer_stats, members[1].layer_stats):
-        assert r_member["dead_fraction"] == r_solo["dead_fraction"]
-        for key in ("act_mean", "act_std"):
-            assert r_member[key] == pytest.approx(r_solo[key], rel=1e-4, abs=1e-7), key
-        assert r_member["grad_norm"] == pytest.approx(r_solo["grad_norm"], rel=1e-2)  # fused Adam: see above
-
-
-@pytest.mark.parametrize("with_onednn", [False, True])
-def test_executor_is_single_threaded_only_for_stacks_sharing_the_cores(monkeypatch, with_onednn):
-    """With oneDNN's matmuls (dlexp.train.stack.onednn) every stack that shares the cores; without, small ones."""
-    from tensorflow.core.protobuf import config_pb2
-    from tensorflow.python.eager import context
-
-    monkeypatch.setattr(onednn, "available", lambda: with_onednn)
-
-    def executor_inside(members: int, shared: bool, functions=("relu",)) -> str:
-        specs = [replace(spec, activation=C.ActivationConfig(functions[i % len(functions)])).with_seed(i)
-                 for i in range(members)]
-        with stack.executor_for(specs, shared):
-            options = context.context().function_call_options
-            # Grappler off with it (tf_runtime.single_threaded_calls), on with TF's default executor
-            config = config_pb2.ConfigProto.FromString(options.config_proto_serialized)
-            assert config.graph_options.rewrite_options.disable_meta_optimizer == (options.executor_type == single)
-            return options.executor_type
-
-    spec = make_spec()
-    default = context.context().function_call_options.executor_type
-    default_config = context.context().function_call_options.config_proto_serialized
-    single = "SINGLE_THREADED_EXECUTOR"
-    small, mixed = stack.SINGLE_THREADED_MAX_MEMBERS, stack.SINGLE_THREADED_MAX_MIXED
-    assert executor_inside(1, True) == executor_inside(small, True) == single != default
-    assert executor_inside(1, False) == executor_inside(30, False) == default
-    if with_onednn:
-        assert executor_inside(30, True) == executor_inside(30, True, ("relu", "elu")) == single
-    else:
-        assert executor_inside(small + 1, True) == default
-        # Several activation functions: up to SINGLE_THREADED_MAX_MIXED members.
-        assert executor_inside(mixed, True, ("relu", "elu")) == single and small < mixed
-        assert executor_inside(mixed + 1, True, ("relu", "elu")) == executor_inside(mixed, False, ("relu", "elu")) == default
-    assert context.context().function_call_options.executor_type == default  # restored on exit
-    assert context.context().function_call_options.config_proto_serialized == default_config
-
-
-@pytest.mark.parametrize("with_onednn", [False, pytest.param(True, marks=needs_onednn)])
-def test_fit_stack_estimates_xla_for_the_executor_it_trains_on(moons, monkeypatch, with_onednn):
-    asked = []
-    real = stack.xla_choice
-    monkeypatch.setattr(stack, "xla_choice", lambda *a: asked.append(a[3]) or real(*a))
-    monkeypatch.setattr(onednn, "available", lambda: with_onednn)
-    spec = make_spec(trainer={"epochs": 1})
-    small = stack.SINGLE_THREADED_MAX_MEMBERS
-    stack.fit_stack([spec], moons, shared_cores=True)
-    stack.fit_stack([spec], moons, shared_cores=False)
-    stack.fit_stack([spec.with_seed(s) for s in range(small + 1)], moons, shared_cores=True)
-    assert asked == [True, False, with_onednn]
-
-
-def test_fit_stack_names_the_allowed_xla_choices(moons):
-    with pytest.raises(ValueError, match="'update'"):
+def test_fit_stack_refuses_a_jit_that_is_not_a_bool(moons):
+    with pytest.raises(ValueError, match="jit must be True or False; got 'fast'"):
         stack.fit_stack([make_spec()], moons, jit="fast")
 
 
@@ -294,7 +129,7 @@ def test_xla_step_is_traced_once_and_pads_the_last_batch(moons):
     spec = make_spec(normalization={"kind": "batchnorm"}, model={"dropout": 0.2}, trainer={"shuffle": True})
     specs = [spec.with_seed(3), spec.with_seed(4)]
     n_fit = D.validation_cut(len(moons.x_train), spec.trainer.validation_split)
-    engine = stack_engine.StackEngine(specs, moons, n_fit, "step")
+    engine = stack_engine.StackEngine(specs, moons, n_fit, True)
     assert n_fit % spec.trainer.batch_size
     engine._train_step = lambda *a: pytest.fail("the plain step was traced")
     x, y = moons.x_train[:n_fit], moons.y_train[:n_fit].astype("int64")
@@ -438,7 +273,7 @@ def test_fused_adam_stays_close_to_keras_over_hundreds_of_steps():
     ds = load(spec)
     members = stack.fit_stack([spec.with_seed(1), spec.with_seed(2)], ds)
     n_fit = D.validation_cut(len(ds.x_train), spec.trainer.validation_split)
-    assert stack_engine.StackEngine([spec], ds, n_fit, "none").fused
+    assert stack_engine.StackEngine([spec], ds, n_fit, False).fused
     solo = training.fit_one(spec.with_seed(1), ds)
     assert max_weight_diff(solo, members[0]) < WEIGHT_ATOL
     for r_solo, r_member in zip(solo.history, members[0].history):
@@ -459,7 +294,7 @@ def test_fused_adam_freezes_a_diverging_member_where_keras_stops_it():
     specs = [replace(base, activation=replace(base.activation, name=a)).with_seed(i)
              for i, a in enumerate(("linear", "tanh", "relu"))]
     n_fit = D.validation_cut(len(ds.x_train), base.trainer.validation_split)
-    assert stack_engine.StackEngine(specs, ds, n_fit, "none").fused
+    assert stack_engine.StackEngine(specs, ds, n_fit, False).fused
     members = stack.fit_stack(specs, ds)
     for i in (0, 2):
         solo, bad = training.fit_one(specs[i], ds), members[i]
@@ -488,7 +323,7 @@ def test_fused_epoch_ends_after_the_batch_a_member_diverges_in_and_the_others_go
         return np.stack([D.epoch_order(s.seed, epoch, n_fit, True) for s in specs]).astype("int32")
 
     def engine_after_one_epoch(poison: bool):
-        engine = stack_engine.StackEngine(specs, moons, n_fit, "none")
+        engine = stack_engine.StackEngine(specs, moons, n_fit, False)
         assert engine.fused and engine.n_batches > 2
         engine.train_epoch(order(0), np.ones(2, bool), engine.dropout_seeds(0), x, y, x[:0], y[:0], 0, engine.n_batches)
         if poison:
@@ -624,71 +459,6 @@ def test_stack_key_groups_only_what_a_stack_can_vary():
         stack.fit_stack([base, different[0]], load(base))
 
 
-def test_xla_choice_follows_the_measured_cases():
-    """xla_choice's estimate (constants fitted in stack.py) on the cases that were measured: many
-    members with interleaved activations, BN and dropout (Exercise 4 x 25) compile the whole step,
-    but not with each activation's members in a run (sliced activations, 2026-11-26); a
-    500-wide net only its optimizer update (XLA's dots are slower than oneDNN's); a few small
-    members nothing; 20 sigmoid layers for 20 epochs never the whole step."""
-    def spec(hidden, epochs=50, **groups):
-        return make_spec(model={"hidden": list(hidden), **groups.pop("model", {})}, trainer={"epochs": epochs},
-                         dataset={"name": "moons_circles", "n_samples": 800}, **groups)
-
-    moons = load(spec([8]))
-    n_fit = D.validation_cut(len(moons.x_train), 0.2)
-    ex4 = [replace(spec([128, 64, 32], model={"dropout": 0.3}, normalization={"kind": "batchnorm"}),
-                   activation=C.ActivationConfig(name)).with_seed(seed)
-           for name in ("relu", "elu", "selu", "swish", "gelu") for seed in range(5)]
-    interleaved = sorted(ex4, key=lambda s: s.trainer.seed)  # every function on every member
-    assert stack.elementwise_passes(interleaved) == 1 + 5 + 2 + 1
-    assert stack.elementwise_passes(ex4) == stack.elementwise_passes(ex4[:5]) == 1 + 1 + 2 + 1
-    assert stack.xla_choice(interleaved, moons, n_fit) == "step"
-    # In runs each member computes only its own function: the compiled step no longer pays.
-    assert stack.xla_choice(ex4, moons, n_fit) != "step"
-    assert stack.xla_choice(ex4[::5], moons, n_fit) != "step"  # one seed of each activation: 5.2 -> 6.6 s
-    wide = [spec([500, 500, 500]).with_seed(s) for s in range(5)]
-    assert stack.xla_choice(wide, moons, n_fit) == "none"  # Adam's fused update: as fast, no compile
-    assert stack.xla_choice([spec([100, 100])], moons, n_fit) == "none"
-    assert stack.xla_choice([spec([64] * 20, epochs=20).with_seed(s) for s in range(15)], moons, n_fit) != "step"
-    # An update without the fused kernel (learning rates that differ; RMSprop): XLA fuses it.
-    rates = [replace(s, optimizer=replace(s.optimizer, learning_rate=0.001 * (1 + i))) for i, s in enumerate(wide)]
-    rmsprop = [replace(s, optimizer=C.OptimizerConfig(name="rmsprop", learning_rate=0.001)) for s in wide]
-    assert stack.xla_choice(rates, moons, n_fit) == stack.xla_choice(rmsprop, moons, n_fit) == "update"
-    assert set(stack.estimated_xla_savings(wide, moons, n_fit)) == {"none", "step"}
-
-
-def test_xla_choice_on_the_single_threaded_executor_follows_its_measured_cases():
-    """Small stacks beside others (TF's single-threaded executor), with an update XLA has to fuse
-    (measured with Keras' Adam unfused; RMSprop's is the same kind of elementwise chain): only the
-    500-wide net's update paid for its compile; Exercise 7 x 4 (four clipping kinds) and Exercise
-    6 x 4 (BN, dropout) were faster uncompiled, though the default executor's constants would
-    compile their update. With Adam's fused update nothing is compiled there."""
-    def spec(hidden, dataset, **groups):
-        return make_spec(model={"hidden": list(hidden), **groups.pop("model", {})}, trainer={"epochs": 50},
-                         dataset=dataset, optimizer={"name": "rmsprop", "learning_rate": 0.001}, **groups)
-
-    def case(hidden, dataset, **groups):  # (spec, its data, rows fitted), as in the presets
-        s = spec(hidden, dataset, **groups)
-        data = load(s)
-        return s, data, D.validation_cut(len(data.x_train), 0.2)
-
-    unstable = {"name": "unstable", "n_samples": 1000}  # Exercise 7's data: 10 features
-    clip, unstable_data, n_fit = case([128] * 4, unstable)
-    clipping = [replace(clip, clipping=C.ClippingConfig(kind, value))
-                for kind, value in (("none", 1.0), ("norm", 1.0), ("value", 0.5), ("global_norm", 1.0))]
-    bn, moons, n_fit_moons = case([256, 128, 64, 32], {"name": "moons_circles", "n_samples": 500})
-    batchnorm = [replace(bn, model=replace(bn.model, dropout=d), normalization=C.NormalizationConfig(n))
-                 for d in (0.0, 0.3) for n in ("none", "batchnorm")]
-    wide, spiral, n_fit_spiral = case([500, 500, 500], {"name": "spiral", "n_samples": 1000})
-    for group, data, rows, on_single in ((clipping, unstable_data, n_fit, "none"), (batchnorm, moons, n_fit_moons, "none"),
-                                         ([wide], spiral, n_fit_spiral, "update")):
-        assert stack.xla_choice(group, data, rows, single_threaded=True) == on_single
-        assert stack.xla_choice(group, data, rows) == "update"  # the default executor's estimate
-        adam = [replace(s, optimizer=C.OptimizerConfig(name="adam", learning_rate=0.001)) for s in group]
-        assert stack.estimated_xla_savings(adam, data, rows, single_threaded=True) == {"none": 0.0}
-    assert set(stack.estimated_xla_savings([wide], spiral, n_fit_spiral, single_threaded=True)) == {"none", "update"}
-
-
 def test_stack_groups_put_members_without_batchnorm_with_one_batchnorm_config():
     base = make_spec()
     post = replace(base, normalization=C.NormalizationConfig("batchnorm"))
@@ -736,8 +506,7 @@ def test_param_groups_give_large_weights_a_variable_of_their_own():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jit", ["none", "update"])
-def test_weights_in_variables_of_their_own_train_as_in_one_flat_variable(moons, monkeypatch, jit):
+def test_weights_in_variables_of_their_own_train_as_in_one_flat_variable(moons, monkeypatch):
     """Which weights share a variable (param_groups) changes no result: the same mixed stack (BN,
     every clipping kind, early stopping with restore, diagnostics) with all weights in one flat
     variable and with most in variables of their own, and a member against its solo fit."""
@@ -751,12 +520,12 @@ def test_weights_in_variables_of_their_own_train_as_in_one_flat_variable(moons, 
                   trainer={"shuffle": True, "epochs": 6, "diagnostics": True,
                            "early_stopping": {"enabled": True, "patience": 1, "restore_best": True}}).with_seed(7),
     ]
-    flat = stack.fit_stack(specs, moons, jit=jit)
+    flat = stack.fit_stack(specs, moons, jit=False)
     monkeypatch.setattr(stack_engine, "OWN_VARIABLE_FLOATS", 64)  # kernels, BN vectors, first bias: their own
     n_fit = D.validation_cut(len(moons.x_train), base.trainer.validation_split)
-    groups = stack_engine.StackEngine(specs, moons, n_fit, jit).groups
+    groups = stack_engine.StackEngine(specs, moons, n_fit, False).groups
     assert len(groups) > 2 and len(groups[0]) > 1, groups  # shared and own variables both
-    split = stack.fit_stack(specs, moons, jit=jit)
+    split = stack.fit_stack(specs, moons, jit=False)
     for a, b in zip(flat, split):
         assert max_weight_diff(a, b) < 1e-6
         assert (a.epochs_run, a.best_epoch) == (b.epochs_run, b.best_epoch)

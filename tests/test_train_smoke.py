@@ -206,8 +206,8 @@ def _two_stacks(compose, tmp_path, extra=(), same_shape=False):
 def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, monkeypatch):
     """Two stacks training at once share TF's thread pools; each must still compute what it computes
     alone (stateless seeds, no cross-stack state). Checks that they did overlap. Not to the bit:
-    beside another stack a small stack runs on TF's single-threaded executor (stack.executor_for),
-    whose kernels round differently in the last bits; cross-stack state would differ far more."""
+    beside another stack TF runs each op on one thread (tf_runtime.one_thread_per_op), which splits
+    some reductions differently in the last bits; cross-stack state would differ far more."""
     fit_group, spans = runner._fit_group, {}
 
     def timed(group, *args):
@@ -238,8 +238,7 @@ def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, mon
 @pytest.mark.slow
 def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp_path, monkeypatch):
     """Several stacks at once run each TF op on one thread (tf_runtime.one_thread_per_op) and fit_stack
-    hears that they share the cores (its executor, stack.executor_for); one lane keeps TF's default,
-    and so does one stack on two lanes."""
+    hears that they share the cores; one lane keeps TF's default, and so does one stack on two lanes."""
     from dlexp.train.stack import fit as stack
     from dlexp.nn import tf_runtime
 
@@ -255,65 +254,6 @@ def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp
         assert (calls, shared) == expected
         calls.clear()
         shared.clear()
-
-
-@pytest.mark.slow
-def test_training_freezes_the_long_lived_heap_once_per_process(compose, tmp_path, monkeypatch):
-    """Before the first training the GC's permanent generation takes what is alive (modules,
-    configs, data); a second execute_tasks in the same process must not pin more."""
-    import gc
-
-    freezes = []
-    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
-    runner._freeze_long_lived.cache_clear()
-    for name in ("first", "second"):
-        tasks, datasets = _two_stacks(compose, tmp_path / name, ["trainer.epochs=1"])
-        with ExitStack() as stack:
-            runner.execute_tasks(tasks, datasets, runner.Progress("none", stack))
-        assert freezes == [1]
-
-
-def test_warmup_opens_after_the_expected_first_epochs_or_when_released():
-    gate = runner.Warmup()
-    gate.expect(2)
-    rows = []
-    on_epoch, done = gate.track(rows.append)
-    on_epoch({"epoch": 1})
-    on_epoch({"epoch": 2})
-    done()  # the stack ended: its one arrival was already counted
-    assert rows == [{"epoch": 1}, {"epoch": 2}] and not gate.wait(timeout=0)
-    _, done_without_epoch = gate.track(rows.append)
-    done_without_epoch()  # a stack that failed before its first epoch still arrives
-    assert gate.wait(timeout=0)
-    nothing_to_wait_for = runner.Warmup()
-    nothing_to_wait_for.expect(0)  # no stack to train (all finished, or no-training exercises only)
-    assert nothing_to_wait_for.wait(timeout=0)
-    released = runner.Warmup()
-    released.expect(5)
-    assert not released.wait(timeout=0)
-    released.release()
-    assert released.wait(timeout=0)
-
-
-@pytest.mark.slow
-def test_background_work_behind_the_warmup_waits_for_both_lanes_first_epochs(compose, tmp_path):
-    """reproduce queues its analyses behind a Warmup: they run once both lanes' first stacks have
-    trained an epoch (so they no longer compete with tracing for the GIL), long before training ends."""
-    tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=150", "trainer.early_stopping.enabled=false"])
-    seen = []
-
-    def snapshot():  # epochs logged so far by one member of each stack (all members log an epoch before the gate opens)
-        seen.extend(len(next((tmp_path / name).glob("**/metrics.csv")).read_text().splitlines()) - 1
-                    for name in ("a", "b"))
-
-    gate = runner.Warmup()
-    with ThreadPoolExecutor(1) as background, ExitStack() as stack:
-        background.submit(gate.wait)
-        background.submit(snapshot)
-        runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=2, background=background,
-                             warmup=gate)
-    assert min(seen) >= 1, seen  # both stacks had trained an epoch
-    assert min(seen) < 150, seen  # and training went on meanwhile
 
 
 def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, monkeypatch):
@@ -344,12 +284,8 @@ def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, mon
 
 def test_on_done_reports_each_complete_task_once_on_the_background_thread(compose, tmp_path, monkeypatch):
     """reproduce draws an exercise's figures from on_done: it must fire once per task, after the
-    task's folder is complete, on the one background thread, and also for tasks skipped as finished.
-    Freed memory is handed back once per trained group, after that group's folders are complete."""
+    task's folder is complete, on the one background thread, and also for tasks skipped as finished."""
     tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=1"])
-    trims = []
-    monkeypatch.setattr(runner, "_return_freed_memory",
-                        lambda: trims.append(sum((t.folder / "summary.json").exists() for t in tasks)))
     for again in (False, True):
         calls = []
 
@@ -364,7 +300,6 @@ def test_on_done_reports_each_complete_task_once_on_the_background_thread(compos
         assert {name.split("_")[0] for _, name in calls} == {"dlexp-finish"}
         if again:  # nothing retrained
             assert [(t.folder / "summary.json").stat().st_mtime_ns for t in tasks] == before
-    assert len(trims) == 2 and min(trims) >= 2  # one per group, each after its group's two runs
 
 
 def test_a_group_with_probes_starts_before_a_costlier_one(compose):

@@ -10,7 +10,6 @@ job of the command line, so a bad value leaves no folder behind.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import sys
@@ -443,25 +442,17 @@ def main(argv: Optional[list[str]] = None) -> int:
 _NEEDS_ATEXIT = ("mlflow", "ray", "submitit", "optuna", "hydra_plugins.hydra_joblib_launcher._core")
 
 
-FULL_GC_EVERY = 100  # middle-generation passes per full pass (Python's default: 10)
-
-
 def _process_settings() -> None:
-    """What the dlexp command sets for its own process, before anything else runs."""
-    # One OpenBLAS thread (read when numpy / SciPy load their OpenBLAS, which nothing has yet): dlexp's
-    # BLAS calls are small (linear probes, t-SNE, the analyses) and run beside TF's training lanes,
-    # which keep both cores busy. With a thread per core, OpenBLAS' idle workers spin-wait between
-    # calls: in `perf record` of a 1-seed reproduction its two libraries' blas_thread_server took
-    # ~0.5 CPU-s that the lanes needed. setdefault: the user's setting wins.
+    """What the dlexp command sets for its own process, before anything imports TensorFlow or numpy.
+
+    setdefault throughout: the user's environment wins.
+    """
+    # TF turns its oneDNN kernels on by default only on some Intel CPUs; they are TF's own,
+    # documented switch, and the stacked trainer's batched matmuls are faster with them.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    # dlexp's own BLAS calls (linear probes, t-SNE, the analyses) are small and run beside TF's
+    # training lanes; OpenBLAS' idle threads would spin on the cores the lanes need.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # Full cyclic-GC passes 10x rarer than Python's default (after 100 middle-generation passes, not
-    # 10). Tracing makes many long-lived objects (TF graphs and their ops), and each full pass
-    # scanned them again: measured with gc.callbacks, a 1-seed reproduction spent 0.49 CPU-s in 6
-    # full passes in the main process and 0.42 s in 3 in the start-up child, a 5-seed one 1.51 s
-    # (11) and 0.55 s (4); with this 0 / 0 and 0.47 s (1) / 0, for +27 MB of peak RSS (1,039 ->
-    # 1,067 and 1,281 -> 1,308 MB). Young passes, which free most garbage, are unchanged.
-    gen0, gen1, _ = gc.get_threshold()
-    gc.set_threshold(gen0, gen1, FULL_GC_EVERY)
 
 
 def console_main() -> None:

@@ -10,8 +10,6 @@ Measured on 2 cores: no change in speed, neither for Keras' fit (oneDNN on or of
 (oneDNN on; the 500-wide net x 5 and the 20-layer net x 15).
 """
 
-import contextlib
-import copy
 import os
 
 import tensorflow as tf
@@ -41,41 +39,3 @@ def one_thread_per_op() -> bool:
     except RuntimeError:  # TF already ran an op in this process: its pool is made
         return False
     return True
-
-
-def can_call_single_threaded() -> bool:
-    """Whether ``single_threaded_calls`` can work here: it sets private per-thread call options
-    (TF has no public switch); should TF drop them, callers keep the default executor."""
-    try:
-        from tensorflow.python.eager.context import FunctionCallOptions, context  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def single_threaded_calls():
-    """TF's single-threaded executor, without Grappler, for the functions this thread calls and traces.
-
-    Both are per-thread function-call options (TF's ``function_executor_type`` sets the first the
-    same way); a nested function's call takes them at trace time. Grappler optimizes each function
-    when TF instantiates it, at its first call: ~0.03-0.2 CPU-s per stack at 1 seed
-    (``benchmarks/profile_stacks.py``'s first-call column), for no speed on this executor.
-    Measured, the 14 stacks of a 1-seed reproduction each fitted with and without it in turn, one
-    process, 4 rounds: 16.24 / 14.65 / 14.89 / 15.44 -> 15.21 / 13.68 / 13.57 / 15.15 CPU-s; at 5
-    seeds, 2 rounds, 51.6 / 49.8 -> 51.1 / 50.1 (per epoch no slower). Grappler stays on for the
-    default executor (not measured there) and for Keras' fit.
-    """
-    from tensorflow.core.protobuf import config_pb2
-    from tensorflow.python.eager import context
-
-    options = context.context().function_call_options
-    saved = copy.copy(options)
-    config = config_pb2.ConfigProto.FromString(saved.config_proto_serialized)
-    config.graph_options.rewrite_options.disable_meta_optimizer = True
-    try:
-        options.executor_type = "SINGLE_THREADED_EXECUTOR"
-        options.config_proto_serialized = config
-        yield
-    finally:
-        context.context().function_call_options = saved

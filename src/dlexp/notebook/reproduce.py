@@ -225,19 +225,13 @@ def prepare(selected: list[Exercise], seeds: list[int], args: argparse.Namespace
 def _run(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path, args,
          later: startup.Later) -> int:
     update_manifest(out, [e.name for e in selected], seeds, args)
-    from dlexp.run.runner import Warmup
-
     # One background thread writes the no-training analyses' files (computed by the start-up
     # child), then does each trained group's post-training work while the lanes train
-    # (runner.execute_tasks): numpy/matplotlib overlap the training. Its work waits behind a gate
-    # until the lanes' first stacks are traced (runner.Warmup).
+    # (runner.execute_tasks): numpy/matplotlib overlap the training.
     background = ThreadPoolExecutor(1, thread_name_prefix="dlexp-background")
-    warmup = Warmup()
-    background.submit(warmup.wait)
     try:
-        return _train_and_report(selected, plans, datasets, seeds, out, args, background, warmup, later)
+        return _train_and_report(selected, plans, datasets, seeds, out, args, background, later)
     finally:
-        warmup.release()  # whatever happened, nothing may stay queued behind it
         background.shutdown(wait=True)
 
 
@@ -293,7 +287,7 @@ class _EarlyOutputs:
 
 
 def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: dict, seeds: list[int], out: Path,
-                      args, background: ThreadPoolExecutor, warmup: "runner.Warmup", later: startup.Later) -> int:
+                      args, background: ThreadPoolExecutor, later: startup.Later) -> int:
     from dlexp.run import runner
 
     for ex in selected:
@@ -313,7 +307,7 @@ def _train_and_report(selected: list[Exercise], plans: list[tuple], datasets: di
     with ExitStack() as stack:
         progress = runner.Progress(args.progress, stack)
         runner.execute_tasks(tasks, datasets, progress, skip_finished=True, background=background,
-                             on_done=early, warmup=warmup)
+                             on_done=early)
     analyses.result()  # an analysis' error surfaces here
     early.write_remaining()
     if args.no_report:

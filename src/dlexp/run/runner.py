@@ -8,9 +8,7 @@ collect), write its folder, plot. A failing run is recorded in its own
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import gc
 import hashlib
 import json
 import os
@@ -441,13 +439,11 @@ def uses_keras_fit(group: list[Job]) -> bool:
 
 
 def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter], progress: Progress,
-               warmup: Warmup, owner: list[int], shared_cores: bool = False, prepared: Any = None,
+               owner: list[int], shared_cores: bool = False, prepared: Any = None,
                on_training: Callable[[], None] = lambda: None) -> list:
     """Train a group; returns one FitResult (or None on failure) per job. A stack trains each
-    distinct run once (``owner``: ``identical_runs(group)``) and counts one ``warmup`` arrival
-    after its first epoch (traced by then), or when it ends without one; ``on_training()`` runs
-    after that first epoch too. ``shared_cores``: other stacks train at the same time
-    (``stack.executor_for``). ``prepared``: its engine from ``stack.prepare`` (``_stack_specs``), or None."""
+    distinct run once (``owner``: ``identical_runs(group)``); ``on_training()`` runs after its first
+    epoch. ``shared_cores``: other stacks train at the same time. ``prepared``: its engine from ``stack.prepare`` (``_stack_specs``), or None."""
     if uses_keras_fit(group):
         from dlexp.run import trackers as loggers
         from dlexp.train import keras_fit as training
@@ -471,7 +467,6 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
     on_epoch = [_fan_out([s for s, o in zip(sinks, owner) if o == t], dict) for t in trained]
     on_layers = [_fan_out([w.on_layers for w, o in zip(writers, owner) if o == t], lambda rows: [dict(r) for r in rows])
                  for t in trained]
-    on_epoch[-1], arrived = warmup.track(on_epoch[-1])  # the last member: the epoch is on disk for all
     on_epoch[-1] = _then_once(on_epoch[-1], on_training)
     try:
         results = fit_stack(_stack_specs(group, owner), dataset, on_epoch=on_epoch, on_layer_rows=on_layers,
@@ -484,8 +479,6 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter
         for w in writers:
             w.fail(err)
         return [None] * len(group)
-    finally:
-        arrived()
 
 
 def _stack_specs(group: list[Job], owner: list[int]) -> list[config.RunSpec]:
@@ -560,72 +553,9 @@ class Task:
 TRAINING_LANES = 2
 
 
-@functools.cache  # once per process: a test session calling execute_tasks often must not pin each test's garbage
-def _freeze_long_lived() -> None:
-    """Move everything alive before the first training (modules, composed configs, data) to the
-    cyclic GC's permanent generation.
-
-    A full collection scans every tracked object; with TF, Keras, sklearn and the configs loaded,
-    each one took 0.1-0.5 s holding the GIL (the lanes' tracing and per-epoch Python wait): a
-    1-seed reproduction spent 2.0 s in the GC (7 full passes, 1.5 s); with this and start-up's
-    frozen import (``startup._import_all``) 0.7 s (4 full passes, 0.5 s). Alternated whole
-    reproductions: 1 seed -1.4 s on average (4 pairs), 5 seeds -1.6 / -0.7 s; peak RSS no higher.
-    Frozen objects are never collected: fine for these, which live until exit.
-    """
-    gc.freeze()
-
-
-class Warmup:
-    """A gate for background work that should wait until the lanes' first stacks are traced.
-
-    Tracing is Python holding the GIL (~0.5-1.5 s per stack), and so are ``reproduce``'s analyses
-    (numpy, matplotlib). Queued first on the background thread, the analyses took the GIL from
-    the two lanes tracing their first stacks, and for those seconds the three threads shared about
-    one core. Behind this gate they start once the first stacks are training (TF ops, no GIL) and
-    overlap them. Measured, eight exercises at 5 seeds, alternated runs on a machine whose speed
-    drifts 20% between runs, so as cores busy (CPU time / wall time): 1.80-1.83 (mean 1.81, six
-    runs) with the analyses first, 1.82-1.84 (mean 1.83, six runs: four behind this gate, two behind
-    the fixed 8 s delay that tested the idea); in seconds, the steadiest pair was the prototype's:
-    94.6 / 95.2 s with the analyses first vs 89.7 / 86.9 s held back 8 s.
-
-    ``execute_tasks`` opens it when ``lanes`` stacks have each trained an epoch, before it waits
-    for background work itself, and when it returns or raises; ``release`` opens it at once.
-    """
-
-    def __init__(self) -> None:
-        self._open = threading.Event()
-        self._lock = threading.Lock()
-        self._left = 0
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        """Block until open (or ``timeout`` seconds); True if open."""
-        return self._open.wait(timeout)
-
-    def release(self) -> None:
-        self._open.set()
-
-    def expect(self, arrivals: int) -> None:
-        with self._lock:
-            self._left = arrivals
-        if arrivals <= 0:
-            self.release()
-
-    def arrive(self) -> None:
-        with self._lock:
-            self._left -= 1
-            if self._left <= 0:
-                self._open.set()
-
-    def track(self, on_epoch: Callable[[dict], None]) -> tuple[Callable[[dict], None], Callable[[], None]]:
-        """(``on_epoch`` that counts one arrival at its first call, ``done``: the arrival if none came
-        yet: call it when the stack ends, so one that fails before an epoch does not hold the gate)."""
-        arrive_once = _once(self.arrive)
-        return _then_once(on_epoch, arrive_once), arrive_once  # the arrival after the epoch is on disk
-
-
 def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False,
                   background: Optional[Executor] = None, lanes: int = TRAINING_LANES,
-                  on_done: Optional[Callable[[int], None]] = None, warmup: Optional[Warmup] = None) -> list[dict]:
+                  on_done: Optional[Callable[[int], None]] = None) -> list[dict]:
     """Train every task into its folder, grouping compatible runs of all experiments into stacks;
     return the summaries in task order.
 
@@ -636,9 +566,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
     group that goes through Keras' ``model.fit`` trains alone on this thread (fit_one clears Keras'
     session). ``on_done(i)`` runs on the background thread once task i's folder is complete (at
     once for a task skipped as finished; never for a run that failed or was interrupted).
-    ``warmup``: a gate holding background work until the lanes' first stacks train (see ``Warmup``).
     """
-    warmup = warmup or Warmup()
     summaries: dict[int, dict] = {}
     todo, skipped = [], []
     for i, task in enumerate(tasks):
@@ -667,7 +595,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
 
     def train(group: list[Job], pool: Executor, shared: bool = False, ahead: Optional[StackPrefetch] = None,
               index: int = 0) -> None:
-        """``shared``: other stacks train beside this one (``stack.executor_for``). ``ahead``: the
+        """``shared``: other stacks train beside this one. ``ahead``: the
         batch's preparations (``prefetch``), where this is group ``index``."""
         if stop.is_set():  # a lane picked it up just as another failed: leave it unstarted, no folder
             return
@@ -692,7 +620,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                                     keys, dict(zip(keys, resumed)))
         try:
             try:
-                results = _fit_group(group, dataset, writers, progress, warmup, owner, shared, prepared,
+                results = _fit_group(group, dataset, writers, progress, owner, shared, prepared,
                                      ahead.top_up if ahead is not None else lambda: None)
             except BaseException:
                 progress.end_group(lane, keys, complete=False)  # interrupted: the plan stands
@@ -706,7 +634,6 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             finish(group, writers, results, dataset)  # every folder still gets its summary
             raise
         pending.append(pool.submit(finish, group, writers, results, dataset, True))
-        pool.submit(_return_freed_memory)  # queued after finish, which holds the group's engine
 
     with ExitStack() as owned:
         pool = background or owned.enter_context(ThreadPoolExecutor(1, thread_name_prefix="dlexp-finish"))
@@ -715,18 +642,14 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             pending += [pool.submit(on_done, i) for i in skipped]
         running: list[Future] = []
         planned = plan([tasks[i].job for i in todo])
-        _freeze_long_lived()
         if lanes > 1 and sum(not uses_keras_fit(g) for g in planned) > 1:
             from dlexp.nn import tf_runtime
 
             tf_runtime.one_thread_per_op()  # the lanes share the cores (measured there)
         batches = list(_batches(planned))
-        first_stacks = batches[0][1] if batches and not batches[0][0] else []
-        warmup.expect(min(max(1, lanes), len(first_stacks)))
 
         def drain(quiet: bool = False) -> None:
-            """Wait for the queued post-training work, which may sit behind the gate: open it first."""
-            warmup.release()
+            """Wait for the queued post-training work."""
             _wait_all(pending, quiet=quiet)
 
         ahead: Optional[StackPrefetch] = None
@@ -788,20 +711,6 @@ def _batches(groups: list[list[Job]]):
             run.append(group)
     if run:
         yield False, run
-
-
-def _return_freed_memory() -> None:
-    """Give the heap pages freed by a finished stack back to the OS (glibc's malloc_trim).
-
-    glibc keeps freed memory in its per-thread arenas for reuse, so the peak of every stack that
-    trained on a lane stays in the RSS. Measured at 5 seeds, two runs each: peak RSS 1,514 and
-    1,556 MB without, 1,500 and 1,495 MB with. A no-op where there is no glibc.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
 
 
 def _start_key(group: list[Job], dataset: data.Dataset) -> tuple[bool, float]:

@@ -109,7 +109,7 @@ def _has_bn(net: keras.Model, layer) -> bool:
     return any(lay.name == f"bn_{layer.index}" for lay in net.layers)
 
 
-def _arch(specs: list[RunSpec], plan: list, binary: bool, onednn: bool = False) -> ops.Arch:
+def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
     with_bn = [s.normalization.kind == "batchnorm" for s in specs]
     norm = next((s.normalization for s in specs if s.normalization.kind == "batchnorm"), specs[0].normalization)
     keys = [(s.activation.name, s.activation.alpha) for s in specs]
@@ -120,7 +120,7 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool, onednn: bool = False) 
                     momentum=norm.momentum, epsilon=norm.epsilon,
                     act_groups=act_groups, binary=binary,
                     norm_mask=None if all(with_bn) else tf.constant(with_bn),
-                    act_runs=None if runs is None else [(fns[key], n) for key, n in runs], onednn=onednn)
+                    act_runs=None if runs is None else [(fns[key], n) for key, n in runs])
 
 
 def activation_runs(specs: list[RunSpec]) -> Optional[list[tuple]]:
@@ -147,14 +147,12 @@ def fused_update(specs: list[RunSpec]) -> bool:
 class StackEngine:
     """The stacked buffers and the compiled functions that train and measure them."""
 
-    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, xla: str, onednn: bool = False) -> None:
-        """``onednn``: put the matmuls on oneDNN's kernel by hand (``dlexp.train.stack.onednn``; for the
-        single-threaded executor, which does not rewrite them; check ``onednn.available()``). Not
-        in an XLA-compiled step (XLA has no such op)."""
+    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, jit: bool = False) -> None:
+        """``jit``: XLA-compile the whole step (TF's public ``jit_compile``); off by default."""
         s0 = specs[0]
         self.n_fit = n_fit
         self.plan = ops.layer_plan(s0.model.kind, s0.model.hidden, s0.model.block_size)
-        self.arch = _arch(specs, self.plan, data.binary, onednn and xla != "step")
+        self.arch = _arch(specs, self.plan, data.binary)
         batchnorm = any(s.normalization.kind == "batchnorm" for s in specs)
         self.with_bn = tf.constant([s.normalization.kind == "batchnorm" for s in specs])[:, None]
         self.layout = ops.Layout(data.input_dim, self.plan, models.output_units(data.n_classes)[0], batchnorm)
@@ -172,7 +170,7 @@ class StackEngine:
         # that stops (early stopping, its epoch budget, a non-finite loss) has its state copied to
         # ``frozen`` (``freeze``) by fit_stack, and put back (``thaw``) after training; the others'
         # updates are exact. Only without XLA (which fuses the elementwise update itself).
-        self.fused = xla == "none" and fused_update(specs)
+        self.fused = not jit and fused_update(specs)
         self.frozen = [tf.Variable(v) for v in (*parts, mm, mv)] if self.fused and len(specs) > 1 else []
         self.clip_kinds = [s.clipping.kind for s in specs]
         self.clip_value = tf.constant([s.clipping.value for s in specs], tf.float32)
@@ -187,12 +185,8 @@ class StackEngine:
         self.chunk = max(256, _CHUNK_FLOATS // (m * max(s0.model.hidden)))  # the (rows, D) input is shared
         self.diag_chunk = max(32, _DIAG_FLOATS // (m * sum(s0.model.hidden)))
         x_sig, y_sig, mask_sig = tf.TensorSpec([None, d], tf.float32), tf.TensorSpec([None], tf.int64), tf.TensorSpec([m], tf.bool)
-        # XLA fuses elementwise chains: "step" compiles the whole step (BN, dropout, activations,
-        # optimizer), "update" only the clipping and optimizer update, an XLA cluster inside the plain
-        # step whose matmuls oneDNN runs; fit_stack picks by estimated saving (stack.xla_choice).
-        self._full_step = tf.function(self._masked_step, jit_compile=True, autograph=False) if xla == "step" else None
-        self._update = (tf.function(self._clip_and_apply, jit_compile=True, autograph=False) if xla == "update"
-                        else self._clip_and_apply)
+        # XLA compiles the whole step (BN, dropout, activations, optimizer) on a batch padded to full size.
+        self._full_step = tf.function(self._masked_step, jit_compile=True, autograph=False) if jit else None
         self.n_batches = -(-n_fit // self.batch_size)
         self.train_epoch = _compile(self._train_epoch, input_signature=[
             tf.TensorSpec([m, n_fit], tf.int32), mask_sig, tf.TensorSpec([m, len(self.plan)], tf.int32), x_sig, y_sig,
@@ -209,8 +203,7 @@ class StackEngine:
     def trace(self, diagnostics: bool, long_diagnostics: bool, early_stopping: bool) -> None:
         """Trace, without running, the functions a fit calls: the epoch, the layer diagnostics
         (``long_diagnostics``: and the forward-only pass for rows after GRAD_SAMPLES), the
-        early-stopping snapshot, the fused update's freeze and thaw. The executor the fit will run
-        them on must be current (``stack.prepare``)."""
+        early-stopping snapshot, the fused update's freeze and thaw."""
         functions = [self.train_epoch]
         functions += [self.diagnostics] if diagnostics else []
         functions += [self.act_stats] if long_diagnostics else []
@@ -377,7 +370,7 @@ class StackEngine:
             per_sample = ops.member_losses(arch.binary, logits, yb)
             losses = tf.reduce_mean(per_sample, axis=1) if rows is None else rows.mean(per_sample)  # (M,)
             total = tf.reduce_sum(losses)  # d total / d (member m's weights) = d loss_m / d ...
-        self._update(tape.gradient(total, self.params), alive)
+        self._clip_and_apply(tape.gradient(total, self.params), alive)
         if stats:  # BN moving averages, as BatchNormalization.call updates them
             keep, mom = tf.logical_and(alive[:, None], self.with_bn), arch.momentum
             mean, var = tf.concat([s[0] for s in stats], 1), tf.concat([s[1] for s in stats], 1)

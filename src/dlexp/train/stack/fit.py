@@ -32,12 +32,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, Optional
 
 import keras
 import numpy as np
@@ -45,102 +44,11 @@ import tensorflow as tf
 
 from dlexp.train import interrupts
 from dlexp.nn import models
-from dlexp.train.stack import onednn
-from dlexp.nn import tf_runtime
 from dlexp.config.schema import RunSpec, diagnostics_due
 from dlexp.data.datasets import Dataset, epoch_order, validation_cut
 from dlexp.config.names import is_import_path
 from dlexp.train.stack.engine import GRAD_SAMPLES, StackEngine, activation_runs, fused_update
 from dlexp.train.keras_fit import FitResult, loss_for, make_optimizer
-
-# Where XLA pays, measured on 2 cores with TF's oneDNN kernels on (dlexp's default). Three choices:
-# - "none": the plain graph; oneDNN runs the batched matmuls.
-# - "update": only the clipping and optimizer update are compiled (one XLA cluster inside the plain
-#   step). Keras' Adam is ~10 memory-bound passes over the flat (M, P) weights; fused: 12.3 -> 2.3 ms
-#   per step at 2.5M weights (the 500-wide net x 5), ~4e-9 s per (member x weight x step), for ~0.5 s
-#   of compiling. Paired fit_stack runs, none -> update: the 500-wide net x 5 30.8 -> 20.7 s,
-#   Exercise 7 x 20 16.5/18.2 -> 13.6/13.9 s, Exercise 2's 20-layer nets x 15 14.9/15.0 -> 15.2/15.1 s.
-# - "step": the whole step compiled. It also fuses the forward/backward's elementwise passes, ~4.4e-9 s
-#   per (member x unit x row x step x pass beyond the bias add), for ~1 s + 0.3 s per hidden layer
-#   + 0.1 s per layer and extra pass; but XLA's dots are slower than oneDNN's (forward + backward of the
-#   500-wide net x 5: 9.8 vs 6.7 ms per step), ~1.2e-9 s per (member x weight x step).
-#   Exercise 4 x 30: 18.0 (none), 15.5 (update), 12.6 s (step); Exercise 8 x 20: 18.0, 15.3, 11.2 s.
-# "auto" picks the choice with the largest estimated saving.
-# On TF's single-threaded executor (``executor_for``: small stacks beside others) an unfused
-# elementwise op costs no hand-off between threads, so fusing the update saves less, and the
-# compile (on a lane whose core is shared) costs more: measured with one thread per op, each stack
-# alone, CPU seconds of the whole fit, 4 alternated rounds, none vs update: the 500-wide net
-# 3.28 vs 2.75 (6.3e8 weight-steps), Exercise 7 x 4 (four clipping kinds) 2.90 vs 3.64 (2.5e8),
-# Exercise 6 x 4 (BN, dropout) 2.93 vs 3.33 (2.3e8). The constants below separate these; "step"
-# was never measured to pay on that executor and is not offered there.
-# Adam with one learning rate for all members (all eight exercises) has a fused update without XLA
-# (stack_engine.fused_update: TF's ResourceApplyAdam kernel), and then "update" never paid:
-# ``benchmarks/profile_stacks.py --seeds 5``, --jit auto (the estimates below, fused "none" not yet
-# known to them) vs none, CPU-s per stack: 72.97 vs 70.10 in all; the 5 x 100 nets x 5 2.41 vs 1.95,
-# Exercise 7 x 20 10.58 vs 9.84, Exercise 2's 20-layer x 15 7.34 vs 6.78, the 500-wide x 5 14.37
-# vs 14.52, Exercise 8 x 20 (auto: step) 10.85 vs 10.76. At 1 seed (single-threaded executor) the
-# 500-wide net 2.23 (update) vs 1.99-2.00 (fused). So with the fused update: none, or "step" by
-# its estimate without the update's share.
-UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP = 4e-9
-UPDATE_COMPILE_SECONDS = 0.5
-SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP = 2e-9
-SINGLE_THREADED_UPDATE_COMPILE_SECONDS = 0.8
-STEP_SECONDS_LOST_PER_WEIGHT_STEP = 1.2e-9
-STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP = 4.4e-9
-STEP_COMPILE_SECONDS = (1.0, 0.3, 0.1)  # fixed, per hidden layer, per hidden layer and extra pass
-XLA_CHOICES = ("none", "update", "step")
-
-
-def elementwise_passes(specs: list[RunSpec]) -> int:
-    """Elementwise passes over every hidden unit per step: the bias add, the activation (one pass
-    when members sharing a function sit in runs, each on its own slice; interleaved, every function
-    on all members), BN's normalize and scale, dropout's mask."""
-    acts = len({(s.activation.name, s.activation.alpha) for s in specs})
-    if activation_runs(specs) is not None:
-        acts = 1
-    bn = any(s.normalization.kind == "batchnorm" for s in specs)
-    return 1 + acts + (2 if bn else 0) + (1 if any(s.model.dropout > 0 for s in specs) else 0)
-
-
-def estimated_xla_savings(specs: list[RunSpec], data: Dataset, n_fit: int,
-                          single_threaded: bool = False) -> dict[str, float]:
-    """Estimated seconds each XLA choice saves over "none", compile included (constants above);
-    ``single_threaded``: the stack runs on TF's single-threaded executor (only none and update;
-    only none where "none" has the fused update)."""
-    fused = fused_update(specs)
-    if single_threaded and fused:
-        return {"none": 0.0}
-    t = specs[0].trainer
-    passes = elementwise_passes(specs)
-    weight_steps = unit_pass_steps = 0.0
-    for s in specs:
-        steps = s.trainer.epochs * -(-n_fit // t.batch_size)
-        weight_steps += steps * models.count_params(s, data.input_dim, data.n_classes)
-        unit_pass_steps += steps * t.batch_size * sum(s.model.hidden) * (passes - 1)
-    if single_threaded:
-        return {"none": 0.0, "update": (weight_steps * SINGLE_THREADED_UPDATE_SAVED_PER_WEIGHT_STEP
-                                        - SINGLE_THREADED_UPDATE_COMPILE_SECONDS)}
-    runs = activation_runs(specs)
-    if runs is not None and len(runs) > 1:
-        # Activations cut into member slices: the compiled step was no faster per epoch (Exercise 4
-        # x 30: 84-89 vs 69-81 ms) and compiled 1.85 s; the fusions stop at the split and concat.
-        unit_pass_steps = 0.0
-    fixed, per_layer, per_pass = STEP_COMPILE_SECONDS
-    layers = len(specs[0].model.hidden)
-    update = 0.0 if fused else weight_steps * UPDATE_SECONDS_SAVED_PER_WEIGHT_STEP
-    step = (update - weight_steps * STEP_SECONDS_LOST_PER_WEIGHT_STEP
-            + unit_pass_steps * STEP_SECONDS_SAVED_PER_UNIT_PASS_STEP
-            - (fixed + per_layer * layers + per_pass * layers * (passes - 2)))
-    if fused:
-        return {"none": 0.0, "step": step}
-    return {"none": 0.0, "update": update - UPDATE_COMPILE_SECONDS, "step": step}
-
-
-def xla_choice(specs: list[RunSpec], data: Dataset, n_fit: int, single_threaded: bool = False) -> str:
-    """"none", "update" or "step": what to XLA-compile in this stack (the largest estimated saving)."""
-    savings = estimated_xla_savings(specs, data, n_fit, single_threaded)
-    return max(savings, key=savings.__getitem__)
-
 
 def stack_key(spec: RunSpec) -> Optional[tuple]:
     """Specs with equal keys can train in one stack; None means "use training.fit_one".
@@ -236,63 +144,6 @@ def _f32(value) -> float:
     return float(np.float32(value))
 
 
-# Without oneDNN's matmuls (``dlexp.train.stack.onednn``), a stack of at most this many networks, trained while
-# other stacks share the cores, runs its functions on TF's single-threaded executor
-# (``executor_for``); up to SINGLE_THREADED_MAX_MIXED when its networks use more than one activation
-# function. With them, every stack that shares the cores does.
-SINGLE_THREADED_MAX_MEMBERS = 4
-SINGLE_THREADED_MAX_MIXED = 6
-
-
-def executor_for(specs: list[RunSpec], shared_cores: bool) -> contextlib.AbstractContextManager:
-    """The executor context a stack of ``specs`` (distinct networks) trains under.
-
-    TF's default executor hands each op of a function to its inter-op pool: for the ops of a few
-    small networks (at 1 seed, 0.25-2 ms per step) the hand-offs between threads cost more CPU
-    than the ops. The single-threaded executor runs them in order on the calling thread, but keeps
-    the epoch's while loop as one functional op whose body TF does not rewrite to oneDNN's
-    kernels: its batched matmuls were Eigen's, at half oneDNN's speed (``dlexp.train.stack.onednn``).
-
-    With oneDNN's matmuls put into the step by hand (``dlexp.train.stack.onednn``, 2026-11-27), every stack
-    that shares the cores trains on it. ``benchmarks/profile_stacks.py --seeds 5`` (stacks of 5-30,
-    each alone, one thread per op), the old rule below with Eigen -> all on this executor with
-    oneDNN, two rounds: 64.3 -> 48.7 and 60.5 -> 50.8 CPU-s summed (the 500-wide net x 5 13.4 ->
-    11.0, Exercise 4+5 x 30 7.7 -> 5.3, Exercise 7 x 20 9.4 -> 6.8; Exercise 8 x 20, XLA-compiled
-    on the default executor, 10.5 / 9.4 -> 7.7 / 8.7). Whole 5-seed reproductions, oneDNN on
-    both sides, the size rule vs every stack, 3 alternated pairs: 44.3 / 46.9 / 45.5 -> 39.4 /
-    42.5 / 41.9 s, peak RSS 1.34-1.36 -> 1.23-1.25 GB. At 1 seed every stack was on it already.
-
-    Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0, or a TF without the op) the old rule holds: stacks of
-    up to SINGLE_THREADED_MAX_MEMBERS networks (measured with Eigen: at 1 seed every stack of 1-4
-    cost the same or less, the 14 stacks 28.4 -> 24.4 CPU-s; at 5 seeds most cost more, the
-    500-wide net x 5 13.7 -> 17.3), up to SINGLE_THREADED_MAX_MIXED when they use several
-    activation functions, whose member slices make the step many small ops (Exercise 4+5 at 1
-    seed 2.76 / 2.68 / 2.82 -> 2.26 / 2.19 / 2.16 CPU-s with a limit of 6 instead of 4).
-
-    Alone, the default executor's second thread is real parallelism (the 500-wide net: 2.7 s of
-    wall vs 3.1-3.5), so this applies only while other stacks keep the cores busy (``shared_cores``).
-    """
-    return _executor(single_threaded(specs, shared_cores))
-
-
-def _executor(single: bool) -> contextlib.AbstractContextManager:
-    return tf_runtime.single_threaded_calls() if single else contextlib.nullcontext()
-
-
-def single_threaded(specs: list[RunSpec], shared_cores: bool) -> bool:
-    """Whether ``executor_for`` picks TF's single-threaded executor (and ``xla_choice`` its constants):
-    for every stack that shares the cores when its matmuls can be oneDNN's there (``dlexp.train.stack.onednn``),
-    else for stacks up to the SINGLE_THREADED_MAX_* sizes."""
-    if not shared_cores:
-        return False
-    if not tf_runtime.can_call_single_threaded():
-        return False
-    if onednn.available():
-        return True
-    functions = len({(s.activation.name, s.activation.alpha) for s in specs})
-    return len(specs) <= (SINGLE_THREADED_MAX_MIXED if functions > 1 else SINGLE_THREADED_MAX_MEMBERS)
-
-
 def _unused(_):
     return None
 
@@ -355,16 +206,13 @@ class PreparedStack:
     shared_cores: bool
     engine: StackEngine
     cut: int  # rows of data.x_train it fits on; the rest validates
-    single: bool  # on TF's single-threaded executor (``executor_for``)
 
 
-def prepare(specs: list[RunSpec], data: Dataset, *, jit: Union[bool, str] = "auto", shared_cores: bool = False,
+def prepare(specs: list[RunSpec], data: Dataset, *, jit: bool = False, shared_cores: bool = False,
             trace: bool = False) -> PreparedStack:
     """Build the engine ``fit_stack(specs, data, jit=jit, shared_cores=shared_cores)`` would train.
 
-    ``trace``: also trace the functions its fit calls (``StackEngine.trace``), under the executor
-    the fit will call them on (the executor decides how the epoch's while loop is lowered, at trace
-    time). The runner prepares the next stacks this way on a thread of their own while the lanes
+    ``trace``: also trace the functions its fit calls (``StackEngine.trace``). The runner prepares the next stacks this way on a thread of their own while the lanes
     train (``prefetch.StackPrefetch``): tracing is Python holding the GIL, ~0.1-0.7 CPU-s per stack,
     which then overlaps the lanes' epochs (TF, without the GIL) instead of delaying the lane.
     """
@@ -373,19 +221,14 @@ def prepare(specs: list[RunSpec], data: Dataset, *, jit: Union[bool, str] = "aut
     if stack_groups(specs) != [list(range(len(specs)))]:
         raise ValueError("fit_stack: specs must form one stack; group them with stack_groups() first")
     cut = validation_cut(len(data.x_train), specs[0].trainer.validation_split)
-    xla = {True: "step", False: "none"}.get(jit, jit)
-    single = single_threaded(specs, shared_cores)
-    if xla == "auto":
-        xla = xla_choice(specs, data, cut, single)
-    if xla not in XLA_CHOICES:
-        raise ValueError(f"fit_stack: jit must be True, False, 'auto' or one of {XLA_CHOICES}; got {jit!r}")
-    with _executor(single):
-        engine = StackEngine(specs, data, cut, xla, single and onednn.available())
-        if trace:
-            t = specs[0].trainer
-            engine.trace(diagnostics=t.diagnostics, long_diagnostics=t.diagnostics and cut > GRAD_SAMPLES,
-                         early_stopping=any(s.trainer.early_stopping.enabled for s in specs))
-    return PreparedStack(specs, data, shared_cores, engine, cut, single)
+    if not isinstance(jit, bool):
+        raise ValueError(f"fit_stack: jit must be True or False; got {jit!r}")
+    engine = StackEngine(specs, data, cut, jit)
+    if trace:
+        t = specs[0].trainer
+        engine.trace(diagnostics=t.diagnostics, long_diagnostics=t.diagnostics and cut > GRAD_SAMPLES,
+                     early_stopping=any(s.trainer.early_stopping.enabled for s in specs))
+    return PreparedStack(specs, data, shared_cores, engine, cut)
 
 
 def fit_stack(
@@ -394,7 +237,7 @@ def fit_stack(
     on_epoch: Optional[list[Callable[[dict], None]]] = None,
     on_layer_rows: Optional[list[Callable[[list[dict]], None]]] = None,
     *,
-    jit: Union[bool, str] = "auto",
+    jit: bool = False,
     shared_cores: bool = False,
     prepared: Optional[PreparedStack] = None,
 ) -> list[FitResult]:
@@ -403,9 +246,9 @@ def fit_stack(
     Args:
         on_epoch: one sink per member, called with its EpochRecorder-style row after every epoch it trains.
         on_layer_rows: one sink per member, called with its LayerDiagnostics-style rows (epoch 0 = at init).
-        jit: what to XLA-compile: "step" (or True), "update" (clipping and optimizer only), "none"
-            (or False), or "auto" (``xla_choice``: the largest estimated saving).
-        shared_cores: other stacks train at the same time (``executor_for``).
+        jit: XLA-compile the whole training step (off by default: on 2 CPU cores it paid for some
+            stacks and cost others, with no rule that holds across machines).
+        shared_cores: other stacks train at the same time (the runner's lanes).
         prepared: ``prepare(specs, data, ...)``'s engine, untrained, to train instead of building
             one here (with prepare's ``jit``; its ``shared_cores`` must be this call's).
     """
@@ -422,8 +265,7 @@ def fit_stack(
     on_layer_rows = on_layer_rows or [_unused] * m_count
     # No keras.backend.clear_session() (fit_one's): a stack builds no Keras model while it trains, and
     # the runner may be building one for a finished run's probes on another thread meanwhile.
-    with _executor(prepared.single):
-        return _fit(specs, data, on_epoch, on_layer_rows, prepared.cut, prepared.engine)
+    return _fit(specs, data, on_epoch, on_layer_rows, prepared.cut, prepared.engine)
 
 
 def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray], None], perm: np.ndarray,
@@ -454,7 +296,7 @@ def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray
 
 def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: list, cut: int,
          engine: StackEngine) -> list[FitResult]:
-    """fit_stack's training, on the executor it chose: the epochs, the members' books."""
+    """fit_stack's training: the epochs, the members' books."""
     m_count = len(specs)
     t = specs[0].trainer  # what all members share: data split, batch size, shuffle, diagnostics
     epochs = [s.trainer.epochs for s in specs]  # each member stops after its own budget

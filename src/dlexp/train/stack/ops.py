@@ -17,7 +17,6 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from dlexp.train.stack import onednn as onednn_matmul
 
 F32 = tf.float32
 
@@ -124,19 +123,12 @@ class Arch:
     # [(fn, n)]: the members as runs of consecutive members sharing an activation, when there
     # are few runs (None: too interleaved; ``_activate`` then selects per member).
     act_runs: Optional[list] = None
-    # The per-member matmuls (training step, evaluation, diagnostics, representations) on oneDNN's
-    # kernel (``onednn.batch_matmul``) where it beats Eigen's: for the single-threaded executor,
-    # whose while-loop body TF does not rewrite.
-    onednn: bool = False
 
 
-def _dense(h: tf.Tensor, kernel, bias, onednn: bool = False) -> tf.Tensor:
+def _dense(h: tf.Tensor, kernel, bias) -> tf.Tensor:
     """Keras Dense: matmul then add bias (M, 1, units). h is (N, D) shared by all members or (M, B, D) per member."""
     if h.shape.rank == 2:
         return tf.einsum("nd,mdh->mnh", h, kernel) + bias
-    m, fan_in, units = kernel.shape
-    if onednn and m is not None and onednn_matmul.worth_it(m, fan_in, units):
-        return onednn_matmul.batch_matmul(h, kernel) + bias
     return tf.linalg.matmul(h, kernel) + bias
 
 
@@ -224,7 +216,7 @@ def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, d
     for k, layer in enumerate(arch.plan):
         if layer.block_start:
             block_in = h
-        z = _dense(h, w[f"kernel_{k}"], w[f"bias_{k}"], arch.onednn)
+        z = _dense(h, w[f"kernel_{k}"], w[f"bias_{k}"])
         if arch.norm == "pre_activation":
             z = _batchnorm(arch, w, k, z, moving, stats, rows)
         a = _activate(arch, z)
@@ -238,7 +230,7 @@ def forward(arch: Arch, w: dict, x: tf.Tensor, moving: Optional[tuple] = None, d
         if layer.block_end:
             a = block_in + a  # keras.layers.Add([block_in, x])
         h = a
-    return _dense(h, w["out_kernel"], w["out_bias"], arch.onednn), acts, stats
+    return _dense(h, w["out_kernel"], w["out_bias"]), acts, stats
 
 
 def dropout_fn(uniforms: list, rates: tf.Tensor, scales: tf.Tensor) -> Callable:
@@ -391,9 +383,7 @@ class Optimizer:
         except that the kernel rounds 1 - beta as 1 - 0.9f and 1 - 0.999f (Keras: 0.1f, 0.001f; see
         stack.py's docstring for how far that drifts). It takes one learning rate and masks nothing:
         for stacks whose members share the rate, and whose trainer freezes stopped members' state
-        itself (``StackEngine.fused``).
-        Measured on the single-threaded executor, 1000 steps of a (4, 50000) variable: 0.35 ->
-        0.12 CPU-s."""
+        itself (``StackEngine.fused``)."""
         step = tf.reduce_max(self.iterations) + 1.0  # every member it updates has taken the same steps
         b1, b2 = tf.constant(ADAM_BETA_1, F32), tf.constant(ADAM_BETA_2, F32)
         b1_power, b2_power = tf.pow(b1, step), tf.pow(b2, step)
