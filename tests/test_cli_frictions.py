@@ -133,3 +133,13 @@ def test_one_seed_reproduction_measures_single_run_presets(tmp_path):
     proc = subprocess.run([_dlexp(), "report", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (pd.read_csv(out / "claims.csv")["n_seeds"] == 1).all()
+
+
+def test_quiet_tf_import_leaves_the_thread_pools_unmade():
+    """Filtering TF's start-up lines must not create its devices early: the runner sizes the
+    thread pools afterwards (one_thread_per_op), which TF allows only before its first op."""
+    code = ("from dlexp.run import native_log; native_log.import_tensorflow();"
+            "from dlexp.nn import tf_runtime; print(tf_runtime.one_thread_per_op())")
+    env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.strip() == "True", out.stderr[-2000:]

@@ -90,6 +90,7 @@ EQUIVALENCE_CASES = {
 }
 
 
+@pytest.mark.equivalence
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(EQUIVALENCE_CASES))
 def test_member_of_stack_matches_fit_one(case, moons):
@@ -104,6 +105,7 @@ def test_member_of_stack_matches_fit_one(case, moons):
     assert members[1].keras_model().output_shape[-1] == (1 if data.binary else data.n_classes)
 
 
+@pytest.mark.equivalence
 @pytest.mark.slow
 def test_xla_compiled_stack_matches_fit_one(moons):
     """The whole step under XLA (jit=True), with mixed clipping kinds so every branch of
@@ -164,6 +166,7 @@ def test_layer_rows_in_small_chunks_match_one_pass(moons, monkeypatch):
     assert other != pytest.approx([r["grad_norm"] for r in whole[0].layer_stats], rel=1e-5)
 
 
+@pytest.mark.equivalence
 @pytest.mark.slow
 def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moons):
     spec = make_spec(normalization={"kind": "batchnorm"}, clipping={"kind": "value", "value": 0.05},
@@ -196,6 +199,7 @@ def test_stacks_of_three_and_of_one_match_fit_one_with_diagnostics_and_sinks(moo
     assert member.param_count == models.count_params(spec, moons.input_dim, moons.n_classes)
 
 
+@pytest.mark.equivalence
 @pytest.mark.slow
 def test_diagnostics_every_n_epochs_and_the_last_one_trained_match_fit_one(moons):
     """trainer.diagnostics_every=2: epoch 0, epochs 2, 4, ... and the last epoch a run trains
@@ -262,6 +266,7 @@ def test_diverging_member_is_marked_and_does_not_poison_the_others():
     assert max_weight_diff(ok_a, clean_a) < WEIGHT_ATOL and max_weight_diff(ok_b, clean_b) < WEIGHT_ATOL
 
 
+@pytest.mark.equivalence
 @pytest.mark.slow
 def test_fused_adam_stays_close_to_keras_over_hundreds_of_steps():
     """Adam's fused kernel rounds 1 - beta as float32 1 - 0.9f and 1 - 0.999f (Keras: 0.1f and
@@ -473,6 +478,7 @@ def test_stack_groups_put_members_without_batchnorm_with_one_batchnorm_config():
         stack.fit_stack([pre, post], load(base))
 
 
+@pytest.mark.equivalence
 @pytest.mark.slow
 def test_members_may_differ_in_batchnorm_clipping_epochs_and_early_stopping(moons):
     """Runs of different exercises share a stack: each member matches its solo fit.
@@ -582,6 +588,7 @@ def test_activation_runs_and_per_member_select_agree():
     assert stack_engine._arch(interleaved, [], binary=False).act_runs is None  # 6 runs of 2 functions
 
 
+@pytest.mark.equivalence
 @pytest.mark.slow
 @pytest.mark.parametrize("norm", ["none", "post_activation", "pre_activation"])
 def test_stack_representations_equal_the_keras_models_layer_outputs(norm, moons):

@@ -63,9 +63,17 @@ def native_stderr_filtered() -> Iterator[None]:
 
 
 def import_tensorflow() -> None:
-    """Import TF and create its devices (the ``cuInit`` error comes then) with the notices filtered."""
+    """Import TF with its start-up notices filtered. Its devices are made later (``start_devices``):
+    thread-pool sizes can only be set before that."""
     if "tensorflow" in sys.modules:
         return
+    with native_stderr_filtered():
+        import tensorflow  # noqa: F401
+
+
+def start_devices() -> None:
+    """Create TF's devices (where the ``cuInit`` error is printed) with the notices filtered; call
+    it after the thread pools are sized (``tf_runtime.one_thread_per_op``)."""
     with native_stderr_filtered():
         import tensorflow as tf
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from dlexp import artifacts
+from dlexp.run import native_log
 from dlexp.config import schema as config
 from dlexp.data import datasets as data
 from dlexp.config import experiment
@@ -646,6 +647,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             from dlexp.nn import tf_runtime
 
             tf_runtime.one_thread_per_op()  # the lanes share the cores (measured there)
+        native_log.start_devices()  # after the pools are sized
         batches = list(_batches(planned))
 
         def drain(quiet: bool = False) -> None:
