@@ -50,9 +50,9 @@ def per_epoch_costs(epochs: int) -> tuple[float, float]:
     from dlexp.nn import models
     from dlexp.run import runner
     from dlexp.train import keras_fit as training
-    from dlexp.cli.main import _register_resolvers
+    from dlexp.config.compose import register_resolvers
 
-    _register_resolvers()
+    register_resolvers()
     with initialize_config_module("dlexp.conf", version_base="1.3"):
         cfg = compose("config", ["+exp=shallow_vs_deep", f"trainer.epochs={epochs}", "trainer.progress=none"])
     job = next(j for j in experiment.expand(cfg) if j.spec.variant == "deep")

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from dlexp.cli import main as cli
+from dlexp.cli import train as train_cmd
 from dlexp.run import native_log
 
 
@@ -43,8 +44,8 @@ def test_config_dir_file_replaces_the_packaged_one(tmp_path, capsys):
 
 def test_config_dir_new_preset_composes_and_preflights(tmp_path):
     folder = _user_configs(tmp_path)
-    with cli.user_config_dir(["-cd", str(folder)]):
-        assert cli.preflight(["-cd", str(folder), "+exp=mine", "model=deep"]) == 1
+    with train_cmd.user_config_dir(["-cd", str(folder)]):
+        assert train_cmd.preflight(["-cd", str(folder), "+exp=mine", "model=deep"]) == 1
 
 
 def test_list_shows_user_presets_and_every_exercise(tmp_path, capsys):

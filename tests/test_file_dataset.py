@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from dlexp.cli import main as cli
+from dlexp.cli import train as cli
 from dlexp.data import datasets as data
 from dlexp.config import schema as C
 from dlexp.errors import ConfigError, DlexpError

@@ -100,7 +100,7 @@ def test_launcher_configs_size_tf_threads(compose):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from dlexp.cli.main import launcher_threads
+    from dlexp.cli.train import launcher_threads
 
     def launcher(*overrides):
         with initialize_config_module("dlexp.conf", version_base="1.3"):

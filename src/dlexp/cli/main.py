@@ -1,24 +1,21 @@
-"""``dlexp`` command line: a small dispatcher in front of the Hydra app.
+"""``dlexp`` command line: a small dispatcher in front of the subcommands.
 
-Hydra owns ``sys.argv``, so ``dlexp train ...`` rewrites argv and calls the
-``@hydra.main`` function; the other subcommands are plain argparse. Nothing
-here imports TensorFlow: ``--help``, ``list`` and config errors answer fast.
-Before Hydra creates a run folder, ``preflight`` composes and validates every
-job of the command line, so a bad value leaves no folder behind.
+``dlexp train`` is the Hydra app (``cli/train.py``); the others are plain argparse. Nothing
+here imports TensorFlow: ``--help``, ``list`` and config errors answer fast. Process-wide
+settings are made here (``_process_settings``) and nowhere else.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from dlexp.train import interrupts
-from dlexp.config.compose import register_resolvers
+from dlexp.cli import train as train_cmd
 from dlexp.errors import DlexpError
+from dlexp.train import interrupts
 
 USAGE = """\
 usage: dlexp <command> [arguments]
@@ -39,330 +36,21 @@ options:
 `dlexp train --help` shows the config groups, `dlexp reproduce --help` its options.
 """
 
-# Flags that only print something: hand them to Hydra untouched, no preflight.
-HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--shell-completion",
-                    "-sc", "--version", "--resolve", "-p", "--package"}
-HYDRA_VALUE_FLAGS = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--config-name",
-                     "--experimental-rerun", "-p", "--package", "-c", "--cfg", "-i", "--info"}
-
-_LAST_STATUS: list[str] = []
-
 
 def _error(message: str) -> int:
     print(f"dlexp: error: {message}", file=sys.stderr)
     return 2
 
 
-def split_train_args(args: list[str]) -> tuple[dict, list[str]]:
-    """Separate Hydra's flags from overrides: ({flag: value}, overrides)."""
-    flags: dict = {}
-    overrides: list[str] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a in ("-m", "--multirun"):
-            flags["multirun"] = True
-        elif a in HYDRA_VALUE_FLAGS and i + 1 < len(args):
-            flags[a] = args[i + 1]
-            i += 1
-        elif a.startswith("--config-dir=") or a.startswith("--config-name=") or a.startswith("--config-path="):
-            key, _, value = a.partition("=")
-            flags[key] = value
-        elif a.startswith("-") and "=" not in a:
-            flags[a] = True
-        else:
-            overrides.append(a)
-        i += 1
-    return flags, overrides
-
-
-def preflight(args: list[str]) -> int:
-    """Compose and validate every job the command line asks for, before TF and before any folder.
-    Returns the number of jobs."""
-    from dlexp.config import experiment
-    from dlexp.config.compose import compose_runs
-    from dlexp.data import datasets as data
-    from dlexp.run import trackers
-
-    flags, overrides = split_train_args(args)
-    config_dir = flags.get("-cd") or flags.get("--config-dir")
-    if config_dir is not None and not os.path.isdir(config_dir):
-        raise DlexpError(f"--config-dir: got {config_dir!r}; allowed: an existing folder of configs")
-    configs = compose_runs(overrides, config_name=flags.get("-cn") or flags.get("--config-name") or "config",
-                           multirun=bool(flags.get("multirun")))
-    jobs = [job for cfg in configs for job in experiment.expand(cfg)]
-    for job in jobs:
-        check_import_path(job.spec.activation.name)
-        trackers.check_available(job.spec)  # logger=mlflow without MLflow installed: one line, before TF
-    data.check_sizes([j.spec for j in jobs])  # missing/malformed data files, batch larger than the data
-    return len(jobs)
-
-
-def check_import_path(name: str) -> None:
-    """A user activation's module must exist (found without importing it, so without TF)."""
-    import importlib.util
-
-    from dlexp.errors import ConfigError
-    from dlexp.config.names import is_import_path
-
-    if not is_import_path(name):
-        return
-    module = name.partition(":")[0]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        raise ConfigError("activation.name", name, f"'module:function' with an importable module ('{module}' not found)")
-
-
-def _configure_threads(cfg) -> None:
-    """Size TensorFlow's thread pools before TF starts, so parallel jobs do not oversubscribe the cores."""
-    if "tensorflow" in sys.modules:
-        return  # a reused worker: TF is already configured
-    threads = cfg.trainer.get("threads")
-    if threads is None:
-        try:
-            from hydra.core.hydra_config import HydraConfig
-
-            launcher = HydraConfig.get().launcher
-        except Exception:
-            launcher = None
-        threads = launcher_threads(launcher) if launcher is not None else None
-    if threads:
-        os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, min(2, threads)))
-
-
-def launcher_threads(launcher) -> Optional[int]:
-    """TF threads per job for the launcher that runs it (None = TF's default, all cores).
-
-    joblib runs ``n_jobs`` jobs at once; Ray runs one job per ``remote.num_cpus``
-    CPUs (Ray's default: 1); submitit gives each job ``cpus_per_task`` (SLURM
-    pins a job to the CPUs it was given; the local executor starts every job at
-    once, so 1 unless ``cpus_per_task`` says otherwise).
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    n_jobs = launcher.get("n_jobs")
-    if n_jobs:
-        workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
-        return max(1, cores // workers)
-    ray = launcher.get("ray")
-    if ray is not None:
-        return max(1, int((ray.get("remote") or {}).get("num_cpus") or 1))
-    if "cpus_per_task" in launcher:
-        if launcher.get("cpus_per_task"):
-            return int(launcher.get("cpus_per_task"))
-        return cores if "Slurm" in str(launcher.get("_target_", "")) else 1
-    return None
-
-
-# Set by the dlexp launcher (hydra_plugins/dlexp_launcher) around a sweep, through
-# collecting_jobs(): each job's task only registers itself here; the launcher then trains all
-# of them together (train_collected).
-_COLLECTING: Optional[list] = None
-
-
-@contextlib.contextmanager
-def collecting_jobs():
-    """While active, the Hydra task registers its job instead of training it; yields the list."""
-    global _COLLECTING
-    _COLLECTING = []
-    try:
-        yield _COLLECTING
-    finally:
-        _COLLECTING = None
-
-
-def _train_task(cfg) -> Optional[dict]:
-    """The body of the Hydra app: one job (a run, or a preset's variants) into Hydra's output folder."""
-    from hydra.core.hydra_config import HydraConfig
-
-    hc = HydraConfig.get()
-    run_dir = Path(hc.runtime.output_dir)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _configure_threads(cfg)
-    if _COLLECTING is not None:
-        _COLLECTING.append((cfg, run_dir, list(hc.overrides.task), _wants_objective(hc), hc.job.name))
-        return None
-    from dlexp.run.runner import train
-
-    try:
-        summary = train(cfg, run_dir, overrides=list(hc.overrides.task))
-    except DlexpError as err:
-        # Hydra made the folder before we could see the data; leave nothing half-written behind.
-        _remove_hydra_only(run_dir, hc.job.name)
-        print(f"dlexp: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None  # SystemExit passes Hydra's traceback printer untouched
-    from hydra.types import RunMode
-
-    return _finish_job(summary, run_dir, _wants_objective(hc), table=hc.mode != RunMode.MULTIRUN)
-
-
-def _wants_objective(hc) -> bool:
-    from hydra.types import RunMode
-
-    from dlexp.report import optuna as optuna_results
-
-    return hc.mode == RunMode.MULTIRUN and optuna_results.wants_objective(hc.sweeper.get("_target_"))
-
-
-def _remove_hydra_only(run_dir: Path, job_name: str) -> None:
-    from dlexp import artifacts
-
-    artifacts.remove_if_only(run_dir, {".hydra", f"{job_name}.log"})
-
-
-def _finish_job(summary: dict, run_dir: Path, objective: bool, table: bool = True):
-    _LAST_STATUS.append(summary.get("status", "failed"))
-    if table:  # a -m sweep prints one table of all its jobs at the end instead (stack_launcher.SweepSummary)
-        from dlexp.report.console import print_summary
-
-        print_summary(summary, run_dir)
-    if objective:
-        from dlexp.report import optuna as optuna_results
-
-        return optuna_results.objective(summary)  # Optuna maximizes this number (validation accuracy)
-    return summary
-
-
-def train_collected(collected: list) -> list:
-    """Train the jobs a sweep registered (see _COLLECTING) as one plan; their return values, in order."""
-    from dlexp.run.runner import train_many
-
-    try:
-        summaries = train_many([(cfg, run_dir, overrides) for cfg, run_dir, overrides, _, _ in collected])
-    except DlexpError as err:
-        for _, run_dir, _, _, job_name in collected:
-            _remove_hydra_only(run_dir, job_name)
-        print(f"dlexp: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-    return [_finish_job(summary, run_dir, objective, table=False)
-            for summary, (_, run_dir, _, objective, _) in zip(summaries, collected)]
-
-
-def _hydra_app() -> Callable[[], None]:
-    import hydra
-
-    return hydra.main(version_base="1.3", config_path="pkg://dlexp.conf", config_name="config")(_train_task)
-
-
-def resume_run(folder_arg: str, extra: list[str]) -> int:
-    """``dlexp train resume=RUN_DIR``: continue an interrupted run (or experiment) in its own folder.
-
-    Finished runs are kept; a run with a backup continues from its last finished
-    epoch; a run without one starts again. The folder's config.yaml is the config.
-    """
-    import yaml
-
-    from dlexp import artifacts
-    from dlexp.config import experiment
-
-    folder = Path(folder_arg)
-    cfg_path = folder / artifacts.CONFIG
-    if not cfg_path.is_file():
-        raise DlexpError(f"resume: got {folder_arg!r}; allowed: a run folder written by dlexp train (with config.yaml)")
-    if extra:
-        raise DlexpError(f"resume: got extra overrides {extra}; allowed: `dlexp train resume=DIR` alone (the folder's config is used)")
-    cfg = yaml.safe_load(cfg_path.read_text())
-    jobs = experiment.expand(cfg)
-    from dlexp.data import datasets as data
-
-    data.check_sizes([j.spec for j in jobs])
-    from dlexp.report.console import print_summary
-    from dlexp.run.runner import train
-
-    summary = train(cfg, folder, overrides=[f"resume={folder_arg}"], skip_finished=True)
-    print_summary(summary, folder)
-    return 1 if summary.get("status") == "failed" else 0
-
-
-@contextlib.contextmanager
-def user_config_dir(args: list[str]):
-    """``-cd DIR``: the user's configs are searched before the packaged ones (same name: theirs wins)."""
-    flags = split_train_args(args)[0]
-    folder = flags.get("-cd") or flags.get("--config-dir")
-    if not folder or folder is True:
-        yield None
-        return
-    if not os.path.isdir(folder):
-        raise DlexpError(f"--config-dir: got {folder!r}; allowed: an existing folder of configs")
-    from hydra_plugins.dlexp_launcher import user_configs
-
-    user_configs.register()
-    saved = os.environ.get(user_configs.ENV_VAR)
-    os.environ[user_configs.ENV_VAR] = os.path.abspath(folder)
-    try:
-        yield Path(folder)
-    finally:
-        if saved is None:
-            os.environ.pop(user_configs.ENV_VAR, None)
-        else:
-            os.environ[user_configs.ENV_VAR] = saved
-
-
 def cmd_train(args: list[str]) -> int:
-    resume = [a for a in args if a.startswith("resume=")]
-    if resume:
-        return resume_run(resume[0].split("=", 1)[1], [a for a in args if not a.startswith("resume=")])
-    with user_config_dir(args):
-        return _train(args)
-
-
-def _train(args: list[str]) -> int:
-    _LAST_STATUS.clear()
-    info_only = any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in args)
-    if not info_only:
-        preflight(args)
-        from dlexp.run import native_log
-
-        native_log.import_tensorflow()
-    completion = any(a.split("=")[0] in ("-sc", "--shell-completion") for a in args)
-    if completion and _completion_outside_train("\n" if any(a.endswith("=fish") for a in args) else " "):
-        return 0
-    register_resolvers()
-    app = _hydra_app()
-    saved = sys.argv
-    # Hydra's completion script registers itself for basename(argv[0]) and calls `<it> -sc query=...`
-    sys.argv = ["dlexp" if completion else "dlexp-train"] + args
-    try:
-        app()
-    finally:
-        sys.argv = saved
-    if any(s == "failed" for s in _LAST_STATUS) and not split_train_args(args)[0].get("multirun"):
-        return 1
-    return 0
-
-
-def _completion_outside_train(sep: str = " ") -> bool:
-    """Shell completion through the dispatcher: Hydra completes ``<app> OVERRIDES``, ours is ``dlexp train OVERRIDES``.
-
-    Drops the ``train`` word from COMP_LINE before Hydra reads it. Returns True
-    (after printing the subcommands that match) while the cursor is still on
-    the subcommand, and for other subcommands (the shell then completes file names).
-    """
-    line = os.environ.get("COMP_LINE")
-    if line is None:  # -sc install=bash / uninstall: Hydra prints the script
-        return False
-    words = line.split()
-    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
-        typed = words[1] if len(words) == 2 else ""
-        print(sep.join(c for c in COMMANDS if c.startswith(typed)))
-        return True
-    if words[1] != "train":
-        return True
-    os.environ["COMP_LINE"] = " ".join([words[0]] + words[2:]) + (" " if line.endswith(" ") else "")
-    return False
+    return train_cmd.cmd_train(args)
 
 
 def cmd_list(args: list[str]) -> int:
     from dlexp.config.presets import list_presets
     from dlexp.notebook.exercises import list_exercises
 
-    flags, rest = split_train_args(args)
+    flags, rest = train_cmd.split_train_args(args)
     if rest or any(f not in ("-cd", "--config-dir") for f in flags):
         raise DlexpError(f"list: got {' '.join(args)!r}; allowed: `dlexp list` or `dlexp list -cd DIR`")
     folder = flags.get("-cd") or flags.get("--config-dir")

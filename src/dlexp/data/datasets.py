@@ -7,6 +7,7 @@ dlexp run trains on is the data the notebook trained on.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -42,6 +43,20 @@ class Dataset:
     @property
     def n_samples(self) -> int:
         return len(self.x_train) + len(self.x_test)
+
+    @functools.cached_property
+    def decision_grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(xx, yy, points) of a 2-D data set's decision plots, made once per data set: a stack's
+        members are then asked about the same points object and predicted in one pass."""
+        return mesh_grid(np.vstack([self.x_train, self.x_test]))
+
+
+def mesh_grid(x: np.ndarray, steps: int = 200, margin: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A mesh over the 2-D data's bounding box: (xx, yy, points) with points of shape (steps*steps, 2)."""
+    lo = x.min(axis=0) - margin
+    hi = x.max(axis=0) + margin
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
+    return xx, yy, np.c_[xx.ravel(), yy.ravel()].astype("float32")
 
 
 def spiral(cfg: C.SpiralData) -> tuple[np.ndarray, np.ndarray]:

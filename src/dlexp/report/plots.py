@@ -203,14 +203,6 @@ def learning_curves(histories: dict[str, pd.DataFrame], title: str = "Learning c
     return fig
 
 
-def decision_grid(x: np.ndarray, steps: int = 200, margin: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A mesh over the 2-D data's bounding box: (xx, yy, points) with points of shape (steps*steps, 2)."""
-    lo = x.min(axis=0) - margin
-    hi = x.max(axis=0) + margin
-    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], steps), np.linspace(lo[1], hi[1], steps))
-    return xx, yy, np.c_[xx.ravel(), yy.ravel()].astype("float32")
-
-
 def decision_boundaries(panels: Sequence[dict], title: str = "Decision boundaries") -> Figure:
     """Side-by-side decision regions.
 

@@ -367,15 +367,16 @@ def sweep_summary_table(rows: list[dict], title: str = "sweep"):
     return table
 
 
-def print_sweep_summary(sweep_dir: Path, console=None) -> None:
-    """Print one table of all the jobs of the sweep in ``sweep_dir`` (read from their folders), then the folder."""
+def print_sweep_summary(sweep_dir: Path, console=None) -> list[str]:
+    """Print one table of all the jobs of the sweep in ``sweep_dir`` (read from their folders), then the
+    folder. Returns the runs' statuses."""
     from rich.console import Console
 
     sweep_dir = Path(sweep_dir)
     console = console or Console()
     rows = sweep_rows(sweep_dir)
     if not rows:
-        return
+        return []
     jobs = len({r["job"] for r in rows})
     counts: dict = {}
     for r in rows:
@@ -386,6 +387,7 @@ def print_sweep_summary(sweep_dir: Path, console=None) -> None:
     title = (f"{name} sweep" if name else "sweep") + f": {what} ({', '.join(f'{n} {s}' for s, n in counts.items())})"
     console.print(sweep_summary_table(rows, title))
     console.print(f"outputs: {sweep_dir}\nreport:  dlexp report {sweep_dir}")
+    return [str(r["status"]) for r in rows]
 
 
 def write_sweep_report(root: Path) -> int:

@@ -393,22 +393,9 @@ def _probes(spec: config.RunSpec, folder: Path, dataset: data.Dataset, result) -
 
 
 def boundary_panel(result, dataset: data.Dataset) -> dict:
-    xx, yy, points = _grid(dataset)
+    xx, yy, points = dataset.decision_grid
     classes = result.classes(points).reshape(xx.shape)
     return {"xx": xx, "yy": yy, "classes": classes, "x": dataset.x_test, "y": dataset.y_test}
-
-
-_GRIDS: dict[int, tuple] = {}
-
-
-def _grid(dataset: data.Dataset) -> tuple:
-    """The decision grid of a data set, made once: the members of a stack are asked about the same
-    points object, so the stack predicts for all of them in one pass."""
-    hit = _GRIDS.get(id(dataset))
-    if hit is None or hit[0] is not dataset:
-        _GRIDS.clear()
-        hit = _GRIDS[id(dataset)] = (dataset, plots.decision_grid(np.vstack([dataset.x_train, dataset.x_test])))
-    return hit[1]
 
 
 def plan(jobs: list[Job]) -> list[list[Job]]:
@@ -568,6 +555,9 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
     session). ``on_done(i)`` runs on the background thread once task i's folder is complete (at
     once for a task skipped as finished; never for a run that failed or was interrupted).
     """
+    from dlexp.train import interrupts
+
+    interrupts.clear()  # an interrupt of an earlier run in this process must not stop this one
     summaries: dict[int, dict] = {}
     todo, skipped = [], []
     for i, task in enumerate(tasks):

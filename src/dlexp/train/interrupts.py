@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 
+# Set by the signal handler (which can reach nothing else); cleared by each run's start (clear).
 _requested = False
 
 
@@ -28,6 +29,13 @@ def install() -> None:
             signal.signal(sig, _handler)
         except ValueError:  # not the main thread (e.g. embedded): leave signals alone
             return
+
+
+def clear() -> None:
+    """Forget an earlier interrupt: a new run in the same process starts afresh (the runner calls
+    this as it starts training; an interrupt during training still stops it)."""
+    global _requested
+    _requested = False
 
 
 def check() -> None:

@@ -18,15 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from dlexp.train import callbacks as cb
+from dlexp.train import optimizers
 from dlexp.nn import models
 from dlexp.config.schema import RunSpec
 from dlexp.data.datasets import Dataset, epoch_order, validation_cut
-
-OPTIMIZERS: dict[str, type] = {
-    "adam": keras.optimizers.Adam,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
 
 # clipping.kind -> the Keras optimizer argument that implements it
 CLIP_ARGUMENTS: dict[str, Optional[str]] = {
@@ -42,13 +37,10 @@ tf.get_logger().setLevel("ERROR")
 
 
 def make_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
-    kwargs = {"learning_rate": spec.optimizer.learning_rate}
-    if spec.optimizer.name == "sgd":
-        kwargs["momentum"] = spec.optimizer.momentum
+    """The run's Keras optimizer (``train/optimizers.py``) with its clipping argument."""
     clip_arg = CLIP_ARGUMENTS[spec.clipping.kind]
-    if clip_arg:
-        kwargs[clip_arg] = spec.clipping.value
-    return OPTIMIZERS[spec.optimizer.name](**kwargs)
+    clip = {clip_arg: spec.clipping.value} if clip_arg else {}
+    return optimizers.rule(spec.optimizer.name).keras(spec.optimizer, **clip)
 
 
 def loss_for(data: Dataset) -> keras.losses.Loss:

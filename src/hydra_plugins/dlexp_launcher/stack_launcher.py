@@ -4,7 +4,7 @@ trains nine networks as one stack instead of nine ``model.fit`` calls).
 
 Each job still gets its own folder and ``.hydra/`` files from Hydra's ``run_job``; the dlexp
 task only registers the job there, and the launcher trains all registered jobs at once
-(``dlexp.cli.main.train_collected``) before handing Hydra one return value per job. Pick another
+(``dlexp.cli.train.train_collected``) before handing Hydra one return value per job. Pick another
 launcher (``hydra/launcher=joblib``, ray, submitit) to spread jobs over processes instead.
 
 Job folders are named by what the job changes (conf/config.yaml, ``hydra.sweep.subdir``):
@@ -107,18 +107,20 @@ def exclude_shared_overrides(config: DictConfig) -> list[str]:
 _SUMMARIZED: set[str] = set()
 
 
-def print_sweep_summary(sweep_dir: Any) -> None:
-    """One table of all the sweep's jobs (sweep_report.print_sweep_summary), at most once per folder."""
+def print_sweep_summary(sweep_dir: Any) -> list[str]:
+    """One table of all the sweep's jobs (sweep_report.print_sweep_summary), at most once per folder;
+    the runs' statuses."""
     key = str(Path(str(sweep_dir)).resolve())
     if key in _SUMMARIZED:
-        return
+        return []
     _SUMMARIZED.add(key)
     try:
         from dlexp.report import sweep as sweep_report
 
-        sweep_report.print_sweep_summary(Path(str(sweep_dir)))
+        return sweep_report.print_sweep_summary(Path(str(sweep_dir)))
     except Exception as err:  # a summary table must never turn a finished sweep into an error
         print(f"[dlexp] sweep summary not printed: {type(err).__name__}: {err}", file=sys.stderr)
+        return []
 
 
 class SweepSummary(Callback):
@@ -132,7 +134,9 @@ class SweepSummary(Callback):
             log.warning(f"dlexp: job folders keep every override in their names ({type(err).__name__}: {err})")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        print_sweep_summary(config.hydra.sweep.dir)
+        statuses = print_sweep_summary(config.hydra.sweep.dir)
+        if "failed" in statuses:  # the other jobs have finished; scripts must still notice
+            raise SystemExit(1)
 
 
 @dataclass
@@ -163,7 +167,7 @@ class StackLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from dlexp.cli import main as cli
+        from dlexp.cli import train as cli
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
@@ -171,17 +175,22 @@ class StackLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs together (compatible runs share a stack)")
         returns: list[JobReturn] = []
-        with cli.collecting_jobs() as collected:
-            for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-                log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-                sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-                with open_dict(sweep_config):
-                    sweep_config.hydra.job.id = idx
-                    sweep_config.hydra.job.num = idx
-                returns.append(run_job(hydra_context=self.hydra_context, task_function=self.task_function,
-                                       config=sweep_config, job_dir_key="hydra.sweep.dir",
-                                       job_subdir_key="hydra.sweep.subdir"))
-                configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        collected: list = []
+
+        def register(cfg: DictConfig) -> None:
+            # Each job only registers (Hydra has made its folder and .hydra/ files); all train below.
+            collected.append(cli.job_entry(cfg))
+
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = idx
+                sweep_config.hydra.job.num = idx
+            returns.append(run_job(hydra_context=self.hydra_context, task_function=register,
+                                   config=sweep_config, job_dir_key="hydra.sweep.dir",
+                                   job_subdir_key="hydra.sweep.subdir"))
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         # Jobs whose task failed before registering (a bad config) keep their failed JobReturn.
         registered = [r for r in returns if r.status == JobStatus.COMPLETED]
         if len(registered) != len(collected):

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from dlexp.nn import activations
 from dlexp.nn import models
+from dlexp.train import optimizers
 from dlexp.train.stack import ops
 from dlexp.config.schema import RunSpec
 from dlexp.data.datasets import Dataset
@@ -139,9 +140,10 @@ def _copy_rows(sources: list, targets: list, mask) -> None:
 
 
 def fused_update(specs: list[RunSpec]) -> bool:
-    """Whether the plain step's optimizer update goes through TF's fused Adam kernel: Adam, one
-    learning rate for all members (``ops.Optimizer.apply_fused``)."""
-    return specs[0].optimizer.name == "adam" and len({s.optimizer.learning_rate for s in specs}) == 1
+    """Whether the plain step's optimizer update goes through the optimizer's fused kernel (Adam's):
+    one learning rate for all members (``ops.Optimizer.apply_fused``)."""
+    return (optimizers.rule(specs[0].optimizer.name).fused is not None
+            and len({s.optimizer.learning_rate for s in specs}) == 1)
 
 
 class StackEngine:
@@ -164,8 +166,7 @@ class StackEngine:
         self.mm, self.mv = tf.Variable(mm), tf.Variable(mv)
         self._state = [*self.params, self.mm, self.mv]
         self.best = [tf.Variable(v) for v in (*parts, mm, mv)]  # EarlyStopping's best_weights
-        self.opt = ops.Optimizer(s0.optimizer.name, self.params, [s.optimizer.learning_rate for s in specs],
-                                 s0.optimizer.momentum if s0.optimizer.name == "sgd" else 0.0)
+        self.opt = ops.Optimizer(s0.optimizer, self.params, [s.optimizer.learning_rate for s in specs])
         # Adam through TF's fused kernel (ops.Optimizer.apply_fused), which masks no member: a member
         # that stops (early stopping, its epoch budget, a non-finite loss) has its state copied to
         # ``frozen`` (``freeze``) by fit_stack, and put back (``thaw``) after training; the others'

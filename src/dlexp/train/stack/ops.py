@@ -17,6 +17,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from dlexp.config.schema import OptimizerConfig
+from dlexp.train import optimizers
+
 
 F32 = tf.float32
 
@@ -359,67 +362,33 @@ def clip(kind: str, gs: Sequence[tf.Tensor], value: tf.Tensor, sizes: Sequence[S
     return list(gs)
 
 
-ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults (both update paths)
-
-
 class Optimizer:
-    """Keras' Adam / SGD(momentum) / RMSprop update_step on stacked variables, with a per-member
-    learning rate and a per-member mask: members whose mask is False keep weights and state."""
+    """An optimizer of ``train/optimizers.py`` on stacked variables, with a per-member learning
+    rate and a per-member mask: members whose mask is False keep their weights."""
 
-    def __init__(self, name: str, variables: list, lr, momentum: float = 0.0) -> None:
-        self.name, self.vars, self.momentum = name, variables, momentum
+    def __init__(self, cfg: OptimizerConfig, variables: list, lr) -> None:
+        self.cfg, self.vars = cfg, variables
+        self.rule = optimizers.rule(cfg.name)
         self.lr = tf.constant(lr, F32)
-        m = len(lr)
-        self.iterations = tf.Variable(tf.zeros([m], F32), trainable=False)
-        n_slots = {"adam": 2, "sgd": 1 if momentum else 0, "rmsprop": 1}[name]
+        self.iterations = tf.Variable(tf.zeros([len(lr)], F32), trainable=False)
+        n_slots = self.rule.slots(cfg)
         self.slots = [[tf.Variable(tf.zeros_like(v), trainable=False) for _ in range(n_slots)] for v in variables]
 
     def variables(self) -> list:
         return [self.iterations] + [s for slots in self.slots for s in slots]
 
     def apply_fused(self, grads: list) -> None:
-        """Adam's step for every member, through TF's fused ResourceApplyAdam kernel (one pass over
-        each variable and its slots instead of ~14 elementwise ops): Keras' Adam formula in float32,
-        except that the kernel rounds 1 - beta as 1 - 0.9f and 1 - 0.999f (Keras: 0.1f, 0.001f; see
-        stack.py's docstring for how far that drifts). It takes one learning rate and masks nothing:
-        for stacks whose members share the rate, and whose trainer freezes stopped members' state
-        itself (``StackEngine.fused``)."""
+        """The rule's fused kernel for every member (one learning rate, no mask): for stacks whose
+        trainer freezes stopped members' state itself (``StackEngine.fused``)."""
         step = tf.reduce_max(self.iterations) + 1.0  # every member it updates has taken the same steps
-        b1, b2 = tf.constant(ADAM_BETA_1, F32), tf.constant(ADAM_BETA_2, F32)
-        b1_power, b2_power = tf.pow(b1, step), tf.pow(b2, step)
-        for var, g, (m, v) in zip(self.vars, grads, self.slots):
-            tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=b1_power,
-                                         beta2_power=b2_power, lr=self.lr[0], beta1=b1, beta2=b2,
-                                         epsilon=tf.constant(ADAM_EPSILON, F32), grad=g, use_locking=False)
+        self.rule.fused(self.vars, grads, self.slots, self.lr[0], step)
         self.iterations.assign(tf.fill(tf.shape(self.iterations), step))
 
     def apply(self, grads: list, mask: tf.Tensor) -> None:
         """One update step. Only the weights (and the step count) are masked: a member that is
         frozen never resumes, so its optimizer state may drift without effect."""
-        lr = self.lr
-        if self.name == "adam":
-            step = self.iterations + 1.0
-            alpha = lr * tf.sqrt(1 - tf.pow(ADAM_BETA_2, step)) / (1 - tf.pow(ADAM_BETA_1, step))
+        step = self.iterations + 1.0
         for var, g, slots in zip(self.vars, grads, self.slots):
-            keep = _b(mask, var)
-            if self.name == "adam":
-                m, v = slots
-                m_new = m + (g - m) * (1 - ADAM_BETA_1)
-                v_new = v + (tf.square(g) - v) * (1 - ADAM_BETA_2)
-                new = var - (m_new * _b(alpha, var)) / (tf.sqrt(v_new) + ADAM_EPSILON)
-                m.assign(m_new)
-                v.assign(v_new)
-            elif self.name == "sgd" and self.momentum:
-                (m,) = slots
-                m_new = m * self.momentum - g * _b(lr, var)
-                new = var + m_new
-                m.assign(m_new)
-            elif self.name == "sgd":
-                new = var - g * _b(lr, var)
-            else:  # rmsprop: rho 0.9, epsilon 1e-7, no momentum, not centered (Keras defaults)
-                (vel,) = slots
-                vel_new = 0.9 * vel + (1 - 0.9) * tf.square(g)
-                new = var - (_b(lr, var) * g) / tf.sqrt(vel_new + 1e-7)
-                vel.assign(vel_new)
-            var.assign(tf.where(keep, new, var))
+            new = self.rule.update(var, g, slots, _b(self.lr, var), _b(step, var), self.cfg)
+            var.assign(tf.where(_b(mask, var), new, var))
         self.iterations.assign(tf.where(mask, self.iterations + 1.0, self.iterations))
