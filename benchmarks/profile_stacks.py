@@ -22,7 +22,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the dlexp command sets 
 from dlexp.notebook import reproduce
 from dlexp.run import runner
 from dlexp.nn import tf_runtime  # noqa: E402
-from dlexp.data.datasets import validation_cut  # noqa: E402
 from dlexp.notebook.exercises import load  # noqa: E402
 
 # The benchmark's eight (bench_reproduce.py): the notebook's exercises 1-8.

@@ -79,3 +79,11 @@ def test_an_unknown_optimizer_is_refused_by_the_config(compose):
 
     with pytest.raises(ConfigError, match="optimizer.name: got 'adamw'; allowed: one of: adam, rmsprop, sgd"):
         experiment.expand(compose(["optimizer.name=adamw"]))
+
+
+def test_every_activation_conf_has_one_builder():
+    from dlexp.config.names import ACTIVATIONS
+    from dlexp.config.presets import group_options
+    from dlexp.nn import activations
+
+    assert sorted(activations._BUILDERS) == group_options("activation") == sorted(ACTIVATIONS)

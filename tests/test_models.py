@@ -50,7 +50,6 @@ def test_layer_names_and_initial_weights_match_build(name, n_classes):
 def test_solo_test_loss_is_model_evaluates_even_for_confidently_wrong_runs(n_classes):
     """training.evaluate (the solo path's test loss) must equal model.evaluate, also when the true
     class gets a probability below Keras' 1e-7 clip (weights scaled up, as in a diverging run)."""
-    import keras
 
     from dlexp.train import keras_fit as training
     from dlexp.data.datasets import Dataset

@@ -4,7 +4,6 @@ import json
 import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import numpy as np
@@ -168,7 +167,7 @@ def test_reproduce_plans_all_presets_together(run_dlexp, tmp_path):
 def test_an_error_in_background_post_training_surfaces_after_the_other_groups_train(compose, tmp_path, monkeypatch):
     """Post-training work runs on a background thread while other groups train: an error
     there must not be lost, nor stop the other groups."""
-    finish = runner._RunWriter.finish
+    finish = runner.RunWriter.finish
     calls = []
 
     def failing_first(self, dataset, result):
@@ -177,7 +176,7 @@ def test_an_error_in_background_post_training_surfaces_after_the_other_groups_tr
             raise OSError("disk full")
         return finish(self, dataset, result)
 
-    monkeypatch.setattr(runner._RunWriter, "finish", failing_first)
+    monkeypatch.setattr(runner.RunWriter, "finish", failing_first)
     base = ["trainer.progress=none", "trainer.epochs=1", "trainer.checkpoint=false", "trainer.plots=false",
             "dataset=moons_circles", "dataset.n_samples=120"]
     tasks = []

@@ -1,17 +1,22 @@
 """Names the config may use, known without importing TensorFlow.
 
-The builders live in ``activations.py`` and ``models.py``; tests check that
-these lists and the builders' registries agree.
+The builders live in ``nn/activations.py`` and ``nn/models.py``; they check that
+these lists and their registries agree.
 """
 
 from __future__ import annotations
 
 import re
 
-ACTIVATIONS: tuple[str, ...] = (
-    "relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "swish", "gelu", "mish",
-    "softplus", "linear", "xtanh_sqrt",
-)
+def _packaged(group: str) -> tuple[str, ...]:
+    from dlexp.config.presets import group_options
+
+    return tuple(group_options(group))
+
+
+# The built-in activations: the files of conf/activation/ (each has a builder in nn/activations.py,
+# which checks the two agree when it loads).
+ACTIVATIONS: tuple[str, ...] = _packaged("activation")
 
 # Keras initializer name -> the keyword arguments dlexp lets a config set.
 INITIALIZER_PARAMS: dict[str, tuple[str, ...]] = {

@@ -1,7 +1,7 @@
 """Activation name -> function, one registry for built-ins and user functions.
 
-Names are listed (without TensorFlow) in ``names.ACTIVATIONS``; this module
-builds them. A user-defined activation is named by its import path,
+A built-in activation is one entry of ``_BUILDERS`` plus ``conf/activation/NAME.yaml`` (whose
+names the config accepts without importing TensorFlow, ``names.ACTIVATIONS``). A user-defined activation is named by its import path,
 ``package.module:function``, and is loaded from exactly that path.
 """
 
@@ -53,7 +53,8 @@ _BUILDERS: dict[str, Callable[[Optional[float]], Callable]] = {
     "linear": lambda a: keras.activations.linear,
     "xtanh_sqrt": lambda a: xtanh_sqrt,
 }
-assert tuple(_BUILDERS) == ACTIVATIONS, "names.ACTIVATIONS and the builders must list the same names"
+if set(_BUILDERS) != set(ACTIVATIONS):  # a conf/activation/NAME.yaml without a builder here, or the reverse
+    raise ImportError(f"activations: conf/activation/ lists {sorted(ACTIVATIONS)}, the builders {sorted(_BUILDERS)}")
 
 
 def load_user_activation(path: str) -> Callable:

@@ -101,7 +101,7 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
         for ex in exercises:
             presets = [(p, []) for p in ex.presets]
             if ex.name == "real_dataset" and args.mnist:
-                presets.append(("real_dataset", [f"dataset=mnist", f"dataset.path={args.mnist}", "name=real_dataset_mnist"]))
+                presets.append(("real_dataset", ["dataset=mnist", f"dataset.path={args.mnist}", "name=real_dataset_mnist"]))
             for preset, extra in presets:
                 try:
                     cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats, ex.layer_stats_every) + extra)

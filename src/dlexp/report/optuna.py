@@ -16,7 +16,6 @@ reading: no TensorFlow, no Optuna import.
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any, Optional

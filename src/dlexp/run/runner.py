@@ -1,66 +1,32 @@
 """``train(cfg, run_dir)``: the one training entrypoint the CLI, the tests and ``reproduce`` call.
 
-Read it top to bottom: validate and list the runs, load each data set once,
-group runs that can share one vectorized fit, then per run: fit (callbacks
-collect), write its folder, plot. A failing run is recorded in its own
-``summary.json`` and does not stop the others.
+Read it top to bottom: validate and list the runs, load each data set once, group runs that
+can share one vectorized fit (``plan``), train the groups on two lanes (``execute_tasks``),
+each run writing its own folder (``writer.RunWriter``) while a display shows progress
+(``progress.Progress``). A failing run is recorded in its own ``summary.json`` and does not
+stop the others.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import os
-import sys
 import threading
-import time
-import traceback
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, closing
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
-
-import numpy as np
-import pandas as pd
 
 from dlexp import artifacts
 from dlexp.run import native_log
 from dlexp.config import schema as config
 from dlexp.data import datasets as data
 from dlexp.config import experiment
-from dlexp.report import plots
 from dlexp.errors import DlexpError
 from dlexp.config.experiment import Job
 from dlexp.run.prefetch import StackPrefetch
-
-FINISHED = ("completed", "diverged")  # results worth keeping; anything else is run again
-
-
-def one_line(text: str, limit: int = 500) -> str:
-    """An error message for a table cell: ANSI colours removed, lines joined, length capped."""
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
-    return " ".join(part.strip() for part in text.splitlines() if part.strip())[:limit]
-
-
-def spec_to_dict(spec: config.RunSpec) -> dict:
-    d = asdict(spec)
-    d["model"]["hidden"] = list(spec.model.hidden)
-    return d
-
-
-def spec_hash(spec: config.RunSpec) -> str:
-    """Identifies what a run computed (everything but progress display), to skip finished runs safely."""
-    d = spec_to_dict(spec)
-    d["trainer"].pop("progress", None)
-    d["trainer"].pop("threads", None)
-    d["trainer"].pop("backend", None)
-    d["trainer"].pop("plots", None)  # output only: plots and trackers change nothing computed
-    d.pop("logger", None)
-    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+from dlexp.run.progress import Progress, group_title, run_names  # noqa: F401 (Progress: part of the runner's API)
+from dlexp.run.writer import BACKUP, RunWriter, is_finished, resume_epoch, spec_hash, spec_to_dict  # noqa: F401
 
 
 def load_data(jobs: list[Job]) -> dict[Any, data.Dataset]:
@@ -78,324 +44,6 @@ def load_data(jobs: list[Job]) -> dict[Any, data.Dataset]:
 def data_key(spec: config.RunSpec):
     t = spec.trainer
     return (repr(spec.dataset), t.test_size, t.split_seed, t.stratify)
-
-
-def is_finished(folder: Path, spec: config.RunSpec) -> bool:
-    path = folder / artifacts.SUMMARY
-    if not path.exists():
-        return False
-    try:
-        s = artifacts.read_json(path)
-    except (OSError, ValueError):
-        return False
-    return s.get("status") in FINISHED and s.get("spec_hash") == spec_hash(spec)
-
-
-class Progress:
-    """What a command shows while it trains: one object for every path (Keras fit, stacks, sweeps,
-    reproductions), fed by the per-epoch rows both trainers hand to the run writers.
-
-    Modes (``trainer.progress``): ``rich`` draws a live display on stderr, a couple of lines that fit
-    the terminal (``console.TrainingProgress``): runs done / total, a bar of the epochs trained over
-    the epochs planned for all runs, the time left at the recent pace (an upper bound when early
-    stopping may end runs sooner: shown as ``≤``), and the epoch of each group in training. ``line``:
-    one line per finished run on stderr, nothing per epoch. ``plain``: that, and one line per epoch.
-    ``none``: nothing. ``auto`` is ``rich`` when stdout and stderr are both terminals, else ``line``,
-    so logs, pipes and CI get no per-epoch output. ``console``: draw there instead (tests).
-
-    Runs are known by a key (``execute_tasks`` uses ``id(job)``). Calls may come from any thread
-    (the lanes train stacks side by side, the background thread finishes runs): the counts are
-    kept under a lock, and rich's own lock guards the display. The display closes with ``stack``.
-    """
-
-    def __init__(self, mode: str, stack: ExitStack, console: Any = None) -> None:
-        if mode == "auto":
-            tty = console.is_terminal if console is not None else sys.stdout.isatty() and sys.stderr.isatty()
-            mode = "rich" if tty else "line"
-        self.mode = mode
-        self._lock = threading.Lock()
-        self._runs = self._runs_done = 0
-        self._total = self._completed = 0  # epochs planned and trained, over all runs of this command
-        self._state: dict[Any, list[int]] = {}  # key -> [epochs planned, epochs before this command, last epoch]
-        self._lanes: dict[int, list] = {}  # display task -> keys of a group in training
-        self._upper = False
-        self._labels: dict[Any, str] = {}
-        self.display = None
-        if mode == "rich":
-            from rich.console import Console
-
-            from dlexp.report.console import TrainingProgress
-
-            self.display = stack.enter_context(TrainingProgress(console or Console(stderr=True)))
-
-    def start(self, planned: dict[Any, int], runs: int, early_stopping: bool = False,
-              labels: Optional[dict[Any, str]] = None) -> None:
-        """Before training: the epochs each run to train may take (key -> epochs), the runs of the
-        command in all (those not in ``planned`` count as done: finished earlier), whether early
-        stopping may end some sooner (then the time left is an upper bound), and what ``plain``
-        mode's lines call each run (key -> label)."""
-        with self._lock:
-            self._labels = dict(labels or {})
-            self._state = {key: [int(epochs), 0, 0] for key, epochs in planned.items()}
-            self._runs, self._runs_done = runs, runs - len(planned)
-            self._total, self._completed, self._upper = sum(planned.values()), 0, early_stopping
-            self._show()
-
-    def begin_group(self, title: str, keys: list, resumed: Optional[dict] = None) -> Optional[int]:
-        """A group of runs starts training (a stack, or one run through Keras' fit); ``resumed``:
-        key -> epochs already trained by an earlier command. Returns the token for ``end_group``."""
-        with self._lock:
-            for key in keys:
-                st = self._state.setdefault(key, [0, 0, 0])
-                first = min((resumed or {}).get(key, 0), st[0])
-                self._total -= first - st[1]
-                st[1] = st[2] = first
-            self._show()
-            if self.display is None:
-                return None
-            epoch, epochs = self._group_epochs(keys)
-            task = self.display.add_task(title, total=epochs, completed=epoch)
-            self._lanes[task] = list(keys)
-            return task
-
-    def sink(self, key, on_epoch: Callable[[dict], None]) -> Callable[[dict], None]:
-        """``on_epoch`` (a run writer's), then run ``key``'s progress."""
-        if self.mode == "none" or self.mode == "line":
-            return on_epoch
-
-        def call(row: dict) -> None:
-            on_epoch(row)
-            self.epoch(key, row)
-
-        return call
-
-    def epoch(self, key, row: dict) -> None:
-        """Run ``key`` finished epoch ``row["epoch"]`` (1-based, counted from the run's start)."""
-        e = int(row["epoch"])
-        with self._lock:
-            st = self._state.setdefault(key, [0, 0, 0])
-            if e > st[0]:  # more than planned (a caller that did not say): the plan grows
-                self._total += e - st[0]
-                st[0] = e
-            if e > st[2]:
-                self._completed += e - max(st[2], st[1])
-                st[2] = e
-            planned = st[0]
-            self._show()
-            lane = next((t for t, keys in self._lanes.items() if key in keys), None)
-            if lane is not None:
-                epoch, epochs = self._group_epochs(self._lanes[lane])
-                self.display.update(lane, completed=epoch, total=epochs)
-        if self.mode == "plain":
-            parts = [f"{k}={row[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in row]
-            print(f"[{self._labels.get(key, key)}] epoch {e}/{planned} " + " ".join(parts), file=sys.stderr, flush=True)
-
-    def end_group(self, token: Optional[int], keys: list, complete: bool = True) -> None:
-        """The group stopped training. ``complete`` (it was not interrupted): runs that stopped
-        early (or failed) no longer count the epochs they did not train."""
-        with self._lock:
-            for key in keys if complete else ():
-                st = self._state.get(key)
-                if st is not None and st[0] > max(st[1], st[2]):
-                    self._total -= st[0] - max(st[1], st[2])
-                    st[0] = max(st[1], st[2])
-            self._lanes.pop(token, None)
-            if self.display is not None and token is not None:
-                self.display.remove_task(token)
-            self._show()
-
-    def finished(self, label: str, summary: dict) -> None:
-        """Run ``label``'s folder is complete (its summary written); an interrupted one is not done."""
-        with self._lock:
-            self._runs_done += summary.get("status") != "interrupted"
-            self._show()
-        if self.mode in ("line", "plain"):
-            acc = summary.get("test_accuracy")
-            acc_s = f"{acc:.3f}" if isinstance(acc, float) else "n/a"
-            print(f"[dlexp] {label}: {summary['status']} test_accuracy={acc_s} epochs={summary.get('epochs_run')} "
-                  f"({summary['timings']['total_seconds']:.1f}s, {summary.get('trainer')})", file=sys.stderr, flush=True)
-
-    def _group_epochs(self, keys: list) -> tuple[int, int]:
-        """(the furthest epoch of the group's runs, the most any of them plans)."""
-        states = [self._state[k] for k in keys if k in self._state]
-        return max((s[2] for s in states), default=0), max((s[0] for s in states), default=0)
-
-    def _show(self) -> None:
-        """The overall counts to the display (with ``_lock`` held)."""
-        if self.display is not None:
-            self.display.update(self.display.overall, total=self._total, completed=self._completed,
-                                runs_done=self._runs_done, runs=self._runs, upper_bound=self._upper,
-                                done=self._runs > 0 and self._runs_done >= self._runs)
-
-
-def run_names(tasks: list[Task]) -> list[tuple[str, str]]:
-    """Per task, what the progress output calls it: (experiment name, what sets the run apart), the
-    latter its variant, plus (in a sweep, whose experiments are single runs) the overrides not all
-    tasks share."""
-    shared = set.intersection(*(set(t.meta.get("overrides", [])) for t in tasks)) if tasks else set()
-    names = []
-    for t in tasks:
-        spec = t.job.spec
-        over = [str(o) for o in t.meta.get("overrides", []) if o not in shared]
-        variant = [] if over and spec.variant == "default" else [str(spec.variant)]
-        names.append((str(spec.name), " ".join(variant + over)))
-    return names
-
-
-def group_title(names: list[tuple[str, str]], seeds: list[int]) -> str:
-    """The title of a group in training: ``name: variant seed=42`` for one run, else
-    ``stack of 5 · name: relu, tanh`` (each experiment and variant once)."""
-    exps = ", ".join(dict.fromkeys(n for n, _ in names))
-    whats = ", ".join(dict.fromkeys(w for _, w in names))
-    if len(names) == 1:
-        return f"{exps}: {whats} seed={seeds[0]}"
-    return f"stack of {len(names)} · {exps}: {whats}"
-
-
-BACKUP = ".backup"
-
-
-def resume_epoch(folder: Path) -> int:
-    """The last finished epoch a run folder can resume from (0 = start afresh)."""
-    from dlexp.train.keras_fit import backup_epoch
-
-    return backup_epoch(folder / BACKUP) if (folder / BACKUP).exists() else 0
-
-
-class _RunWriter:
-    """The open files of one run while it trains."""
-
-    def __init__(self, job: Job, folder: Path, meta: dict, resume_from: int = 0,
-                 stop: Optional[threading.Event] = None) -> None:
-        self.job, self.folder, self.t0 = job, folder, time.perf_counter()
-        self.stop = stop  # set: end the run after the epoch being recorded (another lane failed or was interrupted)
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in ("probes.csv", "error.txt"):
-            (folder / stale).unlink(missing_ok=True)
-        for log in (artifacts.METRICS, artifacts.LAYER_STATS):
-            # A resumed run keeps the rows of the epochs it restored; a rerun starts afresh.
-            if resume_from:
-                artifacts.truncate_csv(folder / log, "epoch", resume_from)
-            else:
-                (folder / log).unlink(missing_ok=True)
-        spec = job.spec
-        if job.subdir:  # a single-run experiment's folder already holds the full config
-            artifacts.write_yaml(folder / artifacts.CONFIG, spec_to_dict(spec))
-        self.summary = {"kind": "run", "name": spec.name, "variant": spec.variant, "seed": spec.seed,
-                        "status": "running", "spec_hash": spec_hash(spec), "epochs_planned": spec.trainer.epochs,
-                        **meta}
-        artifacts.write_json(folder / artifacts.SUMMARY, self.summary)
-        self.metrics = artifacts.CsvLog(folder / artifacts.METRICS, artifacts.METRICS_COLUMNS)
-        self.layers = artifacts.CsvLog(folder / artifacts.LAYER_STATS, artifacts.LAYER_STATS_COLUMNS)
-        from dlexp.run import trackers as loggers
-
-        self.logger = loggers.for_spec(spec)
-        self._safe(self.logger.start, spec, folder, spec_to_dict(spec))
-
-    def _safe(self, fn, *args) -> None:
-        """Trackers (TensorBoard, MLflow) must never fail a run: their errors become warnings."""
-        try:
-            fn(*args)
-        except Exception as err:
-            self.summary.setdefault("warnings", []).append(one_line(f"logger: {type(err).__name__}: {err}"))
-
-    def on_epoch(self, row: dict) -> None:
-        self.metrics.append(row)
-        self._safe(self.logger.epoch, row)
-        if self.stop is not None and self.stop.is_set():
-            raise KeyboardInterrupt  # the trainers treat it as Ctrl-C: summaries say "interrupted"
-
-    def on_layers(self, rows: list[dict]) -> None:
-        self.layers.extend(rows)
-        self._safe(self.logger.layers, rows)
-
-    def fail(self, err: BaseException) -> None:
-        self.summary.update(status="failed", error=one_line(f"{type(err).__name__}: {err}"))
-        artifacts.atomic_write_text(self.folder / "error.txt", "".join(traceback.format_exception(err)))
-
-    def finish(self, dataset: data.Dataset, result) -> dict:
-        """Close the logs, fill in the summary from what was measured, draw plots (best effort)."""
-        self.metrics.close()
-        self.layers.close()
-        s, folder = self.summary, self.folder
-        if result is not None:
-            s.update(status=result.status if s["status"] == "running" else s["status"],
-                     diverged_at=result.diverged_at, test_loss=result.test_loss,
-                     test_accuracy=result.test_accuracy, param_count=result.param_count, best_epoch=result.best_epoch)
-        elif s["status"] == "running":
-            s["status"] = "failed"
-        history = _read_csv(folder / artifacts.METRICS)
-        s["epochs_run"] = int(len(history))
-        if len(history):
-            last = history.iloc[-1]
-            s["final"] = {k: float(last[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
-        try:
-            _post_training(self.job.spec, folder, dataset, history, result)
-        except Exception as err:  # a plot or probe must never cost the run its summary
-            s.setdefault("warnings", []).append(f"post-training: {type(err).__name__}: {err}")
-        s["timings"] = {"fit_seconds": getattr(result, "fit_seconds", None),
-                        "total_seconds": time.perf_counter() - self.t0}
-        s["peak_rss_mb"] = artifacts.peak_rss_mb()
-        artifacts.write_json(folder / artifacts.SUMMARY, s)
-        n_warnings = len(s.get("warnings", []))
-        self._safe(self.logger.finish, s, folder)
-        if len(s.get("warnings", [])) != n_warnings:
-            artifacts.write_json(folder / artifacts.SUMMARY, s)
-        return s
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return pd.DataFrame()
-
-
-def _post_training(spec: config.RunSpec, folder: Path, dataset: data.Dataset, history: pd.DataFrame, result) -> None:
-    if spec.trainer.plots:
-        _run_plots(spec, folder, history)
-    if result is None or (result.model is None and result.model_factory is None):
-        return
-    if dataset.input_dim == 2 and spec.trainer.plots:  # the grid feeds only plots (this run's, comparisons')
-        panel = boundary_panel(result, dataset)
-        artifacts.write_npz(folder / "decision_grid.npz", **{k: panel[k] for k in ("xx", "yy", "classes")})
-        artifacts.save_figure(folder / artifacts.PLOTS / "decision_boundary.png",
-                              plots.decision_boundaries([{**panel, "title": f"{spec.variant} (seed {spec.seed})"}]))
-    if spec.trainer.probes:
-        _probes(spec, folder, dataset, result)
-
-
-def _run_plots(spec: config.RunSpec, folder: Path, history: pd.DataFrame) -> None:
-    out = folder / artifacts.PLOTS
-    if len(history):
-        artifacts.save_figure(out / "learning_curves.png", plots.learning_curves({spec.variant: history}))
-    stats = _read_csv(folder / artifacts.LAYER_STATS)
-    if len(stats):
-        artifacts.save_figure(out / "dead_units.png", plots.dead_units(stats))
-        artifacts.save_figure(out / "gradient_norms.png", plots.gradient_norms(stats))
-
-
-def _probes(spec: config.RunSpec, folder: Path, dataset: data.Dataset, result) -> None:
-    from dlexp.train import probes
-
-    cut = data.validation_cut(len(dataset.x_train), spec.trainer.validation_split)
-    train_reps = result.representations(dataset.x_train[:cut])
-    test_reps = result.representations(dataset.x_test)
-    table = probes.probe_table(train_reps, dataset.y_train[:cut], test_reps, dataset.y_test, seed=spec.seed)
-    artifacts.write_dataframe(folder / "probes.csv", table)
-    if not spec.trainer.tsne:
-        return
-    idx = probes.sample_indices(len(dataset.x_test), 500, seed=spec.seed)
-    emb = probes.tsne_embeddings({k: v[idx] for k, v in test_reps.items()}, seed=42)
-    dims = {k: int(v.shape[1]) for k, v in test_reps.items()}
-    acc = dict(zip(table["representation"], table["probe_accuracy"]))
-    artifacts.save_figure(folder / artifacts.PLOTS / "tsne.png", plots.tsne_panels(emb, dataset.y_test[idx], dims, acc))
-
-
-def boundary_panel(result, dataset: data.Dataset) -> dict:
-    xx, yy, points = dataset.decision_grid
-    classes = result.classes(points).reshape(xx.shape)
-    return {"xx": xx, "yy": yy, "classes": classes, "x": dataset.x_test, "y": dataset.y_test}
 
 
 def plan(jobs: list[Job]) -> list[list[Job]]:
@@ -426,7 +74,7 @@ def uses_keras_fit(group: list[Job]) -> bool:
     return spec.trainer.backend == "keras" or spec.trainer.checkpoint or stack_key(spec) is None
 
 
-def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[_RunWriter], progress: Progress,
+def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[RunWriter], progress: Progress,
                owner: list[int], shared_cores: bool = False, prepared: Any = None,
                on_training: Callable[[], None] = lambda: None) -> list:
     """Train a group; returns one FitResult (or None on failure) per job. A stack trains each
@@ -575,7 +223,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
     stop = threading.Event()  # set when one group raises: the others stop at their next epoch
     pending: list[Future] = []  # queued post-training work
 
-    def finish(group: list[Job], writers: list[_RunWriter], results: list, dataset: data.Dataset,
+    def finish(group: list[Job], writers: list[RunWriter], results: list, dataset: data.Dataset,
                complete: bool = False) -> None:
         for job, w, r in zip(group, writers, results):
             i = by_job[id(job)]
@@ -601,7 +249,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         copies = [{"same_run_as": os.path.relpath(members[o].folder, t.folder)} if o != i else {}
                   for i, (t, o) in enumerate(zip(members, owner))]
         resumed = [resume_epoch(t.folder) if trainer == "keras" else 0 for t in members]
-        writers = [_RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
+        writers = [RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
                                                 "trainer": trainer, "stack_size": len(set(owner)), **copy},
                               resume_from=start, stop=stop)
                    for t, copy, start in zip(members, copies, resumed)]
@@ -637,7 +285,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             from dlexp.nn import tf_runtime
 
             tf_runtime.one_thread_per_op()  # the lanes share the cores (measured there)
-        native_log.start_devices()  # after the pools are sized
+        if planned:  # (nothing to train, e.g. only no-training exercises: TF stays unimported)
+            native_log.start_devices()  # after the pools are sized
         batches = list(_batches(planned))
 
         def drain(quiet: bool = False) -> None:

@@ -489,7 +489,7 @@ def _histogram_feed(logger: RunLogger, x_probe: np.ndarray, every: int):
                 lows, highs, indices, masks = [], [], [], []
                 for i, t in enumerate(weights + acts):
                     v = tf.reshape(tf.cast(t, tf.float32), [-1])
-                    finite = tf.math.isfinite_or_none(v)
+                    finite = tf.math.is_finite(v)
                     low = tf.reduce_min(tf.where(finite, v, np.inf))  # +inf when nothing is finite
                     high = tf.reduce_max(tf.where(finite, v, -np.inf))
                     scale = bins / tf.where(high > low, high - low, tf.ones_like(high))

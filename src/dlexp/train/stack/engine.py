@@ -10,6 +10,7 @@ math is in ``stack_ops.py``.
 from __future__ import annotations
 
 import itertools
+from typing import Optional
 
 import keras
 import numpy as np

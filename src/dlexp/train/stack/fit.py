@@ -47,7 +47,7 @@ from dlexp.nn import models
 from dlexp.config.schema import RunSpec, diagnostics_due
 from dlexp.data.datasets import Dataset, epoch_order, validation_cut
 from dlexp.config.names import is_import_path
-from dlexp.train.stack.engine import GRAD_SAMPLES, StackEngine, activation_runs, fused_update
+from dlexp.train.stack.engine import GRAD_SAMPLES, StackEngine
 from dlexp.train.keras_fit import FitResult, loss_for, make_optimizer
 
 def stack_key(spec: RunSpec) -> Optional[tuple]:
