@@ -87,3 +87,28 @@ def test_every_activation_conf_has_one_builder():
     from dlexp.nn import activations
 
     assert sorted(activations._BUILDERS) == group_options("activation") == sorted(ACTIVATIONS)
+
+
+def test_a_new_layer_diagnostic_reaches_both_trainers(monkeypatch, compose):
+    """docs/extending.md's diagnostic: one LAYER_STATS entry shows in the rows of model.fit runs
+    and of stacked runs, with the same value for the same network."""
+    from dlexp.config import experiment
+    from dlexp.data import datasets as data
+    from dlexp.train import diagnostics
+    from dlexp.train import keras_fit
+    from dlexp.train.stack import fit as stack
+
+    monkeypatch.setattr(diagnostics, "LAYER_STATS", dict(diagnostics.LAYER_STATS))
+    monkeypatch.setattr(diagnostics, "LAYER_COLUMNS", list(diagnostics.LAYER_COLUMNS))
+    exec(example("diagnostic"), {})  # the example adds to dlexp.train.diagnostics.LAYER_STATS
+    assert "act_max" in diagnostics.LAYER_STATS
+    cfg = compose(["dataset=moons_circles", "dataset.n_samples=200", "model.hidden=[6]", "trainer.epochs=1",
+                   "trainer.diagnostics=true", "trainer.progress=none", "trainer.batch_size=32"])
+    spec = experiment.expand(cfg)[0].spec
+    t = spec.trainer
+    ds = data.load(spec.dataset, t.test_size, t.split_seed, t.stratify)
+    solo = keras_fit.fit_one(spec, ds)
+    (stacked,) = stack.fit_stack([spec], ds)
+    for a, b in zip(solo.layer_stats, stacked.layer_stats):
+        assert "act_max" in a and "act_max" in b
+        assert b["act_max"] == pytest.approx(a["act_max"], rel=1e-4)

@@ -34,8 +34,6 @@ LAYER_STATS = "layer_stats.csv"
 PLOTS = "plots"
 
 METRICS_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds", "wall_seconds"]
-LAYER_STATS_COLUMNS = ["epoch", "layer", "units", "dead_fraction", "weight_proxy_dead_fraction",
-                       "act_mean", "act_std", "grad_norm"]
 
 
 def unique_id() -> str:

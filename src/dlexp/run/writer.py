@@ -23,6 +23,7 @@ from dlexp.config import schema as config
 from dlexp.config.experiment import Job
 from dlexp.data import datasets as data
 from dlexp.report import plots
+from dlexp.train import diagnostics
 
 FINISHED = ("completed", "diverged")  # results worth keeping; anything else is run again
 
@@ -99,7 +100,7 @@ class RunWriter:
                         **meta}
         artifacts.write_json(folder / artifacts.SUMMARY, self.summary)
         self.metrics = artifacts.CsvLog(folder / artifacts.METRICS, artifacts.METRICS_COLUMNS)
-        self.layers = artifacts.CsvLog(folder / artifacts.LAYER_STATS, artifacts.LAYER_STATS_COLUMNS)
+        self.layers = artifacts.CsvLog(folder / artifacts.LAYER_STATS, diagnostics.LAYER_COLUMNS)
         from dlexp.run import trackers as loggers
 
         self.logger = loggers.for_spec(spec)

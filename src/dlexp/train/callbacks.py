@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from dlexp.train import interrupts
 from dlexp.config.schema import diagnostics_due
-from dlexp.train.diagnostics import ActivationSummary, l2_norm, weight_proxy_dead_fraction
+from dlexp.train.diagnostics import ActivationSummary, LayerState, layer_row
 
 Row = dict
 Sink = Callable[[Row], None]
@@ -130,16 +130,8 @@ class LayerDiagnostics(keras.callbacks.Callback):
         grads = self._gradients(self.x[:n], self.y[:n])
         rows = []
         for name, dense, s, g in zip(self.names, self.denses, summaries, grads):
-            rows.append({
-                "epoch": epoch,
-                "layer": int(name.split("_", 1)[1]),
-                "units": int(dense.units),
-                "dead_fraction": s.dead_fraction,
-                "weight_proxy_dead_fraction": weight_proxy_dead_fraction(keras.ops.convert_to_numpy(dense.kernel)),
-                "act_mean": s.mean,
-                "act_std": s.std,
-                "grad_norm": l2_norm(g.numpy()) if g is not None else math.nan,
-            })
+            state = LayerState(s, keras.ops.convert_to_numpy(dense.kernel), None if g is None else g.numpy())
+            rows.append(layer_row(epoch, int(name.split("_", 1)[1]), int(dense.units), state))
         self.rows.extend(rows)
         self.sink(rows)
 

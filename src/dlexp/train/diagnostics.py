@@ -1,12 +1,15 @@
 """Pure measurements on arrays: dead units, the notebook's weight proxy, activation stats.
 
-Everything here takes numpy arrays and returns numbers, so it is tested on
-tiny hand-made arrays. ``callbacks.LayerDiagnostics`` feeds it from a model.
+Everything here takes numpy arrays and returns numbers, so it is tested on tiny hand-made
+arrays. Both trainers hand each hidden layer's ``LayerState`` (per member, for the stack) to
+``layer_row``; the columns of layer_stats.csv are the entries of ``LAYER_STATS``, so a new
+per-layer diagnostic is one entry there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -47,6 +50,33 @@ class ActivationSummary:
     def std(self) -> float:
         var = self.total_sq / self.count - self.mean**2
         return float(np.sqrt(max(var, 0.0)))
+
+
+@dataclass
+class LayerState:
+    """One hidden layer of one network at one measured epoch: its activations over the training
+    inputs (summarized), its kernel (inputs, units), and the mean loss gradient w.r.t. the kernel
+    over the first training inputs (None where it was not taken)."""
+
+    summary: ActivationSummary
+    kernel: np.ndarray
+    kernel_grad: "np.ndarray | None"
+
+
+# layer_stats.csv's measured columns, in order: name -> its value for one layer.
+LAYER_STATS: dict[str, Callable[[LayerState], float]] = {
+    "dead_fraction": lambda s: s.summary.dead_fraction,
+    "weight_proxy_dead_fraction": lambda s: weight_proxy_dead_fraction(s.kernel),
+    "act_mean": lambda s: s.summary.mean,
+    "act_std": lambda s: s.summary.std,
+    "grad_norm": lambda s: l2_norm(s.kernel_grad) if s.kernel_grad is not None else float("nan"),
+}
+LAYER_COLUMNS = ["epoch", "layer", "units", *LAYER_STATS]
+
+
+def layer_row(epoch: int, layer: int, units: int, state: LayerState) -> dict:
+    """One row of layer_stats.csv."""
+    return {"epoch": epoch, "layer": layer, "units": units, **{name: float(f(state)) for name, f in LAYER_STATS.items()}}
 
 
 def dead_fraction(acts: np.ndarray) -> float:

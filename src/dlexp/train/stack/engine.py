@@ -22,7 +22,7 @@ from dlexp.train import optimizers
 from dlexp.train.stack import ops
 from dlexp.config.schema import RunSpec
 from dlexp.data.datasets import Dataset
-from dlexp.train.diagnostics import l2_norm
+from dlexp.train.diagnostics import ActivationSummary, LayerState, layer_row
 
 GRAD_SAMPLES = 1024  # callbacks.LayerDiagnostics' default
 _CHUNK_FLOATS = 1 << 23  # rows per inference chunk: one (M, rows, width) activation tensor is ~32 MB
@@ -504,20 +504,13 @@ class StackEngine:
         total_sq = [np.sum([p[k][2] for p in stats], axis=0) for k in range(len(self.plan))]
         grads = self.layout.split(grad / n)
         kernels = self.layout.split(self.flat_weights())
-        proxy = [np.mean(np.max(kernels[f"kernel_{k}"], axis=1) <= 0, axis=-1) for k in range(len(self.plan))]
         out = []
         for m in range(len(self.seeds)):
             rows = []
             for k, layer in enumerate(self.plan):
-                count = len(x) * layer.width
-                mean = total[k][m] / count
-                rows.append({
-                    "epoch": epoch, "layer": layer.index, "units": layer.width,
-                    "dead_fraction": float(np.mean(maxabs[k][m] == 0.0)),
-                    "weight_proxy_dead_fraction": float(proxy[k][m]),
-                    "act_mean": float(mean),
-                    "act_std": float(np.sqrt(max(total_sq[k][m] / count - mean**2, 0.0))),
-                    "grad_norm": l2_norm(grads[f"kernel_{k}"][m]),  # what LayerDiagnostics computes
-                })
+                summary = ActivationSummary(max_abs=maxabs[k][m], total=float(total[k][m]),
+                                            total_sq=float(total_sq[k][m]), count=len(x) * layer.width)
+                state = LayerState(summary, kernels[f"kernel_{k}"][m], grads[f"kernel_{k}"][m])
+                rows.append(layer_row(epoch, layer.index, layer.width, state))  # what LayerDiagnostics writes
             out.append(rows)
         return out
