@@ -157,10 +157,8 @@ def console_main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
-    # With TensorFlow loaded, the interpreter's teardown takes ~2 s (measured, `import tensorflow`
-    # then exit, three runs each: 1.9-2.3 s from the end of the import to the end of the process,
-    # 0.15 s with os._exit) and does nothing dlexp needs: every file it writes is complete when
-    # written (atomic writes, closed logs) and main() has joined its threads.
+    # With TensorFlow loaded, the interpreter's teardown is slow and does nothing dlexp needs: every
+    # file it writes is complete when written (atomic writes, closed logs) and main() has joined its threads.
     # The same when start-up's background import is still running (an error came first): the
     # teardown must not run under it.
     importing = "dlexp.run.startup" in sys.modules and sys.modules["dlexp.run.startup"].importing()

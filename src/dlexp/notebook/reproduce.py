@@ -116,7 +116,7 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
 
 def _tsne_for_first_seed(job, first_seed: int):
     """The report shows the first seed's t-SNE panels only; the other seeds keep their probe
-    tables (the report plots probe accuracy over all seeds) but skip t-SNE, ~4 s of CPU per run."""
+    tables (the report plots probe accuracy over all seeds) but skip t-SNE, which is CPU-heavy."""
     spec = job.spec
     if not spec.trainer.probes or spec.trainer.seed == first_seed or not spec.trainer.tsne:
         return job
@@ -193,10 +193,8 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's C++ log level: read at its import, just below
     # Config and data errors surface here, before any file is written. The presets compose and the
     # data sets load in a child process while this one imports TensorFlow (startup.py).
-    # The no-training analyses (numpy and their figures, ~2.2 CPU-s) follow in the same child once it
-    # has sent those: on the core the import leaves idle, and off this process' GIL. Measured at 1
-    # seed: without any analyses a reproduction took 1.8 s less (3 runs each); computed in the
-    # child instead of on the background thread, 0.7 s less (10 alternated pairs, 7 faster).
+    # The no-training analyses (numpy and their figures) follow in the same child once it has sent
+    # those, so they run on the core the import leaves idle and off this process' GIL.
     analyses = (_all_analysis_outputs, ([ex for ex in selected if ex.analysis], seeds, out))
     if any(ex.presets for ex in selected):
         (plans, datasets), later = startup.beside_tf_import(prepare, selected, seeds, args, then=analyses)
@@ -241,8 +239,8 @@ class _EarlyOutputs:
 
     Called by ``runner.execute_tasks`` on its one background thread (so no lock), this moves the
     comparisons and the figures of all but the last preset / exercise off the serial tail after
-    training (matplotlib's rendering is most of the report's time: ~5 s at 1 seed; the nine
-    comparisons of the eight exercises ~0.1 s). ``figures=False`` (``--no-report``): comparisons only.
+    training (matplotlib's rendering is most of the report's time; the comparisons are cheap).
+    ``figures=False`` (``--no-report``): comparisons only.
     A preset with a run that failed is never complete here; ``write_remaining`` then writes it.
     """
 

@@ -36,8 +36,8 @@ def fixed_layout(fig: Figure, *, left: float = LEFT, right: float = RIGHT, botto
     measured width is added to the right margin (``grow``: to the figure's width, so the
     axes keep their size). ``bottom=None``: room for one line of tick labels and an axis
     label; see :func:`xtick_margin` for longer ones. ``fig_legend``: a ``fig.legend(loc="center
-    left", bbox_to_anchor=(1.0, 0.5))`` just right of the figure: the figure grows to hold it. Titles stay where they are put
-    (no per-draw search for overlapping tick labels), and ``artifacts.save_figure``
+    left", bbox_to_anchor=(1.0, 0.5))`` just right of the figure: the figure grows to hold it.
+    Titles stay where they are put (no per-draw search for overlapping tick labels), and ``artifacts.save_figure``
     saves the figure as laid out, in one draw.
     """
     fig.set_dpi(DPI)
@@ -88,7 +88,7 @@ class _SharedRendererCanvas(FigureCanvasAgg):
         if renderer is None:
             renderer = RendererAgg(w, h, self.figure.dpi)
             cache[key] = renderer
-            while len(cache) > 8:  # a few MB each
+            while len(cache) > 8:  # each renderer holds a whole figure's pixels
                 cache.popitem(last=False)
         else:
             cache.move_to_end(key)

@@ -1,9 +1,7 @@
 """The next stacks' engines, built and traced on a thread of their own while the lanes train.
 
-A stack's first epoch call traces its functions, Python holding the GIL: about half of that
-call's 0.1-0.8 CPU-s per stack at 1 seed (``benchmarks/profile_stacks.py``'s "1st call" column;
-traced ahead, Exercise 8's stack's first call took 0.16-0.20 instead of 0.40 CPU-s). On the lane
-that is time its core does nothing for training, and while the lane traces, the other lane's
+A stack's first epoch call traces its functions, Python holding the GIL, for much of that call.
+On the lane that is time its core does nothing for training, and while the lane traces, the other lane's
 per-epoch Python waits for the GIL. Traced ahead here, it overlaps the lanes' epochs, which run in
 TF without the GIL. No files are written while preparing, so a preparation that is never used
 (the run stops, or a lane got there first) leaves nothing behind.

@@ -63,7 +63,8 @@ def plan(jobs: list[Job]) -> list[list[Job]]:
 def uses_keras_fit(group: list[Job]) -> bool:
     """A group of one goes through plain ``model.fit`` when asked to (backend=keras), when it cannot
     stack, or when it keeps per-epoch backups (only the Keras path resumes mid-run). Otherwise the
-    stack engine trains it too: a stack of one runs an epoch per call, about 3-4x faster."""
+    stack engine trains it too: a stack of one runs a whole epoch per call, much faster than
+    Keras' per-step loop."""
     if len(group) != 1:
         return False
     spec = group[0].spec
@@ -79,7 +80,8 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[RunWriter]
                on_training: Callable[[], None] = lambda: None) -> list:
     """Train a group; returns one FitResult (or None on failure) per job. A stack trains each
     distinct run once (``owner``: ``identical_runs(group)``); ``on_training()`` runs after its first
-    epoch. ``shared_cores``: other stacks train at the same time. ``prepared``: its engine from ``stack.prepare`` (``_stack_specs``), or None."""
+    epoch. ``shared_cores``: other stacks train at the same time. ``prepared``: its engine from
+    ``stack.prepare`` (``_stack_specs``), or None."""
     if uses_keras_fit(group):
         from dlexp.run import trackers as loggers
         from dlexp.train import keras_fit as training
@@ -179,13 +181,9 @@ class Task:
         return self.base_dir / self.job.subdir
 
 
-# Stacks trained at once. One stack keeps ~1.5 of the 2 cores busy: its step is a chain of small
-# ops, and its tracing and per-epoch Python hold the GIL while TF runs without it. A second lane
-# fills the gap (measured, all stacks of the eight exercises in one process: 1 seed 48 -> 39 s,
-# 5 seeds 159 -> 125 s). Memory grows with the lanes: peak RSS of a 5-seed reproduction was
-# ~1,300 MB on one lane and 1,420-1,490 MB on two (with more stacks under XLA too), near the
-# 1.5 GB target. With one thread per op (tf_runtime.one_thread_per_op), a third lane gained
-# nothing (5 seeds, alternated: 105 / 98 s on three lanes, 106 / 92 s on two) and added ~80 MB.
+# Stacks trained at once: one stack leaves the cores partly idle (its step is a chain of small ops,
+# and its tracing and per-epoch Python hold the GIL while TF runs without it), so a second lane
+# fills the gap, while a third adds memory (the reproduction's target is 1.5 GB) but no speed.
 TRAINING_LANES = 2
 
 
@@ -284,7 +282,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         if lanes > 1 and sum(not uses_keras_fit(g) for g in planned) > 1:
             from dlexp.nn import tf_runtime
 
-            tf_runtime.one_thread_per_op()  # the lanes share the cores (measured there)
+            tf_runtime.one_thread_per_op()  # the lanes share the cores (why: see there)
         if planned:  # (nothing to train, e.g. only no-training exercises: TF stays unimported)
             native_log.start_devices()  # after the pools are sized
         batches = list(_batches(planned))
@@ -321,9 +319,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
 
 
 # Stacks prepared ahead of the lanes (``prefetch``), each an engine with its weights and traced
-# graphs held until a lane takes it. Measured, 1 seed, 4 alternated pairs: 15.01 s mean with one
-# ahead, 15.52 s with two (the second one's tracing competes with the lanes for the GIL and the
-# cores sooner); at 5 seeds one ahead kept the peak RSS to 1.30 GB (1.25 GB with none).
+# graphs held until a lane takes it: one is enough, as a second one's tracing competes with the
+# lanes for the GIL and the cores, and every prepared stack holds memory.
 PREFETCH_DEPTH = 1
 
 
@@ -355,8 +352,8 @@ def _batches(groups: list[list[Job]]):
 
 
 def _start_key(group: list[Job], dataset: data.Dataset) -> tuple[bool, float]:
-    """Groups with probes start first: their post-training work (linear probes, t-SNE: seconds of
-    CPU on the background thread) then overlaps the other stacks' training instead of trailing
+    """Groups with probes start first: their post-training work (linear probes, t-SNE: CPU-heavy,
+    on the background thread) then overlaps the other stacks' training instead of trailing
     it. Then the costliest first, so that the lanes end together."""
     return any(job.spec.trainer.probes for job in group), _estimated_cost(group, dataset)
 

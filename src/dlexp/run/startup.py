@@ -1,15 +1,14 @@
 """Start-up on both cores: a forked child does the config and data work while this process
 imports TensorFlow.
 
-``dlexp reproduce`` of the eight exercises at 5 seeds (2 cores) used to compose its presets
-(2.6 s), load the data sets (2.2 s, mostly sklearn's import), then import TF + Keras (8 s, with the
-background thread's analysis figures competing for the GIL), all before the first epoch, at 16.1 s,
-with the second core mostly idle. Imports and composing are single-threaded Python holding the
+``dlexp reproduce`` must compose its presets, load the data sets (mostly sklearn's import) and
+import TF + Keras before its first epoch; done one after the other, they leave the second core
+mostly idle. Imports and composing are single-threaded Python holding the
 GIL, so a thread cannot overlap them; a second process can. ``beside_tf_import(fn, *args)`` forks
 a child that runs ``fn`` and sends back its pickled result, while a thread here imports TF; the
-calling thread waits on the pipe without the GIL. Measured: the first stack now starts at 8.7 s.
+calling thread waits on the pipe without the GIL.
 (Keras imports sklearn itself, so for ``dlexp train``, whose only start-up work besides Hydra's
-compose is the data load, the same overlap measured no gain and is not used.)
+compose is the data load, the same overlap gains nothing and is not used.)
 
 Rules that keep this safe:
 - fork only with no other Python thread running, and before TF is imported (then there is
@@ -152,8 +151,8 @@ def _end(child, receive, wait: float = 5.0) -> None:
 
 
 def _import_all(modules: tuple[str, ...]) -> None:
-    # The import is start-up's longest leg, and the cyclic GC's full passes over the ~400k objects it
-    # makes were ~0.5 s of it (4 passes, 1 seed reproduction). Those objects live until exit, so:
+    # The import is start-up's longest leg, and the cyclic GC's full passes over the many objects it
+    # makes are a noticeable part of it. Those objects live until exit, so:
     # no collection while importing, then they move to the permanent generation, which later
     # passes skip. (The main thread only waits on the pipe meanwhile; the child has its own heap.)
     gc.disable()

@@ -2,8 +2,7 @@
 
 Python raises KeyboardInterrupt in whatever frame runs when the signal is handled; if
 that frame belongs to library code that catches everything (a checkpoint writer, a
-cleanup handler), the interrupt is lost and the run would go on to the end (seen once in
-CI: Ctrl-C after epoch 3, run completed with exit 0). Both trainers call ``check()``
+cleanup handler), the interrupt is lost and the run would go on to the end. Both trainers call ``check()``
 at every epoch start (Keras: EpochRecorder.on_epoch_begin; the stack: its epoch loop), so a
 swallowed interrupt still stops the run there. No TensorFlow.
 """

@@ -43,14 +43,11 @@ def tsne_embeddings(reps: dict[str, np.ndarray], seed: int = 42, perplexity: flo
     from threadpoolctl import threadpool_limits
 
     out = {}
-    # 500 iterations, not sklearn's 1000: on Exercise 5's 200 test points the second 500 barely
-    # lower the KL divergence. Measured on its trained 128-64-32 net's layers (seed 42, one thread): KL
-    # divergence 0.2018 / 0.1656 / 0.1221 after 500 vs 0.2018 / 0.1656 / 0.1212 after 1000 (on 150
-    # blobs in 16-D, tests/test_probes: 5.6% above), for 0.8 instead of 1.7 CPU-s, which the
-    # training lanes need while this runs beside them. The number behind the picture is the probe.
+    # 500 iterations, not sklearn's 1000: on Exercise 5's test points the second 500 barely lower the
+    # KL divergence but double the CPU time the training lanes need while this runs beside them, and
+    # the number behind the picture is the probe anyway.
     # One OpenMP thread: this runs beside the training lanes, and sklearn's Barnes-Hut gradient
-    # with one thread per core then spin-waits for cores TF holds. Measured with both cores busy:
-    # 200 points x 128 dims took 4.2-13.7 s with the default threads, 3.3-3.7 s with one.
+    # with one thread per core then spin-waits for cores TF holds.
     with threadpool_limits(limits=1, user_api="openmp"):
         for name, rep in reps.items():
             if rep.shape[1] <= 2:

@@ -26,11 +26,9 @@ from dlexp.train.diagnostics import ActivationSummary, LayerState, layer_row
 
 GRAD_SAMPLES = 1024  # callbacks.LayerDiagnostics' default
 _CHUNK_FLOATS = 1 << 23  # rows per inference chunk: one (M, rows, width) activation tensor is ~32 MB
-# Rows per diagnostics chunk: M x (sum of hidden widths) x rows floats is ~16 MB. A forward +
-# backward pass keeps ~6 such floats per member, unit and row until the backward is done: measured
-# on Exercise 2's 20-layer x 15 stack, one pass over all 640 rows added 330 MB to the peak RSS,
-# one over 160 rows 116 MB; with another big stack training on the other lane, that decided the
-# reproduction's peak.
+# Rows per diagnostics chunk: M x (sum of hidden widths) x rows floats is ~16 MB, kept small because
+# a forward + backward pass holds several such floats per member, unit and row until the backward is
+# done, and with another big stack training on the other lane that would set the reproduction's peak memory.
 _DIAG_FLOATS = 1 << 22
 OWN_VARIABLE_FLOATS = 1 << 17  # a weight this large over all members gets a variable of its own (param_groups)
 
@@ -57,7 +55,7 @@ def _layer_indices(spec: RunSpec, plan: list) -> list[int]:
 
 def _compile(fn, input_signature):
     # autograph=False: the loop is an explicit tf.while_loop, and autograph's source
-    # conversion of every helper cost ~4 s of tracing per stack.
+    # conversion of every helper would only make tracing slow.
     return tf.function(fn, input_signature=input_signature, autograph=False)
 
 
@@ -91,16 +89,10 @@ def param_groups(sizes: list[int], members: int) -> list[list[int]]:
     OWN_VARIABLE_FLOATS floats over all members gets its own; the others share one flat (M, n) one.
 
     A shared variable is cut into its weights for every forward pass (SplitV along axis 1) and
-    their gradients are put back together (ConcatV2): two copies of it per step, ~15% of the step
-    of the 500-wide net x 5 (profiled). A variable of its own is read as it is, but adds its own
-    chain of optimizer ops, or under XLA a fused kernel of ~30 ms to compile: every weight on its
-    own took Exercise 2's 20-layer x 15 (42 small weights) from 0.9 to 2.5 s of first call for
-    0.4 s less training. Hence the size rule. Measured alone at 5 seeds, all shared vs this rule,
-    three alternated runs each (threshold then 2^16; at 5 seeds every stack's groups are the same as
-    with 2^17, at 1 seed Exercise 7's 128x128 kernels x 4 now stay shared): the 500-wide net x 5
-    12.1-13.6 -> 10.5-11.5 s, Exercise 8 x 20
-    10.4-11.2 -> 8.0-9.7 s, Exercise 7 x 20 10.6-11.4 -> 9.6-11.6 s (CPU 13.8 -> 12.6 s);
-    Exercise 4 x 30 and the 100-wide nets x 15 unchanged; at 1 seed unchanged.
+    their gradients are put back together (ConcatV2): two copies of it per step, which is costly
+    for large weights. A variable of its own is read as it is, but adds its own chain of optimizer
+    ops, or under XLA a fused kernel to compile, which is costly for many small weights. Hence the
+    size rule.
     """
     own = [i for i, n in enumerate(sizes) if n * members >= OWN_VARIABLE_FLOATS]
     shared = [i for i in range(len(sizes)) if i not in own]
@@ -128,7 +120,7 @@ def _arch(specs: list[RunSpec], plan: list, binary: bool) -> ops.Arch:
 def activation_runs(specs: list[RunSpec]) -> Optional[list[tuple]]:
     """[((name, alpha), n)]: the members as runs of consecutive members with one activation, or
     None when they interleave: more runs than twice the functions (each run adds a slice and a
-    function op per layer, forward and backward; where that stops paying was not measured)."""
+    function op per layer, forward and backward, so the threshold is a rule of thumb)."""
     keys = [(s.activation.name, s.activation.alpha) for s in specs]
     runs = [(key, len(list(run))) for key, run in itertools.groupby(keys)]
     return runs if len(runs) <= 2 * len(set(keys)) else None
@@ -257,7 +249,7 @@ class StackEngine:
         (``self.fused``, which masks no member) the call ends right after a batch where an
         ``active`` member's loss turned non-finite: fit_stack freezes that member there and calls
         again from the next batch for the others. Validating in the same call saves a call and a
-        host round trip per epoch (~5 ms each on 2 cores); with 0 batches the same graph measures
+        host round trip per epoch; with 0 batches the same graph measures
         the test set (``test_metrics``), so no second inference graph is traced.
 
         Plain: one tf.while_loop over all batches, the last one smaller as Keras
@@ -268,8 +260,8 @@ class StackEngine:
         """
         bsz, n = self.batch_size, self.n_fit
         # {member: its layers' seed words}, for the members with dropout only: one Unpack per row
-        # instead of a strided slice per (member, layer), which cost up to ~1 s of tracing per stack
-        # (Exercise 2's 20 layers x 15 members: 300 slices, none of them used: no dropout there).
+        # instead of a strided slice per (member, layer), whose number (layers x members) would make
+        # tracing slow even where no member uses dropout.
         rows = tf.unstack(drop_seeds, num=len(self.seeds)) if self.dropout else []
         seeds = {m: tf.unstack(rows[m], num=len(self.plan)) for m in self.dropout}
 
@@ -454,7 +446,7 @@ class StackEngine:
 
     def test_metrics(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-member mean loss and accuracy on (x, y), through the epoch's graph with 0 batches
-        when the rows fit in one chunk (one trace less per stack: 0.1-0.4 s), else ``mean_metrics``."""
+        when the rows fit in one chunk (one trace less per stack), else ``mean_metrics``."""
         if len(x) > self.chunk:
             return self.mean_metrics(x, y)
         m = len(self.seeds)

@@ -2,7 +2,7 @@
 
 Weights carry a leading members axis M; each layer is one batched matmul for
 all members, and a whole epoch (every batch's forward, backward, clipping and
-optimizer step) is one ``tf.function`` call, so the ~2 ms per-step overhead of
+optimizer step) is one ``tf.function`` call, so the per-step overhead of
 a Keras ``fit`` is paid once per epoch for all members instead of once per
 step per member.
 
@@ -15,9 +15,9 @@ clipping arithmetic, Keras' EarlyStopping (its ``wait`` counter and
 with the weights of its solo run, to float32 rounding, but for one thing: Adam,
 where a stack's members share its learning rate, runs through TF's fused kernel
 (``stack_engine.fused_update``), which rounds 1 - beta in float32 where Keras
-rounds it as a Python float. Measured against ``training.fit_one``: weights ~1e-6
-apart after tens of steps, ~1e-5 after ~220 (tested), 6.7e-3 after 1,500 (30
-epochs on 2,000 points) with the test loss still equal to 2e-5. A stopped or
+rounds it as a Python float, so over many steps its weights drift slowly from
+``training.fit_one``'s while the losses stay equal to a few decimals (the
+stack-vs-Keras tests bound the drift). A stopped or
 diverged member is frozen (masked updates; with the fused kernel, a copy of its
 state put back after training); the others go on.
 
@@ -212,9 +212,10 @@ def prepare(specs: list[RunSpec], data: Dataset, *, jit: bool = False, shared_co
             trace: bool = False) -> PreparedStack:
     """Build the engine ``fit_stack(specs, data, jit=jit, shared_cores=shared_cores)`` would train.
 
-    ``trace``: also trace the functions its fit calls (``StackEngine.trace``). The runner prepares the next stacks this way on a thread of their own while the lanes
-    train (``prefetch.StackPrefetch``): tracing is Python holding the GIL, ~0.1-0.7 CPU-s per stack,
-    which then overlaps the lanes' epochs (TF, without the GIL) instead of delaying the lane.
+    ``trace``: also trace the functions its fit calls (``StackEngine.trace``). The runner prepares
+    the next stacks this way on a thread of their own while the lanes train
+    (``prefetch.StackPrefetch``): tracing is Python holding the GIL, which then overlaps the lanes'
+    epochs (TF, without the GIL) instead of delaying the lane.
     """
     if not specs:
         raise ValueError("prepare: no specs")
@@ -246,8 +247,8 @@ def fit_stack(
     Args:
         on_epoch: one sink per member, called with its EpochRecorder-style row after every epoch it trains.
         on_layer_rows: one sink per member, called with its LayerDiagnostics-style rows (epoch 0 = at init).
-        jit: XLA-compile the whole training step (off by default: on 2 CPU cores it paid for some
-            stacks and cost others, with no rule that holds across machines).
+        jit: XLA-compile the whole training step (off by default: it speeds up some stacks and
+            slows others, with no rule that tells which).
         shared_cores: other stacks train at the same time (the runner's lanes).
         prepared: ``prepare(specs, data, ...)``'s engine, untrained, to train instead of building
             one here (with prepare's ``jit``; its ``shared_cores`` must be this call's).

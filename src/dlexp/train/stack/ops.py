@@ -60,10 +60,8 @@ class Layout:
     own, which the forward pass reads without copying it out of a shared one. BN moving
     means/variances are rows of (M, S) buffers, one slice per hidden layer.
 
-    Measured with every weight in a variable of its own (before XLA compiled the update): the
-    500-wide net x 5 alone trained 19-20 -> 16 s, but the eight exercises at 5 seeds took
-    98 / 101 -> 111 / 114 s (alternated runs): the per-variable reads, updates and clipping ops
-    cost the many-layer stacks more than the split saves on the wide one.
+    Not every weight gets a variable of its own, because the per-variable reads, updates and
+    clipping ops cost the many-layer stacks more than the split saves on the wide ones.
     """
 
     def __init__(self, input_dim: int, plan: list, out_units: int, batchnorm: bool) -> None:
@@ -141,7 +139,7 @@ def member_select(mask: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     TF's first Select picks whole rows by a vector condition, and its gradient is two selects.
     tf.where's broadcasting (M, 1, 1) condition costs, where the batch size is not static, about
     ten more graph ops per call in the gradient (shapes, BroadcastGradientArgs, sums, reshapes),
-    traced and run in every step: counted, 400 fewer for Exercise 2's 40 selects per step."""
+    traced and run in every step, which adds up over a deep stack's many selects per step."""
     return tf.raw_ops.Select(condition=mask, x=x, y=y)
 
 
@@ -151,9 +149,8 @@ def _activate(arch: Arch, z: tf.Tensor) -> tf.Tensor:
     if arch.act_runs is not None:
         # Members sharing an activation sit together (a preset's variants x seeds): each run's
         # function on its own slice, cut and joined along the members axis with static sizes,
-        # whose gradients are the same cheap split and concat. Computing every function on the
-        # whole stack instead: the activations' ops and the selects (dropout's among them) were
-        # ~43% of the op time of Exercise 4+5's stack (5 functions in 6 runs of 5 seeds).
+        # whose gradients are the same cheap split and concat, because computing every function on
+        # the whole stack makes the activations' ops and selects a large share of the op time.
         parts = tf.split(z, [n for _, n in arch.act_runs], axis=0)
         return tf.concat([fn(part) for (fn, _), part in zip(arch.act_runs, parts)], axis=0)
     # Interleaved activations: every function on the whole stack, each member keeps its own.
