@@ -73,7 +73,13 @@ def _sweep_batches(parsed: list) -> list[list[str]]:
 
 def hydra_message(err: Exception) -> str:
     """Hydra's multi-line errors as one line that names the field and the allowed values."""
-    from hydra.errors import MissingConfigException
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    if isinstance(err, OverrideParseException):
+        key, sep, value = err.override.partition("=")
+        field = key.lstrip("+~") if sep else "override"
+        return (f"{field}: got {(value if sep else err.override)!r}; allowed: a value in Hydra's override grammar "
+                f"(quote text with spaces or other characters: {field or 'key'}='...')")
 
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and "/" in err.missing_cfg_file:
         group, _, choice = err.missing_cfg_file.rpartition("/")
@@ -93,6 +99,8 @@ def unknown_key_message(err: Exception, base) -> Optional[str]:
         return None
     key = found.group(1)
     keys = _dotted_keys({k: v for k, v in base.items() if k != "hydra"})
+    if key in keys:  # it exists: Hydra refused the value, not the key
+        return None
     parent = key.rpartition(".")[0]
     siblings = [k for k in keys if k.rpartition(".")[0] == parent]
     close = difflib.get_close_matches(key, siblings or keys, n=1, cutoff=0.6) or difflib.get_close_matches(key, keys, n=1)

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.config.schema import RunSpec, to_spec
+from dlexp.config.schema import MAX_SEED, RunSpec, to_spec
 from dlexp.errors import ConfigError
 
 # Top-level keys that describe the experiment rather than one run.
@@ -48,7 +48,9 @@ def seeds_of(cfg: dict) -> list[int]:
         return [int((cfg.get("trainer") or {}).get("seed", 42))]
     if isinstance(seeds, int) or not isinstance(seeds, (list, tuple)) or not seeds:
         raise ConfigError("seeds", seeds, "null or a non-empty list of integers, e.g. [42, 43, 44]")
-    if not all(isinstance(s, int) for s in seeds) or len(set(seeds)) != len(seeds):
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds):
+        raise ConfigError("seeds", seeds, f"a list of distinct integers from 0 to {MAX_SEED}")
+    if len(set(seeds)) != len(seeds):
         raise ConfigError("seeds", seeds, "a list of distinct integers")
     return list(seeds)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Tuple
 
@@ -410,11 +411,33 @@ def _build_node(schema: type, node: Any, prefix: str) -> Any:
     try:
         base = _writable(OmegaConf.structured(schema))
         merged = OmegaConf.merge(base, node)
-        return OmegaConf.to_object(merged)
+        built = OmegaConf.to_object(merged)
+        _check_numbers(built)
+        return built
     except ConfigError as err:
         raise err.under(prefix) from None
     except OmegaConfBaseException as err:
         raise _from_omegaconf(err, schema, prefix) from None
+
+
+MAX_SEED = 2**32 - 1  # numpy's and TF's seeds are unsigned 32-bit
+
+
+def _check_numbers(obj: Any, prefix: str = "") -> None:
+    """One rule for every field of every group: floats are finite, seeds fit numpy's range."""
+    for f in fields(obj):
+        value, name = getattr(obj, f.name), f"{prefix}{f.name}"
+        if hasattr(value, "__dataclass_fields__"):
+            _check_numbers(value, name + ".")
+        elif isinstance(value, dict):  # e.g. an initializer's params
+            for key, item in value.items():
+                if isinstance(item, float):
+                    _check(math.isfinite(item), f"{name}.{key}", item, "a finite number")
+        elif isinstance(value, float):
+            _check(math.isfinite(value), name, value, "a finite number")
+        elif f.name.endswith("seed"):
+            _check(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEED, name, value,
+                   f"an integer from 0 to {MAX_SEED}")
 
 
 def _writable(node: DictConfig) -> DictConfig:
@@ -440,6 +463,9 @@ def _from_omegaconf(err: OmegaConfBaseException, schema: type, prefix: str) -> C
     return ConfigError(f"{prefix}.{key}" if key else prefix, value, msg)
 
 
+MAX_NAME = 100  # a folder name, with room for the run's time stamp in the path
+
+
 def to_spec(cfg: Any, variant: str = "default") -> RunSpec:
     """Validate one composed config (DictConfig or dict) into a RunSpec."""
     if isinstance(cfg, DictConfig):
@@ -451,10 +477,13 @@ def to_spec(cfg: Any, variant: str = "default") -> RunSpec:
     parts = {"dataset": _build(DATASETS[ds_name], dataset, "dataset")}
     for group, schema in GROUP_SCHEMAS.items():
         parts[group] = _build(schema, cfg.get(group), group)
-    name = cfg.get("name") or "default"
-    _check(isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum(), "name", name,
-           "letters, digits, '-' and '_'")
-    spec = RunSpec(name=name, variant=variant, output_root=str(cfg.get("output_root") or "outputs"), **parts)
+    name = cfg.get("name", "default")
+    _check(isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isascii()
+           and name.replace("_", "").replace("-", "").isalnum(), "name", name,
+           f"1 to {MAX_NAME} ASCII letters, digits, '-' and '_'")
+    root = cfg.get("output_root", "outputs")
+    _check(isinstance(root, str) and root.strip() != "", "output_root", root, "a folder path, e.g. outputs")
+    spec = RunSpec(name=name, variant=variant, output_root=root, **parts)
     check_consistency(spec)
     return spec
 
