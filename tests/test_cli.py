@@ -41,7 +41,7 @@ def test_help_and_list_work(run_dlexp):
     (["reproduce", "nope"], "dlexp: error: exercise: got 'nope'; allowed: one of: shallow_vs_deep"),
     # composed in reproduce's start-up child process (startup.py): the same one line
     (["reproduce", "shallow_vs_deep", "--set", "trainer.epochs=-1"], "dlexp: error: trainer.epochs: got -1"),
-    (["reproduce", "real_dataset", "--mnist", "/no/such.npz"], "dlexp: error: dataset.path: got '/no/such.npz'"),
+    (["reproduce", "real_dataset", "--mnist", "/no/such.npz"], "dlexp: error: --mnist: got '/no/such.npz'"),
     (["frobnicate"], "dlexp: error: command: got 'frobnicate'"),
 ])
 @pytest.mark.slow

@@ -37,3 +37,38 @@ def test_good_edges_still_compose(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     assert train_cmd.preflight(["trainer.seed=0", "trainer.split_seed=4294967295", "name=a-b_c", "seeds=[0,1]"]) == 2
+
+
+@pytest.mark.parametrize("args,starts", [
+    (["+bogus_top=1"], "bogus_top: unknown key, got 1; allowed: dataset, model"),
+    (["+_target_=os.system"], "_target_: unknown key, got 'os.system'"),
+    (["+variants={a: {bogus: 1}}"], "variants.a.bogus: unknown key, got 1"),
+    (["+grid={bogus.key: [1, 2]}"], "grid.bogus.key: unknown key, got [1, 2]"),
+    (["trainer.early_stopping.patience=-1"], "trainer.early_stopping.patience: got -1; allowed: an integer >= 0"),
+    (["trainer.shuffle=maybe"], "trainer.shuffle: got 'maybe'; allowed: true or false"),
+    (["model.hidden=abc"], "model.hidden: got 'abc'; allowed: a list"),
+    (["variants=[1,2]"], "variants: got '[1,2]'; allowed: a mapping"),
+    (["trainer.early_stopping=3"], "trainer.early_stopping: got '3'; allowed: a mapping of enabled, monitor"),
+    (["-cn", "nonexistent"], "--config-name: got 'nonexistent'"),
+])
+def test_keys_and_types_are_named(args, starts, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("dlexp: error: " + starts), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reproduce_arguments(tmp_path):
+    from dlexp.errors import ConfigError
+    from dlexp.notebook import reproduce
+
+    args = reproduce.parse_args(["dead_relu", "batch_norm", "dead_relu", "--out", str(tmp_path / "r")])
+    assert args.exercises == ["dead_relu", "batch_norm"]  # a name given twice runs once
+    (tmp_path / "afile").write_text("x")
+    for bad, field in ((["--mnist", str(tmp_path / "none.npz")], "--mnist"), (["--out", ""], "--out"),
+                       (["--out", str(tmp_path / "afile")], "--out"), (["--seeds", "100000"], "--seeds"),
+                       (["--epochs", "0"], "--epochs")):
+        with pytest.raises(ConfigError) as err:
+            reproduce.parse_args(["dead_relu", *bad])
+        assert err.value.field == field

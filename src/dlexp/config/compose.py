@@ -51,7 +51,8 @@ def compose_runs(overrides: list[str], *, config_name: str = "config", multirun:
             try:
                 return [compose(config_name, batch) for batch in batches]
             except (HydraException, OmegaConfBaseException) as err:
-                raise DlexpError(unknown_key_message(err, compose(config_name, [])) or hydra_message(err)) from None
+                base = compose(config_name, [])
+                raise DlexpError(unknown_key_message(err, base) or merge_message(err, base) or hydra_message(err)) from None
     except DlexpError:
         raise
     except (HydraException, OmegaConfBaseException) as err:
@@ -81,6 +82,8 @@ def hydra_message(err: Exception) -> str:
         return (f"{field}: got {(value if sep else err.override)!r}; allowed: a value in Hydra's override grammar "
                 f"(quote text with spaces or other characters: {field or 'key'}='...')")
 
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file and "/" not in err.missing_cfg_file:
+        return f"--config-name: got {err.missing_cfg_file!r}; allowed: config (or the name of a config of yours in -cd DIR)"
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and "/" in err.missing_cfg_file:
         group, _, choice = err.missing_cfg_file.rpartition("/")
         options = ", ".join(sorted(err.options or [])) or "(none found)"
@@ -108,6 +111,24 @@ def unknown_key_message(err: Exception, base) -> Optional[str]:
     names = ", ".join(k.rpartition(".")[2] for k in siblings)
     allowed = (f"keys of {parent}: {names}" if parent else f"top-level keys: {names}") if siblings else "see dlexp train --cfg job"
     return f"{key}: unknown key ({hint}); allowed: {allowed}"
+
+
+def merge_message(err: Exception, base) -> Optional[str]:
+    """``variants=[1,2]``: Hydra says only "Error merging override"; name the field and its type."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    found = re.match(r"Error merging override ([^=]+)=(.*)", str(err))
+    if found is None:
+        return None
+    key, value = found.group(1).lstrip("+~"), found.group(2)
+    current = OmegaConf.select(base, key, default=None)
+    if isinstance(current, DictConfig):
+        allowed = "a mapping, e.g. {name: {trainer: {epochs: 5}}}" if key == "variants" else "a mapping"
+    elif isinstance(current, ListConfig):
+        allowed = "a list, e.g. [1, 2]"
+    else:
+        allowed = f"a value like the default ({current!r})"
+    return f"{key}: got {value!r}; allowed: {allowed}"
 
 
 def _dotted_keys(node, prefix: str = "") -> list[str]:

@@ -14,11 +14,13 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlexp.config.schema import MAX_SEED, RunSpec, to_spec
+from dlexp.config.schema import GROUP_SCHEMAS, MAX_SEED, RunSpec, to_spec
 from dlexp.errors import ConfigError
 
 # Top-level keys that describe the experiment rather than one run.
 EXPERIMENT_KEYS = ("variants", "seeds", "grid")
+# Top-level keys of one run: the config groups and a few plain settings.
+RUN_KEYS = ("dataset", *GROUP_SCHEMAS, "name", "description", "output_root")
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,13 @@ def expand(cfg: Any) -> list[Job]:
     if not isinstance(variants, dict):
         raise ConfigError("variants", variants, "a mapping of variant name -> config changes")
     if cfg.get("grid"):
+        if isinstance(cfg["grid"], dict):
+            for key, values in cfg["grid"].items():
+                if str(key).split(".")[0] not in RUN_KEYS:
+                    raise ConfigError(f"grid.{key}", values, "a dotted key of the config, e.g. optimizer.learning_rate",
+                                      kind="unknown key, got")
         variants = {**variants, **grid_variants(cfg["grid"])}
+    _known_keys(cfg, (*RUN_KEYS, *EXPERIMENT_KEYS), "")
     seeds = seeds_of(cfg)
     base = {k: v for k, v in cfg.items() if k not in EXPERIMENT_KEYS and k != "hydra"}
     to_spec(base)  # the base config must be valid on its own: errors then name the user's field
@@ -105,6 +113,7 @@ def expand(cfg: Any) -> list[Job]:
     for vname, delta in named.items():
         if not isinstance(delta, dict):
             raise ConfigError(f"variants.{vname}", delta, "a mapping of config changes")
+        _known_keys(delta, RUN_KEYS, f"variants.{vname}.")
         merged = OmegaConf.to_container(OmegaConf.merge(base, delta), resolve=True) if delta else base
         try:
             spec = to_spec(merged, variant=str(vname))
@@ -115,6 +124,13 @@ def expand(cfg: Any) -> list[Job]:
             subdir = "" if single else f"runs/{folder_name(str(vname))}/seed{seed}"
             jobs.append(Job(spec.with_seed(seed), subdir))
     return jobs
+
+
+def _known_keys(node: dict, allowed: tuple, prefix: str) -> None:
+    """Unknown top-level keys (a typo, ``+bogus=1``, ``_target_``) are refused, not saved and ignored."""
+    for key in node:
+        if key not in allowed:
+            raise ConfigError(f"{prefix}{key}", node[key], ", ".join(allowed), kind="unknown key, got")
 
 
 def folder_name(variant: str) -> str:

@@ -13,9 +13,12 @@ second.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
+import re
+import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, Optional, Tuple
 
@@ -415,7 +418,7 @@ def _build_node(schema: type, node: Any, prefix: str) -> Any:
         _check_numbers(built)
         return built
     except ConfigError as err:
-        raise err.under(prefix) from None
+        raise ConfigError(_qualified(schema, err.field), err.value, err.allowed, err.kind).under(prefix) from None
     except OmegaConfBaseException as err:
         raise _from_omegaconf(err, schema, prefix) from None
 
@@ -440,6 +443,19 @@ def _check_numbers(obj: Any, prefix: str = "") -> None:
                    f"an integer from 0 to {MAX_SEED}")
 
 
+def _qualified(schema: type, name: str) -> str:
+    """A field reported by a nested section's own check, with that section's name in front
+    ("patience" -> "early_stopping.patience")."""
+    if name.split(".")[0] in {f.name for f in fields(schema)}:
+        return name
+    hints = typing.get_type_hints(schema)
+    for f in fields(schema):
+        inner = hints.get(f.name)
+        if dataclasses.is_dataclass(inner) and name.split(".")[0] in {g.name for g in fields(inner)}:
+            return f"{f.name}.{name}"
+    return name
+
+
 def _writable(node: DictConfig) -> DictConfig:
     """Frozen dataclasses give read-only nodes (nested ones too); merging needs them writable."""
     OmegaConf.set_readonly(node, False)
@@ -458,8 +474,20 @@ def _from_omegaconf(err: OmegaConfBaseException, schema: type, prefix: str) -> C
         bad = key.split(".")[-1] if key else msg
         return ConfigError(f"{prefix}.{key}" if key else prefix, bad, f"keys of {prefix}: {names}", kind="unknown key")
     value = getattr(err, "value", None)
+    section = re.search(r"is not a subclass of (\w+)\. value: (.*)", msg)
+    if section:  # a scalar where a section (a mapping) belongs: trainer.early_stopping=3
+        hints = typing.get_type_hints(schema)
+        for f in fields(schema):
+            inner = hints.get(f.name)
+            if getattr(inner, "__name__", None) == section.group(1):
+                names = ", ".join(g.name for g in fields(inner))
+                return ConfigError(f"{prefix}.{f.name}", section.group(2), f"a mapping of {names}")
     if "could not be converted to" in msg:
         msg = "a value of type " + msg.rsplit("converted to", 1)[1].strip().lower()
+    elif "is not a valid bool" in msg:
+        msg = "true or false"
+    elif "is not a ListConfig, list or tuple" in msg:
+        msg = "a list, e.g. [100, 100]"
     return ConfigError(f"{prefix}.{key}" if key else prefix, value, msg)
 
 

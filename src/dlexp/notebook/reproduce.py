@@ -33,6 +33,10 @@ MANIFEST = "reproduction.json"
 FIRST_SEED = 42  # the notebook's seed; seed k of N is 42 + k
 
 
+MAX_SEEDS = 1000  # beyond this, planning alone takes minutes; split the work instead
+MAX_EPOCHS = 100_000
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dlexp reproduce", description="Run the notebook's exercises and write a report.")
     p.add_argument("exercises", nargs="*", help="exercise names (default: all); see `dlexp list`")
@@ -56,10 +60,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name in args.exercises:
         if name not in known:
             raise ConfigError("exercise", name, "one of: " + ", ".join(known))
-    if args.seeds < 1:
-        raise ConfigError("--seeds", args.seeds, "an integer >= 1")
-    if args.epochs is not None and args.epochs < 1:
-        raise ConfigError("--epochs", args.epochs, "an integer >= 1")
+    args.exercises = list(dict.fromkeys(args.exercises))  # a name given twice runs once
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise ConfigError("--seeds", args.seeds, f"an integer from 1 to {MAX_SEEDS}")
+    if args.epochs is not None and not 1 <= args.epochs <= MAX_EPOCHS:
+        raise ConfigError("--epochs", args.epochs, f"an integer from 1 to {MAX_EPOCHS}")
+    if not args.out.strip() or Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError("--out", args.out, "a folder path (new or a reproduction folder)")
+    if args.mnist is not None:  # checked even when real_dataset is not selected: a typo should not pass silently
+        from dlexp.data import datasets
+
+        try:
+            datasets.locate(args.mnist)
+        except ConfigError as err:
+            raise ConfigError("--mnist", args.mnist, err.allowed) from None
     return args
 
 
