@@ -72,3 +72,68 @@ def test_reproduce_arguments(tmp_path):
         with pytest.raises(ConfigError) as err:
             reproduce.parse_args(["dead_relu", *bad])
         assert err.value.field == field
+
+
+@pytest.mark.parametrize("name", ["os:system", "builtins:eval", "subprocess:call", "sys:exit"])
+def test_standard_library_functions_are_not_activations(name, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", f"activation.name={name}"]) == 2
+    err = capsys.readouterr().err
+    assert "not one of Python's standard library" in err and list(tmp_path.iterdir()) == []
+
+
+def test_a_user_activation_must_map_a_tensor_to_its_shape(tmp_path, monkeypatch):
+    from dlexp.errors import ConfigError
+    from dlexp.nn import activations
+
+    (tmp_path / "odd_acts.py").write_text(
+        "import keras\n"
+        "def good(x):\n    return keras.ops.tanh(x)\n"
+        "def summed(x):\n    return keras.ops.sum(x)\n"
+        "def boom(x):\n    raise RuntimeError('nope')\n"
+        "class Klass:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    activations.check_user_activation("odd_acts:good")
+    for name, says in (("odd_acts:summed", "of its input's shape"), ("odd_acts:boom", "it raised RuntimeError: nope"),
+                       ("odd_acts:Klass", "a plain Python function")):
+        with pytest.raises(ConfigError, match=says):
+            activations.check_user_activation(name)
+
+
+def _write_run_config(folder, compose, overrides):
+    import yaml
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(compose(overrides), resolve=True)
+    cfg.pop("hydra", None)
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
+def test_resume_with_a_user_activation_asks_for_trust_code(tmp_path, compose, capsys):
+    _write_run_config(tmp_path / "run", compose, ["activation.name=someones_pkg.acts:fn"])
+    assert cli.main(["train", f"resume={tmp_path / 'run'}"]) == 2
+    assert "trust_code=true" in capsys.readouterr().err
+    # with the flag, the module must still exist (found without importing it)
+    assert cli.main(["train", f"resume={tmp_path / 'run'}", "trust_code=true"]) == 2
+    assert "someones_pkg" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,says", [
+    ("[1, 2]\n", "got 'list'; allowed: a mapping"),
+    ("a: !!python/object/apply:os.system ['echo hi']\n", "line 1: got \"could not determine a constructor"),
+    ("a:\n\tb: 1\n", "line 2: got \"found character '\\\\t'"),
+])
+def test_resume_reads_config_yaml_safely_with_one_line(text, says, tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text(text)
+    assert cli.main(["train", f"resume={tmp_path}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err, err
+
+
+def test_a_broken_preset_of_the_user_is_one_line_naming_file_and_line(tmp_path, capsys):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "mine.yaml").write_text("# @package _global_\nname: x\n\tdescription: tab\n")
+    assert cli.main(["train", "-cd", str(tmp_path), "+exp=mine"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "mine.yaml: line 3" in err, err

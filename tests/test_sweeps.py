@@ -18,7 +18,10 @@ def _sweep_dir(tmp_path):
 def test_sweep_with_a_failing_and_a_diverging_job_keeps_the_others(run_dlexp, tmp_path):
     (tmp_path / "acts.py").write_text(textwrap.dedent("""
         def broken(x):
-            raise RuntimeError("this activation is broken on purpose")
+            # passes preflight's check on a small concrete tensor, fails on the model's symbolic input
+            if x.shape[0] is None:
+                raise RuntimeError("this activation is broken on purpose")
+            return x
     """))
     proc = run_dlexp("train", "-m", *BASE, "dataset=unstable", "trainer.stratify=false", "optimizer=sgd",
                      "optimizer.momentum=0.0", "activation.name=relu,acts:broken",

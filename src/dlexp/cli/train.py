@@ -53,6 +53,11 @@ def split_train_args(args: list[str]) -> tuple[dict, list[str]]:
 def preflight(args: list[str]) -> int:
     """Compose and validate every job the command line asks for, before TF and before any folder.
     Returns the number of jobs."""
+    return len(preflight_jobs(args))
+
+
+def preflight_jobs(args: list[str]) -> list:
+    """``preflight``'s jobs."""
     from dlexp.config import experiment
     from dlexp.config.compose import compose_runs
     from dlexp.data import datasets as data
@@ -69,7 +74,7 @@ def preflight(args: list[str]) -> int:
         check_import_path(job.spec.activation.name)
         trackers.check_available(job.spec)  # logger=mlflow without MLflow installed: one line, before TF
     data.check_sizes([j.spec for j in jobs])  # missing/malformed data files, batch larger than the data
-    return len(jobs)
+    return jobs
 
 
 def check_import_path(name: str) -> None:
@@ -82,12 +87,26 @@ def check_import_path(name: str) -> None:
     if not is_import_path(name):
         return
     module = name.partition(":")[0]
+    if module.split(".")[0] in sys.stdlib_module_names:  # os:system, builtins:eval, subprocess:call, ...
+        raise ConfigError("activation.name", name, "a function of your own module ('module:function'), "
+                                                   "not one of Python's standard library")
     try:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         found = False
     if not found:
         raise ConfigError("activation.name", name, f"'module:function' with an importable module ('{module}' not found)")
+
+
+def check_user_activations(jobs: list) -> None:
+    """Each user activation is a plain function mapping a float tensor to one of the same shape
+    (checked on a small tensor, before any folder exists)."""
+    from dlexp.config.names import is_import_path
+    from dlexp.nn import activations
+
+    for name in dict.fromkeys(j.spec.activation.name for j in jobs):
+        if is_import_path(name):
+            activations.check_user_activation(name)
 
 
 def _configure_threads(cfg) -> None:
@@ -226,17 +245,41 @@ def resume_run(folder_arg: str, extra: list[str]) -> int:
     from dlexp import artifacts
     from dlexp.config import experiment
 
+    from dlexp.config.compose import yaml_message
+    from dlexp.config.names import is_import_path
+    from dlexp.errors import ConfigError
+
     folder = Path(folder_arg)
     cfg_path = folder / artifacts.CONFIG
     if not cfg_path.is_file():
         raise DlexpError(f"resume: got {folder_arg!r}; allowed: a run folder written by dlexp train (with config.yaml)")
+    trust = "trust_code=true" in extra
+    extra = [a for a in extra if a != "trust_code=true"]
     if extra:
-        raise DlexpError(f"resume: got extra overrides {extra}; allowed: `dlexp train resume=DIR` alone (the folder's config is used)")
-    cfg = yaml.safe_load(cfg_path.read_text())
+        raise DlexpError(f"resume: got extra overrides {extra}; allowed: `dlexp train resume=DIR` alone "
+                         "(the folder's config is used), or with trust_code=true")
+    try:
+        cfg = yaml.safe_load(cfg_path.read_text())
+    except yaml.YAMLError as err:
+        raise DlexpError(yaml_message(err, str(cfg_path))) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError("resume", folder_arg, f"a folder with a readable config.yaml ({type(err).__name__})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(str(cfg_path), type(cfg).__name__, "a mapping: the config dlexp wrote there")
     jobs = experiment.expand(cfg)
+    custom = sorted({j.spec.activation.name for j in jobs if is_import_path(j.spec.activation.name)})
+    if custom and not trust:  # resuming imports and runs code named by a file someone else may have written
+        raise ConfigError("resume", folder_arg, f"trust_code=true to import the activation(s) {', '.join(custom)} "
+                                                "named in its config.yaml")
+    for name in custom:
+        check_import_path(name)
     from dlexp.data import datasets as data
 
     data.check_sizes([j.spec for j in jobs])
+    from dlexp.run import native_log
+
+    native_log.import_tensorflow()
+    check_user_activations(jobs)
     from dlexp.report.console import print_summary
     from dlexp.run.runner import train
 
@@ -280,10 +323,11 @@ def cmd_train(args: list[str]) -> int:
 def _train(args: list[str]) -> int:
     info_only = any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in args)
     if not info_only:
-        preflight(args)
+        jobs = preflight_jobs(args)
         from dlexp.run import native_log
 
         native_log.import_tensorflow()
+        check_user_activations(jobs)
     completion = any(a.split("=")[0] in ("-sc", "--shell-completion") for a in args)
     if completion and _completion_outside_train("\n" if any(a.endswith("=fish") for a in args) else " "):
         return 0

@@ -12,6 +12,8 @@ import itertools
 import re
 from typing import Optional
 
+import yaml
+
 from dlexp.errors import DlexpError
 
 # Hydra plugins that come with an optional extra: a missing one gets its install command in the error.
@@ -57,6 +59,18 @@ def compose_runs(overrides: list[str], *, config_name: str = "config", multirun:
         raise
     except (HydraException, OmegaConfBaseException) as err:
         raise DlexpError(hydra_message(err)) from None
+    except yaml.YAMLError as err:  # a malformed or tagged YAML file of the user's (-cd DIR)
+        raise DlexpError(yaml_message(err)) from None
+
+
+def yaml_message(err: "yaml.YAMLError", path: Optional[str] = None) -> str:
+    """One line naming the YAML file and line: "FILE: line 3: found character '\\t' ...; allowed: ..."."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = path or (mark.name if mark is not None else "a YAML file")
+    line = f": line {mark.line + 1}" if mark is not None else ""
+    problem = str(getattr(err, "problem", None) or err).splitlines()[0]
+    return (f"{where}{line}: got {problem!r}; allowed: valid YAML (indent with spaces, not tabs; "
+            "plain values only, no !!python tags)")
 
 
 def _sweep_batches(parsed: list) -> list[list[str]]:

@@ -8,6 +8,7 @@ names the config accepts without importing TensorFlow, ``names.ACTIVATIONS``). A
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Callable, Optional
 
 import keras
@@ -68,6 +69,25 @@ def load_user_activation(path: str) -> Callable:
     if not callable(fn):
         raise ConfigError("activation.name", path, f"a callable named '{attr}' in module '{module_name}'")
     return fn
+
+
+def check_user_activation(path: str) -> None:
+    """A user activation must be a plain Python function that maps a small float tensor to a float
+    tensor of the same shape; anything else (a class, a builtin, a function that fails) is refused
+    with one line before training."""
+    fn = load_user_activation(path)
+    if not inspect.isfunction(fn):
+        raise ConfigError("activation.name", path, "a plain Python function (def or lambda), "
+                                                   f"not a {type(fn).__name__}")
+    probe = keras.ops.convert_to_tensor([[-2.0, -0.5, 0.0, 0.5, 2.0]], dtype="float32")
+    try:
+        out = keras.ops.convert_to_tensor(fn(probe))
+    except Exception as err:  # noqa: BLE001 - any failure of the user's code is the user's answer
+        raise ConfigError("activation.name", path, f"a function of a float tensor (it raised "
+                                                   f"{type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    if tuple(out.shape) != tuple(probe.shape) or "float" not in str(out.dtype):
+        raise ConfigError("activation.name", path, f"a function returning a float tensor of its input's shape "
+                                                   f"(got shape {tuple(out.shape)}, dtype {out.dtype})")
 
 
 def get(name: str, alpha: Optional[float] = None) -> Callable:
