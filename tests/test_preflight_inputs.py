@@ -137,3 +137,31 @@ def test_a_broken_preset_of_the_user_is_one_line_naming_file_and_line(tmp_path, 
     assert cli.main(["train", "-cd", str(tmp_path), "+exp=mine"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "mine.yaml: line 3" in err, err
+
+
+def test_a_run_whose_process_is_gone_reads_as_interrupted(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from dlexp import artifacts
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    base = {"kind": "run", "status": "running", "provenance": {"host": socket.gethostname()}}
+    (tmp_path / "dead.json").write_text(json.dumps({**base, "pid": gone.pid, "pid_started": 1.0}))
+    (tmp_path / "alive.json").write_text(json.dumps({**base, **artifacts.process_identity()}))
+    (tmp_path / "elsewhere.json").write_text(json.dumps({**base, "pid": gone.pid, "provenance": {"host": "other"}}))
+    assert artifacts.read_summary(tmp_path / "dead.json")["status"] == "interrupted"
+    assert artifacts.read_summary(tmp_path / "alive.json")["status"] == "running"
+    assert artifacts.read_summary(tmp_path / "elsewhere.json")["status"] == "running"  # cannot know: assume alive
+
+
+def test_report_names_the_corrupt_summary(tmp_path, capsys):
+    run = tmp_path / "sweep" / "0_activation=relu"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text('{"kind": "run", "status": "compl')
+    assert cli.main(["report", str(tmp_path / "sweep")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "0_activation=relu/summary.json" in err, err

@@ -110,6 +110,40 @@ def read_json(path: Path) -> dict:
         return json.load(f)
 
 
+def read_summary(path: Path) -> dict:
+    """A run's summary.json; a run still marked ``running`` whose process is gone (``kill -9``, a
+    crash, a reboot) is reported as ``interrupted``, so reports and reproduce never wait on it."""
+    summary = read_json(path)
+    if summary.get("status") == "running" and not _process_alive(summary):
+        summary = {**summary, "status": "interrupted", "interrupted_because": "its process is gone"}
+    return summary
+
+
+def _process_alive(summary: dict) -> bool:
+    """Whether the process that wrote a ``running`` summary still runs (unknowable on another host:
+    then assume it does)."""
+    pid, host = summary.get("pid"), (summary.get("provenance") or {}).get("host")
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return True
+    import psutil
+
+    try:
+        started = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.Error:
+        return True
+    written = summary.get("pid_started")
+    return not isinstance(written, (int, float)) or abs(started - written) < 1.0  # not a reused pid
+
+
+def process_identity() -> dict:
+    """What a ``running`` summary records so a reader can tell whether its writer is still alive."""
+    import psutil
+
+    return {"pid": os.getpid(), "pid_started": psutil.Process(os.getpid()).create_time()}
+
+
 def write_yaml(path: Path, data: Any) -> None:
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 

@@ -27,7 +27,7 @@ class RunRecord:
 
     @classmethod
     def load(cls, folder: Path) -> "RunRecord":
-        return cls(Path(folder), artifacts.read_json(Path(folder) / artifacts.SUMMARY))
+        return cls(Path(folder), artifacts.read_summary(Path(folder) / artifacts.SUMMARY))
 
     def _csv(self, name: str) -> pd.DataFrame:
         path = self.folder / name

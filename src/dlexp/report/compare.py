@@ -52,7 +52,7 @@ def summary_row(summary: dict) -> dict:
 
 
 def results_frame(run_dir: Path) -> pd.DataFrame:
-    rows = [summary_row(artifacts.read_json(f / artifacts.SUMMARY)) for f in run_folders(run_dir)]
+    rows = [summary_row(artifacts.read_summary(f / artifacts.SUMMARY)) for f in run_folders(run_dir)]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -106,7 +106,7 @@ def write_comparison(cfg: dict, jobs, run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     folders = run_folders(run_dir)
     fingerprint = inputs_fingerprint(run_dir, folders)  # before reading: a run written meanwhile makes it stale
-    rows = [summary_row(artifacts.read_json(f / artifacts.SUMMARY)) for f in folders]
+    rows = [summary_row(artifacts.read_summary(f / artifacts.SUMMARY)) for f in folders]
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     artifacts.write_dataframe(run_dir / "results.csv", frame)
     histories, panels = {}, []

@@ -54,7 +54,7 @@ def natural_key(path: Any) -> tuple:
 def sweep_frame(root: Path) -> pd.DataFrame:
     rows = []
     for folder in sorted(run_folders(root), key=lambda f: natural_key(f.relative_to(root))):
-        s = artifacts.read_json(folder / artifacts.SUMMARY)
+        s = artifacts.read_summary(folder / artifacts.SUMMARY)
         row = summary_row(s)
         row["folder"] = str(folder.relative_to(root)) or "."
         row["overrides"] = " ".join(s.get("overrides") or [])
@@ -336,12 +336,12 @@ def sweep_rows(sweep_dir: Path) -> list[dict]:
     for job in job_folders(sweep_dir):
         runs = sorted(run_folders(job), key=lambda f: natural_key(f.relative_to(job)))
         if not runs:  # the job failed before it trained anything
-            s = artifacts.read_json(job / artifacts.SUMMARY) if (job / artifacts.SUMMARY).is_file() else {}
+            s = artifacts.read_summary(job / artifacts.SUMMARY) if (job / artifacts.SUMMARY).is_file() else {}
             rows.append({"job": job.name, "variant": None, "seed": None, "status": s.get("status", "no result"),
                          "test_accuracy": None, "param_count": None, "epochs_run": None, "overrides": []})
             continue
         for folder in runs:
-            s = artifacts.read_json(folder / artifacts.SUMMARY)
+            s = artifacts.read_summary(folder / artifacts.SUMMARY)
             rows.append({"job": job.name, **summary_row(s), "name": s.get("name"), "overrides": _overrides_of(s)})
     return rows
 
@@ -390,6 +390,16 @@ def print_sweep_summary(sweep_dir: Path, console=None) -> list[str]:
     return [str(r["status"]) for r in rows]
 
 
+def _unreadable_summaries(root: Path) -> list[Path]:
+    bad = []
+    for path in sorted(Path(root).rglob(artifacts.SUMMARY)):
+        try:
+            artifacts.read_json(path)
+        except (OSError, ValueError):
+            bad.append(path)
+    return bad
+
+
 def write_sweep_report(root: Path) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -398,6 +408,12 @@ def write_sweep_report(root: Path) -> int:
     frame = sweep_frame(root)
     console = Console()
     if frame.empty:
+        corrupt = _unreadable_summaries(root)
+        if corrupt:
+            from dlexp.errors import ConfigError
+
+            raise ConfigError(str(corrupt[0]), "unreadable JSON", "a summary.json as dlexp writes it "
+                              "(the run may have been cut off: run it again, or remove its folder)")
         console.print(f"no run folders (with summary.json) under {root}")
         return 1
     artifacts.write_dataframe(root / "results.csv", frame)  # every run's full overrides

@@ -97,7 +97,7 @@ class RunWriter:
             artifacts.write_yaml(folder / artifacts.CONFIG, spec_to_dict(spec))
         self.summary = {"kind": "run", "name": spec.name, "variant": spec.variant, "seed": spec.seed,
                         "status": "running", "spec_hash": spec_hash(spec), "epochs_planned": spec.trainer.epochs,
-                        **meta}
+                        **artifacts.process_identity(), **meta}
         artifacts.write_json(folder / artifacts.SUMMARY, self.summary)
         self.metrics = artifacts.CsvLog(folder / artifacts.METRICS, artifacts.METRICS_COLUMNS)
         self.layers = artifacts.CsvLog(folder / artifacts.LAYER_STATS, diagnostics.LAYER_COLUMNS)

@@ -6,6 +6,7 @@ files (the sinks it is given may).
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -88,6 +89,12 @@ class FitResult:
         return hidden_representations(self.keras_model(), x)
 
 
+# Keras keeps the previous backup too where it can (3.4 and later), so a backup cut off by a full disk
+# or a kill falls back to the one before; Keras 3.3 has no such option.
+_DOUBLE = ({"double_checkpoint": True}
+           if "double_checkpoint" in inspect.signature(keras.callbacks.BackupAndRestore).parameters else {})
+
+
 def backup_epoch(backup_dir: Optional[Path]) -> int:
     """Epochs finished according to a BackupAndRestore folder (0 when there is none)."""
     if backup_dir is None:
@@ -140,8 +147,7 @@ def fit_one(
     callbacks: list[keras.callbacks.Callback] = []
     if backup_dir is not None:
         # First, so weights, optimizer and epoch are restored before the others start.
-        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True,
-                                                          double_checkpoint=True))
+        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True, **_DOUBLE))
     callbacks += [cb.EpochSeeds(spec.seed), recorder, nonfinite]
     stopper = None
     if t.early_stopping.enabled:
