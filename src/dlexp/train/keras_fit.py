@@ -108,14 +108,20 @@ def backup_epoch(backup_dir: Optional[Path]) -> int:
 
 def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, shuffle: bool,
                   start_epoch: int, epochs: int) -> tf.data.Dataset:
-    """Batches for epochs ``start_epoch..epochs-1``, each in ``data.epoch_order`` (Keras-sized last batch)."""
+    """Batches for epochs ``start_epoch..epochs-1``, each in ``data.epoch_order`` (Keras-sized last batch).
+    Each epoch's order is made when the epoch starts, so a long run holds one order, not all of them."""
     xt, yt = tf.constant(x), tf.constant(y)
-    orders = np.stack([epoch_order(seed, e, len(x), shuffle) for e in range(start_epoch, epochs)]).astype("int32")
+    n = len(x)
 
-    def one_epoch(order):
+    def order_of(epoch) -> np.ndarray:
+        return epoch_order(seed, int(epoch), n, shuffle).astype("int32")
+
+    def one_epoch(epoch):
+        order = tf.numpy_function(order_of, [epoch], tf.int32, stateful=False)
+        order.set_shape([n])
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
-    return (tf.data.Dataset.from_tensor_slices(orders).flat_map(one_epoch)
+    return (tf.data.Dataset.range(start_epoch, epochs).flat_map(one_epoch)
             .map(lambda idx: (tf.gather(xt, idx), tf.gather(yt, idx))).prefetch(2))
 
 
