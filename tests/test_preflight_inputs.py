@@ -165,3 +165,13 @@ def test_report_names_the_corrupt_summary(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "sweep")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "0_activation=relu/summary.json" in err, err
+
+
+def test_reproduce_set_names_the_closest_key(tmp_path):
+    from dlexp.errors import DlexpError
+    from dlexp.notebook import reproduce
+    from dlexp.notebook.exercises import load
+
+    args = reproduce.parse_args(["shallow_vs_deep", "--set", "trainer.epoch=2", "--out", str(tmp_path / "r")])
+    with pytest.raises(DlexpError, match=r"trainer.epoch: unknown key \(did you mean trainer.epochs\?\)"):
+        reproduce.compose_jobs([load("shallow_vs_deep")], [42], args)

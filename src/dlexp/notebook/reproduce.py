@@ -107,7 +107,7 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
 
     from dlexp.data import datasets as data
     from dlexp.config import experiment
-    from dlexp.config.compose import hydra_message, register_resolvers
+    from dlexp.config.compose import hydra_message, merge_message, register_resolvers, unknown_key_message
 
     register_resolvers()
     plans = []
@@ -120,7 +120,9 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
                 try:
                     cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats, ex.layer_stats_every) + extra)
                 except (HydraException, OmegaConfBaseException) as err:
-                    raise DlexpError(hydra_message(err)) from None
+                    base = compose("config", [])
+                    raise DlexpError(unknown_key_message(err, base) or merge_message(err, base)
+                                     or hydra_message(err)) from None
                 plain = experiment.plain_config(cfg)
                 jobs = [_tsne_for_first_seed(job, seeds[0]) for job in experiment.expand(plain)]
                 data.check_sizes([j.spec for j in jobs])
