@@ -76,3 +76,27 @@ def test_default_launcher_trains_compatible_sweep_jobs_as_one_stack(run_dlexp, t
     a, b = pd.read_csv(tanh2 / "metrics.csv"), pd.read_csv(single / "metrics.csv")
     for col in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert list(a[col]) == pytest.approx(list(b[col]), rel=1e-5), col
+
+
+@pytest.mark.slow
+def test_resuming_a_stacked_sweep_job_gives_the_uninterrupted_numbers(run_dlexp, tmp_path):
+    """A sweep's jobs train as one stack and keep no per-epoch backup; resuming one trains it again
+    as a stack (not with plain Keras), so its numbers are the uninterrupted sweep's."""
+    import pandas as pd
+
+    proc = run_dlexp("train", "-m", *BASE, "activation=relu,elu", "trainer.epochs=3", "dataset.n_samples=300")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = _sweep_dir(tmp_path)
+    job = sorted(p for p in sweep.iterdir() if p.is_dir())[0]
+    before = pd.read_csv(job / "metrics.csv")
+    summary = json.loads((job / "summary.json").read_text())
+    assert summary["trainer"] == "stack"
+    # as a kill during epoch 2 leaves it
+    (job / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    (job / "metrics.csv").write_text("\n".join((job / "metrics.csv").read_text().splitlines()[:2]) + "\n")
+    proc = run_dlexp("train", f"resume={job}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = json.loads((job / "summary.json").read_text())
+    assert after["status"] == "completed" and after["trainer"] == "stack"
+    cols = ["loss", "accuracy", "val_loss", "val_accuracy"]
+    pd.testing.assert_frame_equal(pd.read_csv(job / "metrics.csv")[cols], before[cols], check_exact=False, rtol=1e-6)

@@ -109,6 +109,26 @@ def check_user_activations(jobs: list) -> None:
             activations.check_user_activation(name)
 
 
+def _same_trainer_as_before(cfg: dict, folder: Path) -> dict:
+    """Runs that were trained as a stack (a sweep's or a preset's, with no per-epoch backup) train
+    again as a stack, so a resumed folder gets the numbers an uninterrupted one would have (to
+    float rounding), not those of a plain-Keras run of the same config."""
+    from dlexp import artifacts
+    from dlexp.run.writer import FINISHED
+
+    unfinished = []
+    for path in folder.rglob(artifacts.SUMMARY):
+        try:
+            summary = artifacts.read_json(path)
+        except (OSError, ValueError):
+            continue
+        if summary.get("kind") == "run" and summary.get("status") not in FINISHED:
+            unfinished.append(summary.get("trainer"))
+    if unfinished and all(t == "stack" for t in unfinished):
+        return {**cfg, "trainer": {**(cfg.get("trainer") or {}), "backend": "stack"}}
+    return cfg
+
+
 def _configure_threads(cfg) -> None:
     """Size TensorFlow's thread pools before TF starts, so parallel jobs do not oversubscribe the cores."""
     if "tensorflow" in sys.modules:
@@ -266,6 +286,7 @@ def resume_run(folder_arg: str, extra: list[str]) -> int:
         raise ConfigError("resume", folder_arg, f"a folder with a readable config.yaml ({type(err).__name__})") from None
     if not isinstance(cfg, dict):
         raise ConfigError(str(cfg_path), type(cfg).__name__, "a mapping: the config dlexp wrote there")
+    cfg = _same_trainer_as_before(cfg, folder)
     jobs = experiment.expand(cfg)
     custom = sorted({j.spec.activation.name for j in jobs if is_import_path(j.spec.activation.name)})
     if custom and not trust:  # resuming imports and runs code named by a file someone else may have written
