@@ -8,6 +8,27 @@ from typing import Any
 class DlexpError(Exception):
     """An error with a message meant for the user, printed as one line without a traceback."""
 
+    exit_code = 2  # the user can fix the command line or a file
+
+
+class WriteError(DlexpError):
+    """A file could not be written (disk full, read-only, quota): the run stops where it is and
+    ``dlexp train resume=DIR`` continues it once there is room."""
+
+    exit_code = 1
+
+    def __init__(self, err: OSError, folder) -> None:
+        where = err.filename or folder
+        super().__init__(f"{where}: could not write ({err.strerror or err}); free space or fix the folder, "
+                         f"then continue with: dlexp train resume={folder}")
+
+
+# errno values that mean "the disk cannot take it", not a bug in dlexp.
+DISK_ERRNOS = {28, 30, 122, 27, 5}  # ENOSPC, EROFS, EDQUOT, EFBIG, EIO
+
+
+def is_disk_error(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in DISK_ERRNOS
 
 class ConfigError(DlexpError):
     """A config value that is wrong, with the field, the value and what is allowed.

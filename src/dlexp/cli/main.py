@@ -118,7 +118,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             import traceback
 
             traceback.print_exc()
-        return _error(str(err))
+        _error(str(err))
+        return err.exit_code
     except KeyboardInterrupt:
         print("dlexp: interrupted", file=sys.stderr)
         return 130

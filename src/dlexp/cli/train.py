@@ -199,7 +199,7 @@ def _train_task(cfg, statuses: list) -> Optional[dict]:
         # Hydra made the folder before we could see the data; leave nothing half-written behind.
         _remove_hydra_only(run_dir, job_name)
         print(f"dlexp: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None  # SystemExit passes Hydra's traceback printer untouched
+        raise SystemExit(err.exit_code) from None  # SystemExit passes Hydra's traceback printer untouched
     statuses.append(summary.get("status", "failed"))
     return _finish_job(summary, run_dir, objective, table=HydraConfig.get().mode != RunMode.MULTIRUN)
 
@@ -240,7 +240,7 @@ def train_collected(collected: list) -> list:
         for _, run_dir, _, _, job_name in collected:
             _remove_hydra_only(run_dir, job_name)
         print(f"dlexp: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(err.exit_code) from None
     return [_finish_job(summary, run_dir, objective, table=False)
             for summary, (_, run_dir, _, objective, _) in zip(summaries, collected)]
 

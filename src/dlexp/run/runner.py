@@ -22,7 +22,7 @@ from dlexp.run import native_log
 from dlexp.config import schema as config
 from dlexp.data import datasets as data
 from dlexp.config import experiment
-from dlexp.errors import DlexpError
+from dlexp.errors import DlexpError, WriteError, is_disk_error
 from dlexp.config.experiment import Job
 from dlexp.run.prefetch import StackPrefetch
 from dlexp.run.progress import Progress, group_title, run_names  # noqa: F401 (Progress: part of the runner's API)
@@ -96,6 +96,8 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[RunWriter]
         except (KeyboardInterrupt, DlexpError):
             raise
         except Exception as err:  # one bad run must not take the sweep down; its folder says why
+            if is_disk_error(err):
+                raise  # not the run's fault: stop, resumable (execute_tasks)
             w.fail(err)
             return [None]
     from dlexp.train.stack.fit import fit_stack
@@ -114,6 +116,8 @@ def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[RunWriter]
     except (KeyboardInterrupt, DlexpError):
         raise
     except Exception as err:
+        if is_disk_error(err):
+            raise
         for w in writers:
             w.fail(err)
         return [None] * len(group)
@@ -264,6 +268,10 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                 raise
             progress.end_group(lane, keys)
         except BaseException as err:
+            if is_disk_error(err) or isinstance(err, WriteError):
+                # Writing more would fail too: the summaries stay 'running' and read as interrupted
+                # once this process is gone; resume continues from the last backup.
+                raise err if isinstance(err, WriteError) else WriteError(err, members[0].base_dir) from None
             if isinstance(err, KeyboardInterrupt):
                 for t, w in zip(members, writers):
                     w.summary["status"] = "interrupted"

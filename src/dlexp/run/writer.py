@@ -19,6 +19,7 @@ from typing import Optional
 import pandas as pd
 
 from dlexp import artifacts
+from dlexp.errors import WriteError, is_disk_error
 from dlexp.config import schema as config
 from dlexp.config.experiment import Job
 from dlexp.data import datasets as data
@@ -127,8 +128,23 @@ class RunWriter:
         self.summary.update(status="failed", error=one_line(f"{type(err).__name__}: {err}"))
         artifacts.atomic_write_text(self.folder / "error.txt", "".join(traceback.format_exception(err)))
 
+    @property
+    def base_dir(self) -> Path:
+        """The experiment's folder (what ``resume=`` takes): this run's folder less its subdir."""
+        parts = len(Path(self.job.subdir).parts) if self.job.subdir else 0
+        return self.folder.parents[parts - 1] if parts else self.folder
+
     def finish(self, dataset: data.Dataset, result) -> dict:
-        """Close the logs, fill in the summary from what was measured, draw plots (best effort)."""
+        """Close the logs, fill in the summary from what was measured, draw plots (best effort).
+        A full disk on the way is a WriteError (the run stays resumable)."""
+        try:
+            return self._finish(dataset, result)
+        except OSError as err:
+            if is_disk_error(err):
+                raise WriteError(err, self.base_dir) from None
+            raise
+
+    def _finish(self, dataset: data.Dataset, result) -> dict:
         self.metrics.close()
         self.layers.close()
         s, folder = self.summary, self.folder
