@@ -175,3 +175,14 @@ def test_reproduce_set_names_the_closest_key(tmp_path):
     args = reproduce.parse_args(["shallow_vs_deep", "--set", "trainer.epoch=2", "--out", str(tmp_path / "r")])
     with pytest.raises(DlexpError, match=r"trainer.epoch: unknown key \(did you mean trainer.epochs\?\)"):
         reproduce.compose_jobs([load("shallow_vs_deep")], [42], args)
+
+
+def test_output_root_that_is_a_file_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").write_text("a file")
+    for root in ("taken", "taken/below"):
+        assert cli.main(["train", f"output_root={root}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("dlexp: error: output_root: got ") and "is a file" in err, err
+    assert cli.main(["reproduce", "dead_relu", "--out", "taken/x"]) == 2
+    assert "--out: got 'taken/x'; allowed: a folder" in capsys.readouterr().err

@@ -27,6 +27,8 @@ from typing import Any, Iterable, Optional
 
 import yaml
 
+from dlexp.errors import ConfigError
+
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
@@ -108,6 +110,17 @@ def write_json(path: Path, data: dict) -> None:
 def read_json(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def check_writable_folder(field: str, folder: str) -> None:
+    """The folder runs will be written to exists as a writable folder, or can be made: checked
+    before any run starts (a file there, or a read-only place, is one line, not a traceback)."""
+    path = Path(folder).expanduser().absolute()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(field, folder, f"a folder ({existing} is a file)")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(field, folder, f"a folder you can write to ({existing} is not writable)")
 
 
 def read_summary(path: Path) -> dict:

@@ -58,6 +58,7 @@ def preflight(args: list[str]) -> int:
 
 def preflight_jobs(args: list[str]) -> list:
     """``preflight``'s jobs."""
+    from dlexp import artifacts
     from dlexp.config import experiment
     from dlexp.config.compose import compose_runs
     from dlexp.data import datasets as data
@@ -70,6 +71,8 @@ def preflight_jobs(args: list[str]) -> list:
     configs = compose_runs(overrides, config_name=flags.get("-cn") or flags.get("--config-name") or "config",
                            multirun=bool(flags.get("multirun")))
     jobs = [job for cfg in configs for job in experiment.expand(cfg)]
+    for root in dict.fromkeys(job.spec.output_root for job in jobs):
+        artifacts.check_writable_folder("output_root", root)
     for job in jobs:
         check_import_path(job.spec.activation.name)
         trackers.check_available(job.spec)  # logger=mlflow without MLflow installed: one line, before TF

@@ -67,6 +67,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise ConfigError("--epochs", args.epochs, f"an integer from 1 to {MAX_EPOCHS}")
     if not args.out.strip() or Path(args.out).exists() and not Path(args.out).is_dir():
         raise ConfigError("--out", args.out, "a folder path (new or a reproduction folder)")
+    artifacts.check_writable_folder("--out", args.out)
     if args.mnist is not None:  # checked even when real_dataset is not selected: a typo should not pass silently
         from dlexp.data import datasets
 
