@@ -144,3 +144,30 @@ def test_quiet_tf_import_leaves_the_thread_pools_unmade():
     env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+def test_tf_logging_works_after_the_quiet_import():
+    """TF's logger is made during the filtered import; it must not keep the temporary stream."""
+    code = ("from dlexp.run import native_log; native_log.import_tensorflow();"
+            "import tensorflow as tf; tf.get_logger().warning('still heard')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "still heard" in out.stderr and "Logging error" not in out.stderr, out.stderr[-2000:]
+
+
+def test_glob_sweeps_expand_in_preflight():
+    assert train_cmd.preflight(["-m", "activation=glob(re*)", "optimizer=glob(*)"]) == 3  # relu x adam/rmsprop/sgd
+
+
+@pytest.mark.slow
+def test_a_preset_with_a_failed_run_exits_1(tmp_path):
+    (tmp_path / "acts.py").write_text(textwrap.dedent("""
+        def broken(x):
+            if x.shape[0] is None:  # fails on the model's symbolic input, after preflight's check
+                raise RuntimeError("broken on purpose")
+            return x
+    """))
+    args = [_dlexp(), "train", "+variants={ok: {}, bad: {activation: {name: 'acts:broken'}}}", "trainer.epochs=1",
+            "dataset.n_samples=200", "trainer.plots=false", "logger=none"]
+    proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "completed" in proc.stdout and "failed" in proc.stdout

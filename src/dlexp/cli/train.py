@@ -176,6 +176,11 @@ def launcher_threads(launcher) -> Optional[int]:
     return None
 
 
+def _has_failed(status) -> bool:
+    """A run's status, or an experiment's ("completed,failed": the statuses of its runs)."""
+    return "failed" in str(status).split(",")
+
+
 def job_entry(cfg) -> tuple:
     """What the stack launcher keeps of a sweep job instead of training it at once (it trains all
     its jobs together, ``train_collected``): (cfg, run_dir, overrides, objective, job_name)."""
@@ -276,8 +281,8 @@ def resume_run(folder_arg: str, extra: list[str]) -> int:
     cfg_path = folder / artifacts.CONFIG
     if not cfg_path.is_file():
         raise DlexpError(f"resume: got {folder_arg!r}; allowed: a run folder written by dlexp train (with config.yaml)")
-    trust = "trust_code=true" in extra
-    extra = [a for a in extra if a != "trust_code=true"]
+    trust = any(a.lower() == "trust_code=true" for a in extra)
+    extra = [a for a in extra if a.lower() != "trust_code=true"]
     if extra:
         raise DlexpError(f"resume: got extra overrides {extra}; allowed: `dlexp train resume=DIR` alone "
                          "(the folder's config is used), or with trust_code=true")
@@ -289,9 +294,11 @@ def resume_run(folder_arg: str, extra: list[str]) -> int:
         raise ConfigError("resume", folder_arg, f"a folder with a readable config.yaml ({type(err).__name__})") from None
     if not isinstance(cfg, dict):
         raise ConfigError(str(cfg_path), type(cfg).__name__, "a mapping: the config dlexp wrote there")
+    cfg.pop("variant", None)  # a preset's run folder records which variant it is
     cfg = _same_trainer_as_before(cfg, folder)
     jobs = experiment.expand(cfg)
-    custom = sorted({j.spec.activation.name for j in jobs if is_import_path(j.spec.activation.name)})
+    custom = sorted({j.spec.activation.name for j in jobs if is_import_path(j.spec.activation.name)
+                     and not j.spec.activation.name.startswith("dlexp.")})  # dlexp's own functions are trusted
     if custom and not trust:  # resuming imports and runs code named by a file someone else may have written
         raise ConfigError("resume", folder_arg, f"trust_code=true to import the activation(s) {', '.join(custom)} "
                                                 "named in its config.yaml")
@@ -309,7 +316,7 @@ def resume_run(folder_arg: str, extra: list[str]) -> int:
 
     summary = train(cfg, folder, overrides=[f"resume={folder_arg}"], skip_finished=True)
     print_summary(summary, folder)
-    return 1 if summary.get("status") == "failed" else 0
+    return 1 if _has_failed(summary.get("status")) else 0
 
 
 @contextlib.contextmanager
@@ -367,7 +374,7 @@ def _train(args: list[str]) -> int:
         return exit_.code if isinstance(exit_.code, int) else 1
     finally:
         sys.argv = saved
-    return 1 if "failed" in statuses else 0
+    return 1 if any(_has_failed(s) for s in statuses) else 0
 
 
 def _completion_outside_train(sep: str = " ") -> bool:

@@ -45,11 +45,15 @@ def compose_runs(overrides: list[str], *, config_name: str = "config", multirun:
 
     register_resolvers()
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        # A sweep value under hydra.* (e.g. a search space for a sweeper) configures the sweep, not a run.
-        parsed = [o for o in parsed if not (o.is_sweep_override() and o.get_key_element().startswith("hydra."))]
-        batches = _sweep_batches(parsed) if multirun else [[o.input_line for o in parsed]]
         with initialize_config_module("dlexp.conf", version_base="1.3"):
+            from hydra.core.global_hydra import GlobalHydra
+
+            # The loader lets sweeps that list config options (glob(...)) expand.
+            parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+            parsed = parser.parse_overrides(overrides)
+            # A sweep value under hydra.* (e.g. a search space for a sweeper) configures the sweep, not a run.
+            parsed = [o for o in parsed if not (o.is_sweep_override() and o.get_key_element().startswith("hydra."))]
+            batches = _sweep_batches(parsed) if multirun else [[o.input_line for o in parsed]]
             try:
                 return [compose(config_name, batch) for batch in batches]
             except (HydraException, OmegaConfBaseException) as err:

@@ -53,6 +53,7 @@ def native_stderr_filtered() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             ours, sys.stderr = sys.stderr, python_stderr
+            _repoint_log_handlers(ours, python_stderr)  # handlers TF/absl made meanwhile hold our stream
             ours.close()
             capture.seek(0)
             kept = [ln for ln in capture.read().decode(errors="replace").splitlines(keepends=True)
@@ -60,6 +61,20 @@ def native_stderr_filtered() -> Iterator[None]:
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
+
+
+def _repoint_log_handlers(old, new) -> None:
+    """Logging handlers created while ``old`` was ``sys.stderr`` (TF's and absl's, made at TF's
+    import) write to ``new`` instead, so they never write to a closed file."""
+    import logging
+
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for handler in lg.handlers:
+            for h in (handler, getattr(handler, "python_handler", None)):  # absl wraps a StreamHandler
+                if isinstance(h, logging.StreamHandler) and h.stream is old:
+                    h.setStream(new)
 
 
 def import_tensorflow() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -68,11 +68,13 @@ def uses_keras_fit(group: list[Job]) -> bool:
     if len(group) != 1:
         return False
     spec = group[0].spec
-    if spec.trainer.backend == "stack":
-        return False
     from dlexp.train.stack.fit import stack_key
 
-    return spec.trainer.backend == "keras" or spec.trainer.checkpoint or stack_key(spec) is None
+    if stack_key(spec) is None:  # e.g. a user activation: only Keras can train it
+        return True
+    if spec.trainer.backend == "stack":
+        return False
+    return spec.trainer.backend == "keras" or spec.trainer.checkpoint
 
 
 def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[RunWriter], progress: Progress,
@@ -251,10 +253,15 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         copies = [{"same_run_as": os.path.relpath(members[o].folder, t.folder)} if o != i else {}
                   for i, (t, o) in enumerate(zip(members, owner))]
         resumed = [resume_epoch(t.folder) if trainer == "keras" else 0 for t in members]
-        writers = [RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
-                                                "trainer": trainer, "stack_size": len(set(owner)), **copy},
-                              resume_from=start, stop=stop)
-                   for t, copy, start in zip(members, copies, resumed)]
+        try:
+            writers = [RunWriter(t.job, t.folder, {**t.meta, "dataset": dataset.name, "subdir": t.job.subdir,
+                                                    "trainer": trainer, "stack_size": len(set(owner)), **copy},
+                                 resume_from=start, stop=stop)
+                       for t, copy, start in zip(members, copies, resumed)]
+        except OSError as err:  # a full disk before training: one line, resumable
+            if is_disk_error(err):
+                raise WriteError(err, members[0].base_dir) from None
+            raise
         results: list = [None] * len(group)
         keys = [id(job) for job in group]
         lane = progress.begin_group(group_title([names[by_job[k]] for k in keys], [j.spec.seed for j in group]),
@@ -412,6 +419,17 @@ def train(cfg: Any, run_dir: Path, *, overrides: Optional[list[str]] = None, pro
     return train_many([(cfg, Path(run_dir), list(overrides or []))], progress=progress, skip_finished=skip_finished)[0]
 
 
+@contextmanager
+def _disk_errors(folder: Path):
+    """A full disk while writing an experiment's own files: one line (WriteError), resumable."""
+    try:
+        yield
+    except OSError as err:
+        if is_disk_error(err):
+            raise WriteError(err, folder) from None
+        raise
+
+
 def train_many(experiments: list[tuple[Any, Path, list[str]]], *, progress: Optional[str] = None,
                skip_finished: bool = False) -> list[dict]:
     """Several experiments (config, folder, overrides) trained together: their compatible runs share
@@ -424,8 +442,9 @@ def train_many(experiments: list[tuple[Any, Path, list[str]]], *, progress: Opti
     provenance = artifacts.provenance()
     tasks = []
     for plain, jobs, run_dir, overrides in plans:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        artifacts.write_yaml(run_dir / artifacts.CONFIG, plain)
+        with _disk_errors(run_dir):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            artifacts.write_yaml(run_dir / artifacts.CONFIG, plain)
         meta = {"overrides": list(overrides), "provenance": provenance}
         tasks += [Task(job, run_dir, meta) for job in jobs]
     with ExitStack() as stack:
@@ -436,7 +455,8 @@ def train_many(experiments: list[tuple[Any, Path, list[str]]], *, progress: Opti
         if len(jobs) > 1:
             from dlexp.report.compare import write_comparison
 
-            out.append(write_comparison(plain, jobs, run_dir))
+            with _disk_errors(run_dir):
+                out.append(write_comparison(plain, jobs, run_dir))
         else:
             out.append(summaries[start])
         start += len(jobs)
