@@ -106,9 +106,15 @@ def check_user_activations(jobs: list) -> None:
     (checked on a small tensor, before any folder exists)."""
     from dlexp.config.names import is_import_path
     from dlexp.nn import activations
+    from dlexp.run import native_log
 
-    for name in dict.fromkeys(j.spec.activation.name for j in jobs):
-        if is_import_path(name):
+    names = [n for n in dict.fromkeys(j.spec.activation.name for j in jobs) if is_import_path(n)]
+    if not names:
+        return
+    # Calling the function makes TF's devices (its CUDA notices come then): filter them. TF's thread
+    # pools are then made too, so a sweep mixing these runs with several stacks keeps TF's default.
+    with native_log.native_stderr_filtered():
+        for name in names:
             activations.check_user_activation(name)
 
 
