@@ -49,6 +49,7 @@ def per_epoch_costs(epochs: int) -> tuple[float, float]:
     from dlexp.config import experiment
     from dlexp.nn import models
     from dlexp.run import runner
+    from dlexp.train import diagnostics
     from dlexp.train import keras_fit as training
     from dlexp.config.compose import register_resolvers
 
@@ -72,7 +73,7 @@ def per_epoch_costs(epochs: int) -> tuple[float, float]:
 
     tmp = Path(tempfile.mkdtemp())
     metrics = artifacts.CsvLog(tmp / "metrics.csv", artifacts.METRICS_COLUMNS)
-    layers = artifacts.CsvLog(tmp / "layer_stats.csv", artifacts.LAYER_STATS_COLUMNS)
+    layers = artifacts.CsvLog(tmp / "layer_stats.csv", diagnostics.LAYER_COLUMNS)
     clock_dlexp = EpochClock()
     training.fit_one(job.spec, ds, on_epoch=metrics.append, on_layer_rows=layers.extend,
                      progress=[clock_dlexp.callback], backup_dir=tmp / ".backup")

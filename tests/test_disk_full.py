@@ -3,17 +3,10 @@
 import json
 import os
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
-
-
-def _dlexp() -> str:
-    exe = os.path.join(os.path.dirname(sys.executable), "dlexp")
-    if not os.path.exists(exe):
-        pytest.skip("the dlexp console script is not installed in this environment")
-    return exe
+from conftest import dlexp_cmd
 
 
 @pytest.fixture
@@ -34,7 +27,7 @@ def test_disk_full_is_one_line_and_resume_continues(small_disk):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     args = ["train", "trainer.backend=keras", "trainer.epochs=30", "dataset.n_samples=300", "trainer.plots=false",
             "logger=none"]
-    proc = subprocess.run([_dlexp(), *args], cwd=small_disk, capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run([*dlexp_cmd(), *args], cwd=small_disk, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 1, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "could not write (No space left on device)" in lines[0], proc.stderr[-2000:]
@@ -43,7 +36,7 @@ def test_disk_full_is_one_line_and_resume_continues(small_disk):
     done = len(pd.read_csv(run / "metrics.csv"))
     assert 0 < done < 30
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    proc = subprocess.run([_dlexp(), "train", f"resume={run}"], cwd=small_disk, capture_output=True, text=True,
+    proc = subprocess.run([*dlexp_cmd(), "train", f"resume={run}"], cwd=small_disk, capture_output=True, text=True,
                           timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -24,7 +25,7 @@ class WriteError(DlexpError):
 
 
 # errno values that mean "the disk cannot take it", not a bug in dlexp.
-DISK_ERRNOS = {28, 30, 122, 27, 5}  # ENOSPC, EROFS, EDQUOT, EFBIG, EIO
+DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
 def is_disk_error(err: BaseException) -> bool:

@@ -17,6 +17,8 @@ def _packaged(group: str) -> tuple[str, ...]:
 # The built-in activations: the files of conf/activation/ (each has a builder in nn/activations.py,
 # which checks the two agree when it loads).
 ACTIVATIONS: tuple[str, ...] = _packaged("activation")
+# The optimizers: the files of conf/optimizer/ (each an entry of train/optimizers.py; a test checks).
+OPTIMIZERS: tuple[str, ...] = _packaged("optimizer")
 
 # Keras initializer name -> the keyword arguments dlexp lets a config set.
 INITIALIZER_PARAMS: dict[str, tuple[str, ...]] = {

@@ -25,9 +25,8 @@ from typing import Any, Dict, Optional, Tuple
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dlexp.config.presets import group_options
 from dlexp.errors import ConfigError
-from dlexp.config.names import ACTIVATIONS, INITIALIZER_PARAMS, is_import_path
+from dlexp.config.names import ACTIVATIONS, INITIALIZER_PARAMS, OPTIMIZERS, is_import_path
 
 # ---------------------------------------------------------------- helpers
 
@@ -263,11 +262,6 @@ class ClippingConfig:
         _check(self.value > 0, "value", self.value, "a number > 0")
 
 
-@functools.lru_cache(maxsize=None)  # the installed package's files: fixed for the process
-def _packaged_options(group: str) -> tuple[str, ...]:
-    return tuple(group_options(group))
-
-
 @dataclass(frozen=True)
 class OptimizerConfig:
     name: str = "adam"
@@ -275,8 +269,7 @@ class OptimizerConfig:
     momentum: float = 0.0  # sgd only
 
     def __post_init__(self) -> None:
-        known = _packaged_options("optimizer")  # conf/optimizer/*.yaml; each has an entry in train/optimizers.py
-        _check(self.name in known, "name", self.name, "one of: " + ", ".join(known))
+        _check(self.name in OPTIMIZERS, "name", self.name, "one of: " + ", ".join(OPTIMIZERS))
         _check(0 < self.learning_rate <= 10, "learning_rate", self.learning_rate, "a number in (0, 10]")
         _check(0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
 
