@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from dlexp.config import schema as C
 from dlexp.data import datasets as data
+from dlexp.data.files import MnistData
+from dlexp.data.generators import digits, moons_circles, spiral, unstable
 from dlexp.errors import ConfigError
 
 
@@ -24,7 +25,7 @@ def notebook_spiral(n_samples=1000, n_classes=3, noise=0.2):
 
 
 def test_spiral_is_the_notebooks():
-    x, y = data.spiral(C.SpiralData())
+    x, y = spiral.generate(spiral.Config())
     x_nb, y_nb = notebook_spiral()
     np.testing.assert_array_equal(x, x_nb)
     np.testing.assert_array_equal(y, y_nb)
@@ -34,24 +35,24 @@ def test_unstable_is_the_notebooks():
     np.random.seed(42)
     x_nb = np.random.randn(1000, 10) * 10
     y_nb = np.random.randint(0, 2, 1000)
-    x, y = data.unstable(C.UnstableData())
+    x, y = unstable.generate(unstable.Config())
     np.testing.assert_array_equal(x, x_nb)
     np.testing.assert_array_equal(y, y_nb)
 
 
 def test_moons_circles_is_standardized_with_four_balanced_classes():
-    x, y = data.moons_circles(C.MoonsCirclesData())
+    x, y = moons_circles.generate(moons_circles.Config())
     assert x.shape == (1000, 2)
     np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-9)
     assert np.bincount(y).tolist() == [250, 250, 250, 250]
 
 
 def test_test_split_is_stratified_with_its_own_seed():
-    ds = data.load(C.SpiralData(), 0.2, 42, True)
+    ds = data.load(spiral.Config(), 0.2, 42, True)
     assert sorted(np.bincount(ds.y_test).tolist()) == [66, 67, 67]
-    again = data.load(C.SpiralData(), 0.2, 42, True)
+    again = data.load(spiral.Config(), 0.2, 42, True)
     np.testing.assert_array_equal(ds.x_test, again.x_test)
-    other = data.load(C.SpiralData(), 0.2, 7, True)
+    other = data.load(spiral.Config(), 0.2, 7, True)
     assert not np.array_equal(ds.x_test, other.x_test)
 
 
@@ -61,7 +62,7 @@ def test_validation_cut_is_keras_semantics():
 
 
 def test_digits_works_offline():
-    ds = data.load(C.DigitsData(), 0.2, 42, True)
+    ds = data.load(digits.Config(), 0.2, 42, True)
     assert ds.input_dim == 64 and ds.n_classes == 10 and ds.x_train.max() <= 1.0
 
 
@@ -70,20 +71,20 @@ def test_mnist_from_a_local_npz(tmp_path):
     path = tmp_path / "mnist.npz"
     np.savez(path, x_train=rng.integers(0, 255, (60, 28, 28)), y_train=np.arange(60) % 10,
              x_test=rng.integers(0, 255, (20, 28, 28)), y_test=np.arange(20) % 10)
-    ds = data.load(C.MnistData(path=str(path)), 0.2, 42, True)
+    ds = data.load(MnistData(path=str(path)), 0.2, 42, True)
     assert ds.x_train.shape == (60, 784) and ds.x_test.shape == (20, 784)
     assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
-    assert data.sample_count(C.MnistData(path=str(path))) == 80
+    assert data.sample_count(MnistData(path=str(path))) == 80
 
 
 def test_mnist_missing_or_malformed_files_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"^dataset.path: got '.*nope.npz'; allowed: an existing .npz"):
-        data.load(C.MnistData(path=str(tmp_path / "nope.npz")), 0.2, 42, True)
+        data.load(MnistData(path=str(tmp_path / "nope.npz")), 0.2, 42, True)
     bad = tmp_path / "bad.npz"
     bad.write_text("not a zip")
     with pytest.raises(ConfigError, match=r"^dataset.path: .*allowed: a valid .npz"):
-        data.load(C.MnistData(path=str(bad)), 0.2, 42, True)
+        data.load(MnistData(path=str(bad)), 0.2, 42, True)
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, images=np.zeros((3, 2)))
     with pytest.raises(ConfigError, match=r"keys x_train, y_train or x, y \(found: images\)"):
-        data.load(C.MnistData(path=str(wrong)), 0.2, 42, True)
+        data.load(MnistData(path=str(wrong)), 0.2, 42, True)

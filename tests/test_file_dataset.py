@@ -13,7 +13,8 @@ import pytest
 
 from dlexp.cli import train as cli
 from dlexp.data import datasets as data
-from dlexp.config import schema as C
+from dlexp.data import files
+from dlexp.data.files import FileData, MnistData
 from dlexp.errors import ConfigError, DlexpError
 
 
@@ -375,31 +376,31 @@ def test_npz_x_y_is_split_flattened_and_counted(tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "img.npz"
     np.savez(path, x=rng.integers(0, 255, (50, 4, 4), dtype=np.uint8), y=(np.arange(50) % 5).astype(np.uint8))
-    ds = data.load(C.FileData(path=str(path)), 0.2, 42, True)
+    ds = data.load(FileData(path=str(path)), 0.2, 42, True)
     assert ds.name == "file"
     assert ds.x_train.shape == (40, 16) and ds.x_test.shape == (10, 16) and ds.input_dim == 16
     assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64
     assert ds.n_classes == 5 and not ds.binary
     assert sorted(np.bincount(ds.y_test)) == [2] * 5  # stratified
     assert ds.x_train.max() > 1  # scale: none keeps the values
-    assert data.sample_count(C.FileData(path=str(path))) == 50
+    assert data.sample_count(FileData(path=str(path))) == 50
 
 
 def test_npz_with_its_own_test_set_keeps_it_and_limits_only_training(tmp_path):
     path = tmp_path / "own.npz"
     x_train = np.arange(40 * 3, dtype=float).reshape(40, 3)
     np.savez(path, x_train=x_train, y_train=np.arange(40) % 2, x_test=np.ones((7, 3)), y_test=np.arange(7) % 2)
-    ds = data.load(C.FileData(path=str(path), limit=30), 0.2, 42, True)
+    ds = data.load(FileData(path=str(path), limit=30), 0.2, 42, True)
     assert ds.x_train.shape == (30, 3) and ds.x_test.shape == (7, 3)
     np.testing.assert_array_equal(ds.x_train, x_train[:30])
     assert ds.binary and ds.n_classes == 2
-    assert data.sample_count(C.FileData(path=str(path), limit=30)) == 37
+    assert data.sample_count(FileData(path=str(path), limit=30)) == 37
 
 
 def test_csv_features_labels_and_label_column(tmp_path):
     rows = [(i, 2 * i, float(i % 3), -i) for i in range(30)]
     path = write_csv(tmp_path / "d.csv", ["a", "b", "cls", "c"], rows)
-    ds = data.load(C.FileData(path=str(path), label_column="cls"), 0.2, 42, False)
+    ds = data.load(FileData(path=str(path), label_column="cls"), 0.2, 42, False)
     assert ds.x_train.shape == (24, 3) and ds.x_test.shape == (6, 3)
     assert ds.n_classes == 3 and ds.y_train.dtype == np.int64
     x = np.vstack([ds.x_train, ds.x_test])
@@ -411,7 +412,7 @@ def test_csv_features_labels_and_label_column(tmp_path):
 
 def test_csv_default_label_column_and_spaces_after_commas(tmp_path):
     (tmp_path / "s.csv").write_text("x1, x2, label\n" + "".join(f"{i}, {i + 1}, {i % 2}\n" for i in range(10)))
-    ds = data.load(C.FileData(path=str(tmp_path / "s.csv")), 0.2, 42, True)
+    ds = data.load(FileData(path=str(tmp_path / "s.csv")), 0.2, 42, True)
     assert ds.input_dim == 2 and ds.n_samples == 10 and ds.binary
 
 
@@ -421,8 +422,8 @@ def test_scaling_options(tmp_path, scale):
     x = rng.normal(50, 10, (100, 3)) * np.array([1, 5, 0]) + np.array([0, 0, 7])  # last column constant
     path = tmp_path / "s.npz"
     np.savez(path, x=x, y=np.arange(100) % 2)
-    ds = data.load(C.FileData(path=str(path), scale=scale), 0.2, 42, True)
-    raw = data.load(C.FileData(path=str(path)), 0.2, 42, True)
+    ds = data.load(FileData(path=str(path), scale=scale), 0.2, 42, True)
+    raw = data.load(FileData(path=str(path)), 0.2, 42, True)
     if scale == "standard":
         np.testing.assert_allclose(ds.x_train[:, :2].mean(axis=0), 0, atol=1e-5)
         np.testing.assert_allclose(ds.x_train[:, :2].std(axis=0), 1, atol=1e-4)
@@ -443,14 +444,14 @@ def test_mnist_is_the_file_loader_with_image_scaling(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "mnist.npz"
     np.savez(path, x=rng.integers(0, 255, (100, 28, 28), dtype=np.uint8), y=np.arange(100) % 10)
-    mnist = data.load(C.MnistData(path=str(path), limit=50), 0.2, 42, True)
-    same = data.load(C.FileData(path=str(path), limit=50, scale="images"), 0.2, 42, True)
+    mnist = data.load(MnistData(path=str(path), limit=50), 0.2, 42, True)
+    same = data.load(FileData(path=str(path), limit=50, scale="images"), 0.2, 42, True)
     assert mnist.name == "mnist" and mnist.x_train.shape == (40, 784) and mnist.x_train.max() <= 1.0
     for k in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(mnist, k), getattr(same, k))
     np.savez(path, x=np.zeros((20, 28, 28)), y=np.zeros(20))  # the same checks
     with pytest.raises(ConfigError, match=r"^dataset.path: .*allowed: labels of at least 2 classes"):
-        data.sample_count(C.MnistData(path=str(path)))
+        data.sample_count(MnistData(path=str(path)))
 
 
 def test_the_preflight_reads_a_file_once_for_all_runs(tmp_path, monkeypatch, compose):
@@ -458,21 +459,21 @@ def test_the_preflight_reads_a_file_once_for_all_runs(tmp_path, monkeypatch, com
 
     path = write_csv(tmp_path / "d.csv", ["a", "b", "label"], good_rows(60))
     calls = []
-    read = data.read_file
-    monkeypatch.setattr(data, "read_file", lambda opts: calls.append(opts) or read(opts))
+    read = files.file_reader.read_file
+    monkeypatch.setattr(files.file_reader, "read_file", lambda opts: calls.append(opts) or read(opts))
     specs = [j.spec for j in experiment.expand(compose(["+exp=real_dataset", "dataset=file", f"dataset.path={path}",
                                                         "trainer.batch_size=8"]))]
     assert len(specs) == 2
     data.check_sizes(specs)
     assert len(calls) == 1
-    assert specs[0].dataset == C.FileData(path=str(path))
+    assert specs[0].dataset == FileData(path=str(path))
 
 
 def test_dataset_file_composes_with_its_documented_defaults(compose):
     from dlexp.config import experiment
 
     (job,) = experiment.expand(compose(["dataset=file", "dataset.path=/data/mine.csv"]))
-    assert job.spec.dataset == C.FileData(path="/data/mine.csv", label_column="label", scale="none", limit=None)
+    assert job.spec.dataset == FileData(path="/data/mine.csv", label_column="label", scale="none", limit=None)
 
 
 @pytest.mark.slow

@@ -78,13 +78,13 @@ def test_exercise_specific_settings(compose):
 
 
 def test_data_sets_have_the_notebooks_sizes():
-    from dlexp.config import schema as C
+    from dlexp.data.generators import moons_circles, spiral, unstable
 
-    spiral = data.load(C.SpiralData(), 0.2, 42, True)
-    assert spiral.n_samples == 999 and len(spiral.x_test) == 200 and spiral.n_classes == 3
-    mc = data.load(C.MoonsCirclesData(), 0.2, 42, True)
+    sp = data.load(spiral.Config(), 0.2, 42, True)
+    assert sp.n_samples == 999 and len(sp.x_test) == 200 and sp.n_classes == 3
+    mc = data.load(moons_circles.Config(), 0.2, 42, True)
     assert mc.n_samples == 1000 and len(mc.x_test) == 200 and mc.n_classes == 4
-    un = data.load(C.UnstableData(), 0.2, 42, False)
+    un = data.load(unstable.Config(), 0.2, 42, False)
     assert un.x_train.shape == (800, 10) and un.binary
 
 

@@ -5,7 +5,8 @@ frozen ``RunSpec`` tree of dataclasses: OmegaConf's structured merge does the
 type checks and rejects unknown keys (which also stops ``_target_`` from
 smuggling arbitrary callables in), and each dataclass's ``__post_init__``
 checks ranges. Every failure becomes one ``ConfigError`` line:
-``field: got VALUE; allowed: ...``.
+``field: got VALUE; allowed: ...``. The ``dataset`` group's dataclasses live with
+their data sets in the data package (``DATASETS``: a module per generator, plus the files).
 
 This module must not import TensorFlow: config errors answer in well under a
 second.
@@ -25,158 +26,10 @@ from typing import Any, Dict, Optional, Tuple
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dlexp.errors import ConfigError
+from dlexp.checks import check, fraction, positive_int
 from dlexp.config.names import ACTIVATIONS, INITIALIZER_PARAMS, OPTIMIZERS, is_import_path
-
-# ---------------------------------------------------------------- helpers
-
-
-def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(name, value, allowed)
-
-
-def _positive_int(name: str, value: int) -> None:
-    _check(value >= 1, name, value, "an integer >= 1")
-
-
-def _fraction(name: str, value: float, *, open_low: bool = True) -> None:
-    low_ok = value > 0 if open_low else value >= 0
-    _check(low_ok and value < 1, name, value, "a number in (0, 1)" if open_low else "a number in [0, 1)")
-
-
-# ---------------------------------------------------------------- datasets
-
-
-@dataclass(frozen=True)
-class SpiralData:
-    """Exercise 1's spiral: ``n_classes`` arms of ``n_samples // n_classes`` points."""
-
-    name: str = "spiral"
-    n_samples: int = 1000
-    n_classes: int = 3
-    noise: float = 0.2
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        _check(self.n_classes >= 2, "n_classes", self.n_classes, "an integer >= 2")
-        _check(self.n_samples >= 2 * self.n_classes, "n_samples", self.n_samples, f"an integer >= 2 * n_classes ({2 * self.n_classes})")
-        _check(self.noise >= 0, "noise", self.noise, "a number >= 0")
-
-
-@dataclass(frozen=True)
-class MoonsCirclesData:
-    """Exercise 4's 4-class set: two moons plus two circles shifted to (2, 2)."""
-
-    name: str = "moons_circles"
-    n_samples: int = 500  # per part: 500 moons + 500 circles
-    moons_noise: float = 0.15
-    circles_noise: float = 0.1
-    factor: float = 0.5
-    circles_scale: float = 2.0  # the notebook moves the circles: X * 2 + 2
-    circles_offset: float = 2.0
-    standardize: bool = True
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        _check(self.n_samples >= 4, "n_samples", self.n_samples, "an integer >= 4")
-        _check(0 < self.factor < 1, "factor", self.factor, "a number in (0, 1)")
-        _check(self.moons_noise >= 0, "moons_noise", self.moons_noise, "a number >= 0")
-        _check(self.circles_noise >= 0, "circles_noise", self.circles_noise, "a number >= 0")
-
-
-@dataclass(frozen=True)
-class UnstableData:
-    """Exercise 7: Gaussian inputs scaled by ``scale`` with random binary labels."""
-
-    name: str = "unstable"
-    n_samples: int = 1000
-    n_features: int = 10
-    scale: float = 10.0
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        _check(self.n_samples >= 10, "n_samples", self.n_samples, "an integer >= 10")
-        _positive_int("n_features", self.n_features)
-        _check(self.scale > 0, "scale", self.scale, "a number > 0")
-
-
-@dataclass(frozen=True)
-class ClassificationData:
-    """scikit-learn's make_classification."""
-
-    name: str = "classification"
-    n_samples: int = 1000
-    n_features: int = 20
-    n_informative: int = 10
-    n_redundant: int = 5
-    n_classes: int = 3
-    class_sep: float = 1.0
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        _check(self.n_classes >= 2, "n_classes", self.n_classes, "an integer >= 2")
-        _check(self.n_samples >= 2 * self.n_classes, "n_samples", self.n_samples, "an integer >= 2 * n_classes")
-        _check(1 <= self.n_informative <= self.n_features, "n_informative", self.n_informative, f"an integer in [1, n_features={self.n_features}]")
-        _check(self.n_informative + self.n_redundant <= self.n_features, "n_redundant", self.n_redundant,
-               f"at most n_features - n_informative = {self.n_features - self.n_informative}")
-
-
-@dataclass(frozen=True)
-class DigitsData:
-    """scikit-learn's bundled 8x8 digits (1,797 images, ships offline)."""
-
-    name: str = "digits"
-    scale: bool = True  # divide pixel values (0..16) by 16
-
-
-@dataclass(frozen=True)
-class MnistData:
-    """MNIST-style images: a local file read like ``dataset=file`` with ``scale=images``, or Keras' loader."""
-
-    name: str = "mnist"
-    path: Optional[str] = None
-    limit: Optional[int] = None  # keep only the first N training images (speed)
-
-    def __post_init__(self) -> None:
-        if self.limit is not None:
-            _check(self.limit >= 10, "limit", self.limit, "null or an integer >= 10")
-
-
-FILE_SCALES = ("none", "standard", "max", "images")
-
-
-@dataclass(frozen=True)
-class FileData:
-    """The user's own data file: .npz (x, y or x_train, y_train[, x_test, y_test]) or .csv
-    (a header row, numeric feature columns, an integer label column). ``dataset=mnist`` is the same
-    loader with ``scale=images``. The file itself is checked before training (data.check_sizes):
-    ``path`` is required there, not here, so ``dataset=file`` composes without one."""
-
-    name: str = "file"
-    path: Optional[str] = None
-    label_column: str = "label"  # .csv: the column holding the class labels; every other column is a feature
-    # none: as in the file; standard: (x - mean) / std per feature; max: x / max|x| per feature (both
-    # measured on the training part); images: / 255 when the largest value is above 1 (as dataset=mnist)
-    scale: str = "none"
-    limit: Optional[int] = None  # keep only the first N training samples (speed)
-
-    def __post_init__(self) -> None:
-        _check(self.scale in FILE_SCALES, "scale", self.scale, "one of: " + ", ".join(FILE_SCALES))
-        _check(bool(self.label_column), "label_column", self.label_column, "a column name of the .csv file")
-        if self.limit is not None:
-            _check(self.limit >= 10, "limit", self.limit, "null or an integer >= 10")
-
-
-DATASETS: dict[str, type] = {
-    "spiral": SpiralData,
-    "moons_circles": MoonsCirclesData,
-    "unstable": UnstableData,
-    "classification": ClassificationData,
-    "digits": DigitsData,
-    "mnist": MnistData,
-    "file": FileData,
-}
+from dlexp.data.datasets import DATASETS
+from dlexp.errors import ConfigError
 
 # ---------------------------------------------------------------- model and layers
 
@@ -192,15 +45,15 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))  # OmegaConf hands back a list
-        _check(self.kind in ("mlp", "residual"), "kind", self.kind, "one of: mlp, residual")
-        _check(len(self.hidden) >= 1, "hidden", list(self.hidden), "a non-empty list of positive integers, e.g. [100, 100]")
+        check(self.kind in ("mlp", "residual"), "kind", self.kind, "one of: mlp, residual")
+        check(len(self.hidden) >= 1, "hidden", list(self.hidden), "a non-empty list of positive integers, e.g. [100, 100]")
         for width in self.hidden:
-            _check(isinstance(width, int) and width >= 1, "hidden", list(self.hidden), "a non-empty list of positive integers")
-        _fraction("dropout", self.dropout, open_low=False)
-        _positive_int("block_size", self.block_size)
+            check(isinstance(width, int) and width >= 1, "hidden", list(self.hidden), "a non-empty list of positive integers")
+        fraction("dropout", self.dropout, open_low=False)
+        positive_int("block_size", self.block_size)
         if self.kind == "residual":
-            _check(len(set(self.hidden)) == 1, "hidden", list(self.hidden),
-                   "equal widths for a residual MLP (identity skips need matching shapes)")
+            check(len(set(self.hidden)) == 1, "hidden", list(self.hidden),
+                  "equal widths for a residual MLP (identity skips need matching shapes)")
 
 
 @dataclass(frozen=True)
@@ -212,7 +65,7 @@ class ActivationConfig:
 
     def __post_init__(self) -> None:
         allowed = ", ".join(ACTIVATIONS) + ", or an import path 'module:function'"
-        _check(self.name in ACTIVATIONS or is_import_path(self.name), "name", self.name, allowed)
+        check(self.name in ACTIVATIONS or is_import_path(self.name), "name", self.name, allowed)
 
 
 @dataclass(frozen=True)
@@ -223,13 +76,13 @@ class InitializerConfig:
     params: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check(self.name in INITIALIZER_PARAMS, "name", self.name, "one of: " + ", ".join(INITIALIZER_PARAMS))
+        check(self.name in INITIALIZER_PARAMS, "name", self.name, "one of: " + ", ".join(INITIALIZER_PARAMS))
         allowed = INITIALIZER_PARAMS[self.name]
         for key in self.params:
-            _check(key in allowed, f"params.{key}", self.params[key],
-                   f"parameters of {self.name}: {', '.join(allowed) or 'none'}")
+            check(key in allowed, f"params.{key}", self.params[key],
+                  f"parameters of {self.name}: {', '.join(allowed) or 'none'}")
         if "stddev" in self.params:
-            _check(float(self.params["stddev"]) > 0, "params.stddev", self.params["stddev"], "a number > 0")
+            check(float(self.params["stddev"]) > 0, "params.stddev", self.params["stddev"], "a number > 0")
 
 
 @dataclass(frozen=True)
@@ -242,11 +95,11 @@ class NormalizationConfig:
     epsilon: float = 0.001
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("none", "batchnorm"), "kind", self.kind, "one of: none, batchnorm")
-        _check(self.placement in ("post_activation", "pre_activation"), "placement", self.placement,
-               "one of: post_activation, pre_activation")
-        _fraction("momentum", self.momentum)
-        _check(self.epsilon > 0, "epsilon", self.epsilon, "a number > 0")
+        check(self.kind in ("none", "batchnorm"), "kind", self.kind, "one of: none, batchnorm")
+        check(self.placement in ("post_activation", "pre_activation"), "placement", self.placement,
+              "one of: post_activation, pre_activation")
+        fraction("momentum", self.momentum)
+        check(self.epsilon > 0, "epsilon", self.epsilon, "a number > 0")
 
 
 @dataclass(frozen=True)
@@ -257,9 +110,9 @@ class ClippingConfig:
     value: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("none", "value", "norm", "global_norm"), "kind", self.kind,
-               "one of: none, value, norm, global_norm")
-        _check(self.value > 0, "value", self.value, "a number > 0")
+        check(self.kind in ("none", "value", "norm", "global_norm"), "kind", self.kind,
+              "one of: none, value, norm, global_norm")
+        check(self.value > 0, "value", self.value, "a number > 0")
 
 
 @dataclass(frozen=True)
@@ -269,9 +122,9 @@ class OptimizerConfig:
     momentum: float = 0.0  # sgd only
 
     def __post_init__(self) -> None:
-        _check(self.name in OPTIMIZERS, "name", self.name, "one of: " + ", ".join(OPTIMIZERS))
-        _check(0 < self.learning_rate <= 10, "learning_rate", self.learning_rate, "a number in (0, 10]")
-        _check(0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
+        check(self.name in OPTIMIZERS, "name", self.name, "one of: " + ", ".join(OPTIMIZERS))
+        check(0 < self.learning_rate <= 10, "learning_rate", self.learning_rate, "a number in (0, 10]")
+        check(0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -282,9 +135,9 @@ class EarlyStoppingConfig:
     restore_best: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.monitor in ("val_loss", "val_accuracy", "loss", "accuracy"), "monitor", self.monitor,
-               "one of: val_loss, val_accuracy, loss, accuracy")
-        _check(self.patience >= 0, "patience", self.patience, "an integer >= 0")
+        check(self.monitor in ("val_loss", "val_accuracy", "loss", "accuracy"), "monitor", self.monitor,
+              "one of: val_loss, val_accuracy, loss, accuracy")
+        check(self.patience >= 0, "patience", self.patience, "an integer >= 0")
 
 
 @dataclass(frozen=True)
@@ -309,17 +162,17 @@ class TrainerConfig:
     threads: Optional[int] = None  # TF intra-op threads; None = cores / parallel jobs
 
     def __post_init__(self) -> None:
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        _check(self.diagnostics_every >= 0, "diagnostics_every", self.diagnostics_every,
-               "an integer >= 0 (0: only before training and after the last epoch)")
-        _fraction("validation_split", self.validation_split)
-        _fraction("test_size", self.test_size)
-        _check(self.progress in ("auto", "rich", "plain", "none"), "progress", self.progress,
-               "one of: auto, rich, plain, none")
-        _check(self.backend in ("auto", "keras", "stack"), "backend", self.backend, "one of: auto, keras, stack")
+        positive_int("epochs", self.epochs)
+        positive_int("batch_size", self.batch_size)
+        check(self.diagnostics_every >= 0, "diagnostics_every", self.diagnostics_every,
+              "an integer >= 0 (0: only before training and after the last epoch)")
+        fraction("validation_split", self.validation_split)
+        fraction("test_size", self.test_size)
+        check(self.progress in ("auto", "rich", "plain", "none"), "progress", self.progress,
+              "one of: auto, rich, plain, none")
+        check(self.backend in ("auto", "keras", "stack"), "backend", self.backend, "one of: auto, keras, stack")
         if self.threads is not None:
-            _positive_int("threads", self.threads)
+            positive_int("threads", self.threads)
 
 
 def diagnostics_due(every: int, epoch: int, epochs: int, stopping: bool = False) -> bool:
@@ -428,12 +281,12 @@ def _check_numbers(obj: Any, prefix: str = "") -> None:
         elif isinstance(value, dict):  # e.g. an initializer's params
             for key, item in value.items():
                 if isinstance(item, float):
-                    _check(math.isfinite(item), f"{name}.{key}", item, "a finite number")
+                    check(math.isfinite(item), f"{name}.{key}", item, "a finite number")
         elif isinstance(value, float):
-            _check(math.isfinite(value), name, value, "a finite number")
+            check(math.isfinite(value), name, value, "a finite number")
         elif f.name.endswith("seed"):
-            _check(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEED, name, value,
-                   f"an integer from 0 to {MAX_SEED}")
+            check(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEED, name, value,
+                  f"an integer from 0 to {MAX_SEED}")
 
 
 def _qualified(schema: type, name: str) -> str:
@@ -499,11 +352,11 @@ def to_spec(cfg: Any, variant: str = "default") -> RunSpec:
     for group, schema in GROUP_SCHEMAS.items():
         parts[group] = _build(schema, cfg.get(group), group)
     name = cfg.get("name", "default")
-    _check(isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isascii()
-           and name.replace("_", "").replace("-", "").isalnum(), "name", name,
-           f"1 to {MAX_NAME} ASCII letters, digits, '-' and '_'")
+    check(isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isascii()
+          and name.replace("_", "").replace("-", "").isalnum(), "name", name,
+          f"1 to {MAX_NAME} ASCII letters, digits, '-' and '_'")
     root = cfg.get("output_root", "outputs")
-    _check(isinstance(root, str) and root.strip() != "", "output_root", root, "a folder path, e.g. outputs")
+    check(isinstance(root, str) and root.strip() != "", "output_root", root, "a folder path, e.g. outputs")
     spec = RunSpec(name=name, variant=variant, output_root=root, **parts)
     check_consistency(spec)
     return spec
@@ -515,15 +368,3 @@ def check_consistency(spec: RunSpec) -> None:
     es = t.early_stopping
     if es.enabled and es.monitor.startswith("val_") and t.validation_split <= 0:
         raise ConfigError("trainer.early_stopping.monitor", es.monitor, "loss or accuracy when there is no validation split")
-
-
-def check_against_data(spec: RunSpec, n_samples: int) -> None:
-    """Checks that need the data set's size (batch larger than the data, empty splits)."""
-    t = spec.trainer
-    n_train_all = int(n_samples * (1 - t.test_size))
-    n_fit = int(n_train_all * (1 - t.validation_split))
-    if n_fit < 1 or n_train_all - n_fit < 1:
-        raise ConfigError("trainer.validation_split", t.validation_split,
-                          f"a fraction that leaves both training and validation data ({n_train_all} samples after the test split)")
-    if t.batch_size > n_fit:
-        raise ConfigError("trainer.batch_size", t.batch_size, f"at most the {n_fit} training samples")

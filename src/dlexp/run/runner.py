@@ -37,7 +37,7 @@ def load_data(jobs: list[Job]) -> dict[Any, data.Dataset]:
         if key not in cache:
             t = job.spec.trainer
             cache[key] = data.load(job.spec.dataset, t.test_size, t.split_seed, t.stratify)
-        config.check_against_data(job.spec, cache[key].n_samples)
+        data.check_against_data(job.spec, cache[key].n_samples)
     return cache
 
 

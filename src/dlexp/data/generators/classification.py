@@ -1,0 +1,43 @@
+"""scikit-learn's make_classification: informative, redundant and noise features around class clusters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlexp.checks import check
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "classification"
+    n_samples: int = 1000
+    n_features: int = 20
+    n_informative: int = 10
+    n_redundant: int = 5
+    n_classes: int = 3
+    class_sep: float = 1.0
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        check(self.n_classes >= 2, "n_classes", self.n_classes, "an integer >= 2")
+        check(self.n_samples >= 2 * self.n_classes, "n_samples", self.n_samples, "an integer >= 2 * n_classes")
+        check(1 <= self.n_informative <= self.n_features, "n_informative", self.n_informative,
+              f"an integer in [1, n_features={self.n_features}]")
+        check(self.n_informative + self.n_redundant <= self.n_features, "n_redundant", self.n_redundant,
+              f"at most n_features - n_informative = {self.n_features - self.n_informative}")
+
+
+def sample_count(cfg: Config) -> int:
+    return cfg.n_samples
+
+
+def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_classification  # scikit-learn loads only when data is built
+
+    return make_classification(
+        n_samples=cfg.n_samples, n_features=cfg.n_features, n_informative=cfg.n_informative,
+        n_redundant=cfg.n_redundant, n_classes=cfg.n_classes, class_sep=cfg.class_sep,
+        random_state=cfg.seed,
+    )

@@ -1,0 +1,34 @@
+"""Exercise 7: Gaussian inputs scaled by ``scale`` with random binary labels that carry no signal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlexp.checks import check, positive_int
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "unstable"
+    n_samples: int = 1000
+    n_features: int = 10
+    scale: float = 10.0
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        check(self.n_samples >= 10, "n_samples", self.n_samples, "an integer >= 10")
+        positive_int("n_features", self.n_features)
+        check(self.scale > 0, "scale", self.scale, "a number > 0")
+
+
+def sample_count(cfg: Config) -> int:
+    return cfg.n_samples
+
+
+def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.RandomState(cfg.seed)
+    x = rng.randn(cfg.n_samples, cfg.n_features) * cfg.scale
+    y = rng.randint(0, 2, cfg.n_samples)
+    return x, y
