@@ -98,7 +98,7 @@ def _job(tmp_path, mode):
 
 
 def test_mlflow_run_name_is_the_job_folder_in_a_sweep(tmp_path):
-    from dlexp.run.trackers import mlflow_run_name
+    from dlexp.run.trackers.mlflow_logger import mlflow_run_name
 
     root = tmp_path / "outputs"
     sweep = root / "default" / "multirun" / "2026-01-01_00-00-00_abc123"
