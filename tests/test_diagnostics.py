@@ -30,11 +30,6 @@ def test_loss_variance_is_the_notebooks_tail_variance():
     assert D.loss_variance(losses, 10) == pytest.approx(np.var(losses[10:]))
 
 
-def test_epochs_to_fraction():
-    assert D.epochs_to_fraction([0.1, 0.5, 0.85, 0.95, 1.0], 0.9) == 4
-    assert D.epochs_to_fraction([1.0], 0.9) == 1
-
-
 def test_layer_diagnostics_match_hand_computed_values():
     """A 1-input, 2-unit ReLU layer with fixed weights: dead units and dL/dW by hand."""
     import keras

@@ -326,7 +326,7 @@ def test_summarize_mean_ci_and_log():
     f = pd.DataFrame({"g": ["x", "x", "x", "y"], "v": [1.0, 2.0, 3.0, 5.0]})
     s = ep.summarize(f, ["g"], "v").set_index("g")
     assert s.loc["x", "mean"] == pytest.approx(2.0)
-    assert s.loc["x", "ci_low"] == pytest.approx(-0.484, abs=1e-3) and s.loc["x", "n"] == 3
+    assert 1.0 <= s.loc["x", "ci_low"] < 2.0 < s.loc["x", "ci_high"] <= 3.0 and s.loc["x", "n"] == 3  # bootstrap: within the values
     assert math.isnan(s.loc["y", "ci_low"])  # one value: no interval
     lg = ep.summarize(pd.DataFrame({"g": [1, 1], "v": [1e-2, 1e-4]}), ["g"], "v", log=True)
     assert lg["mean"].iloc[0] == pytest.approx(1e-3)  # geometric mean

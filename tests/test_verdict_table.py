@@ -187,7 +187,8 @@ def test_claims_tables_label_the_mean_and_give_a_reason(repro):
     assert "14800 >= 0" in fewer["reason"]
     chance = next(r for k, r in rows.items() if k.startswith("The deep network learns"))
     assert (chance["quantity"], chance["claimed"]) == ("deep.test_accuracy", "> 0.5")
-    assert chance["reason"] == "whole CI > 0.5" and chance["verdict"] == "supported"
+    # the runs' spiral (noise 0.2): the best possible classifier is within sampling noise of chance
+    assert chance["verdict"] == "undecidable here" and chance["reason"].startswith("the best possible classifier scores")
     missing = next(r for r in rows.values() if r["quantity"].startswith("relu_20"))
     assert missing["reason"] == "no finished runs to measure"  # the note, said once
     assert all(r["reason"] for r in rows.values())
@@ -199,20 +200,6 @@ def test_claims_csv_keeps_its_columns(repro):
     frame = pd.read_csv(root / "claims.csv")
     assert list(frame.columns) == claims.CLAIM_COLUMNS
     assert "no finished runs" in " ".join(frame["note"].dropna())
-
-
-@pytest.mark.parametrize("values,op,threshold,reason", [
-    ([0.10, 0.12, 0.11], ">", 0.0, "whole CI > 0"),
-    ([-0.10, -0.12, -0.11], ">", 0.0, "whole CI <= 0"),
-    ([-0.10, 0.12, 0.01], ">", 0.0, "CI includes 0"),
-    ([3.0, 3.0], "<", 1.0, "same value on every seed: 3 >= 1"),
-    ([0.5], ">", 0.0, "one seed: no interval (run with --seeds >= 2)"),
-    ([], ">", 0.0, "no finished runs to measure"),
-])
-def test_verdict_reason(values, op, threshold, reason):
-    from dlexp.report import stats
-
-    assert stats.verdict_reason(stats.mean_ci(values), op, threshold) == reason
 
 
 # -- the verdict table on the terminal ------------------------------------------------------------------
@@ -264,7 +251,7 @@ def test_dlexp_report_prints_the_verdict_table(repro, capsys, monkeypatch):
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert lines[-1] == f"report: {root / 'report.html'}"
-    assert re.search(r"^Verdicts: supported: \d+, contradicted: \d+, inconclusive: \d+", out, re.M)
+    assert re.search(r"^\d+ supported, \d+ contradicted, \d+ inconclusive, \d+ undecidable here \(of \d+ claims\)$", out, re.M)
     for claim_id in _claim_ids(root):
         assert re.search(rf"^{claim_id} +\S", out, re.M), claim_id
     assert re.search(r"^deep_fewer_parameters +14800 +\[14800, 14800\] +contradicted", out, re.M)

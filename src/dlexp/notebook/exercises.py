@@ -28,6 +28,39 @@ class Exercise:
     # How often they need them: reproduce sets trainer.diagnostics_every to it (0: only at epoch 0
     # and the last epoch; N: also every N-th epoch).
     layer_stats_every: int = 1
+    # Variations of the setup the claims are also judged under (name -> Variation); see Variation.
+    variations: dict = field(default_factory=dict)
+
+    def variation_presets(self) -> dict[str, list[str]]:
+        """variation -> the presets its claims need rerun under it (in claim order)."""
+        out: dict[str, list[str]] = {}
+        for claim in self.claims:
+            for name in claim.get("variations") or ():
+                if "preset" in claim and claim["preset"] not in out.setdefault(name, []):
+                    out[name].append(claim["preset"])
+        return out
+
+
+@dataclass(frozen=True)
+class Variation:
+    """A change of the notebook's setup (config overrides) under which claims are judged again:
+    to find what a verdict depends on (early stopping off), or to judge a claim where it can be
+    decided when the notebook's setting cannot (a spiral with less noise)."""
+
+    name: str
+    what: str  # for the report: "early stopping off"
+    set: tuple[tuple[str, object], ...]  # (dotted key, value) overrides
+
+    @property
+    def overrides(self) -> list[str]:
+        import json
+
+        return [f"{key}={json.dumps(value) if isinstance(value, (list, dict)) else value}" for key, value in self.set]
+
+
+def variation_folder(preset: str, variation: str) -> str:
+    """The folder (and run name) of a preset rerun under a variation."""
+    return f"{preset}__{variation}"
 
 
 def exercises_dir() -> Path:
@@ -44,7 +77,22 @@ def load(name: str) -> Exercise:
                     analysis=d.get("analysis"), claims=tuple(d.get("claims") or ()),
                     layer_stats=_checked(name, "layer_stats", d.get("layer_stats", True), bool, "true or false"),
                     layer_stats_every=_checked(name, "layer_stats_every", d.get("layer_stats_every", 1), int,
-                                               "an integer >= 0", lambda v: v >= 0))
+                                               "an integer >= 0", lambda v: v >= 0),
+                    variations=_variations(name, d))
+
+
+def _variations(name: str, d: dict) -> dict:
+    found = {}
+    for key, spec in (d.get("variations") or {}).items():
+        _checked(name, f"variations.{key}", spec, dict, "a mapping with 'what' and 'set'",
+                 lambda v: isinstance(v.get("what"), str) and isinstance(v.get("set"), dict) and v["set"])
+        found[key] = Variation(key, spec["what"], tuple(spec["set"].items()))
+    for claim in d.get("claims") or ():
+        for key in claim.get("variations") or ():
+            if key not in found:
+                raise ConfigError(f"exercises/{name}.yaml: claims.{claim.get('id')}.variations", key,
+                                  "one of the exercise's variations: " + (", ".join(found) or "(none defined)"))
+    return found
 
 
 def _checked(name: str, key: str, value, kind: type, allowed: str, ok=lambda v: True):

@@ -176,9 +176,9 @@ def _seeds_note(frame: pd.DataFrame) -> str:
 def _bar_caption(frame: pd.DataFrame, what: str) -> str:
     lo, _ = seeds_range(frame)
     if lo >= 2:
-        ci = ("error bars are 95% confidence intervals over seeds (t-interval"
-              + ("; with 2 seeds that is +/- 12.7 standard errors, so they are wide)" if lo == 2 else ")")
-              + "; a triangle at the edge of the axis marks an interval that runs off it")
+        ci = ("error bars are 95% bootstrap intervals over seeds (within the seeds' values; with few seeds "
+              "they are too narrow, the claims' tests decide); a triangle at the edge of the axis marks an "
+              "interval that runs off it")
     else:
         ci = "error bars need at least 2 seeds per variant and are missing where there is one"
     return f"{what}: bar = mean over seeds ({_seeds_note(frame)}), {ci}; black dots are the individual seeds."

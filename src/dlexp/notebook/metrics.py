@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dlexp import artifacts
-from dlexp.train.diagnostics import epochs_to_fraction, loss_variance
+from dlexp.train.diagnostics import loss_variance
 
 
 @dataclass
@@ -47,6 +47,17 @@ class RunRecord:
     @cached_property
     def probes(self) -> pd.DataFrame:
         return self._csv("probes.csv")
+
+    @cached_property
+    def config(self) -> dict:
+        """The run's resolved config.yaml ({} when missing)."""
+        path = self.folder / artifacts.CONFIG
+        return (artifacts.read_yaml(path) or {}) if path.exists() else {}
+
+    @property
+    def epoch_budget(self) -> int:
+        """The epochs the run was allowed (trainer.epochs), else the epochs it ran."""
+        return int((self.config.get("trainer") or {}).get("epochs") or len(self.history))
 
 
 def _num(v) -> float:
@@ -89,6 +100,49 @@ def _probe(r: RunRecord, which: str) -> float:
     return float(acc[-1])
 
 
+# Speed of learning is the first epoch at which validation accuracy reaches a fixed target. A run that
+# never does (early stopping fired first, or the budget ran out) is censored: it counts as budget + 1,
+# slower than any run that got there, never as fast.
+SPEED_TARGET = 0.9
+
+
+def reaches(r: RunRecord, target: float = SPEED_TARGET) -> bool:
+    h = r.history
+    return bool(not h.empty and (h["val_accuracy"].to_numpy() >= target).any())
+
+
+def epochs_to_target(r: RunRecord, target: float = SPEED_TARGET) -> float:
+    h = r.history
+    if h.empty:
+        return math.nan
+    hits = np.flatnonzero(h["val_accuracy"].to_numpy() >= target)
+    return float(hits[0] + 1) if len(hits) else float(r.epoch_budget + 1)
+
+
+def _second_moments(r: RunRecord) -> np.ndarray:
+    """Each hidden layer's mean squared activation at initialization, first layer first."""
+    init = _final_layers(r, epoch="first").sort_values("layer")
+    return (init["act_mean"] ** 2 + init["act_std"] ** 2).to_numpy(dtype="float64")
+
+
+def signal_drift_init(r: RunRecord) -> float:
+    """|log| of the per-layer factor by which the activations' second moment changes at initialization:
+    0 when the signal keeps its scale through depth (what He initialization is designed for with ReLU)."""
+    m2 = _second_moments(r)
+    if len(m2) < 2 or m2[0] <= 0 or m2[-1] <= 0:
+        return math.nan
+    return abs(math.log(m2[-1] / m2[0])) / (len(m2) - 1)
+
+
+def max_rise(losses: np.ndarray) -> float:
+    """max over epochs t of loss[t] / min(loss[:t]): a loss spike of 3x gives 3, steady descent 1."""
+    losses = np.asarray(losses, dtype="float64")
+    if len(losses) < 2:
+        return math.nan
+    best = np.minimum.accumulate(losses)[:-1]
+    return float(max(1.0, np.max(losses[1:] / np.where(best > 0, best, np.nan))))
+
+
 def _history(r: RunRecord, fn: Callable[[pd.DataFrame], float]) -> float:
     return fn(r.history) if not r.history.empty else math.nan
 
@@ -104,8 +158,15 @@ METRICS: dict[str, Callable[[RunRecord], float]] = {
     "generalization_gap": lambda r: _history(r, lambda h: float(h["accuracy"].iloc[-1] - h["val_accuracy"].iloc[-1])),
     # Exercise 7's stability figure: np.var(history['loss'][10:])
     "loss_variance_after_10": lambda r: _history(r, lambda h: loss_variance(h["loss"].to_numpy(), 10)),
-    "epochs_to_90pct_val_accuracy": lambda r: _history(
-        r, lambda h: float(epochs_to_fraction(h["val_accuracy"].to_numpy(), 0.9))),
+    "epochs_to_val_accuracy_0.9": epochs_to_target,
+    # stability: the largest factor by which the training loss rose above its best so far (1: never rose)
+    "max_loss_rise": lambda r: _history(r, lambda h: max_rise(h["loss"].to_numpy())),
+    "signal_drift_init": signal_drift_init,
+    # |ln sd| of the last hidden layer's activations at initialization: 0 at unit scale
+    "unit_scale_error_last_init": lambda r: abs(math.log(float(
+        _final_layers(r, "first").sort_values("layer")["act_std"].iloc[-1]))),
+    # the largest per-layer kernel-gradient norm at initialization (log10): how far gradients explode
+    "log10_grad_norm_init": lambda r: math.log10(float(_final_layers(r, "first")["grad_norm"].max())),
     "dead_fraction_final": lambda r: _unit_weighted(_final_layers(r), "dead_fraction"),
     "weight_proxy_dead_final": lambda r: _unit_weighted(_final_layers(r), "weight_proxy_dead_fraction"),
     "proxy_error_final": lambda r: abs(_unit_weighted(_final_layers(r), "weight_proxy_dead_fraction")
@@ -122,6 +183,10 @@ METRICS: dict[str, Callable[[RunRecord], float]] = {
 
 # Metrics that cannot change with the seed: one run is enough to decide a claim on them.
 DETERMINISTIC = {"param_count"}
+# Metrics whose value can be censored (the event did not happen within the run): claim -> did it happen.
+CENSORED = {"epochs_to_val_accuracy_0.9": reaches}
+# Accuracies: bounded by the data set's Bayes ceiling (data/bayes.py).
+ACCURACIES = {"test_accuracy", "final_val_accuracy", "best_val_accuracy"}
 
 
 def measure(record: RunRecord, metric: str) -> float:

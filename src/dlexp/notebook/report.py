@@ -27,19 +27,30 @@ column) and the side of a threshold it should lie on (the `claimed` column). \
 Every configuration was trained once per seed; seeds change the weight initialization, dropout masks \
 and data shuffling, never the data set. For a claim comparing two configurations a and b the quantity \
 is, for each seed, the difference a − b of the metric (a paired comparison: both were trained with the \
-same seed); `mean of quantity` is the mean of those differences over the `seeds` seeds and `95% CI` its \
-95% confidence interval, mean ± t(0.975, n-1)·sd/√n. For a claim about one configuration we do the same \
-with the metric itself. \
-**Verdict rule:** *supported* when the whole interval lies on the side the claim states; \
-*contradicted* when the whole interval lies on the other side (for a value that does not change \
-with the seed, such as a parameter count, when the value itself fails the comparison); \
-*inconclusive* when the interval contains the threshold, or when only one seed was run. \
-Inconclusive does not mean false: it means these runs cannot tell. The `reason` column says which case \
-applies."""
+same seed); for a claim about one configuration it is the metric itself. `mean of quantity` is its mean over the \
+`seeds` seeds and `95% CI` a paired bootstrap percentile interval (10,000 resamples, fixed random seed), \
+which stays within the per-seed values, so an accuracy's interval stays in [0, 1]; with few seeds it \
+is too narrow, so it describes the spread and the test decides. \
+**Test:** the exact sign-flip permutation test of the mean (all 2^n sign patterns of n seeds; no normal \
+distribution assumed): `p` is the one-sided p-value of the side the data favour. No p is below 2^-n \
+(5 seeds: 0.031). **Many claims at once:** Holm's step-down correction over every tested claim keeps the \
+chance of any false verdict among them at 0.05; the `reason` gives each claim's p and the Holm threshold \
+it had to meet, and how many seeds could meet it. Claims under variations are a second family. \
+**Verdicts:** *supported* / *contradicted* when the corrected p of the claimed / the opposite side is \
+<= 0.05; *inconclusive* otherwise (not false: these runs cannot tell); a value that cannot vary with the \
+seed (a parameter count, a function value, a no-training simulation) is decided by the value itself, \
+at any number of seeds. *Undecidable here*: the data cannot pass or fail the claim: `ceiling` is the \
+Bayes-optimal accuracy of the test split (computed exactly from the generator's noise), and when it \
+is barely above chance, below the claim's threshold, or every run already sits at it, no network can \
+decide an accuracy claim. **Variations** rerun a preset with one setting changed (early stopping off, \
+a less noisy data set) and judge the claim again; `cause` says, from the runs, what made a verdict \
+(early stopping that kept an early epoch, seeds that collapsed to chance) and what changes under each \
+variation."""
 
 # The claims as the reports show them: claims.csv's columns renamed, plus claims.DETAIL_COLUMNS.
-CLAIM_VIEW = {"claim": "claim", "quantity": "quantity", "claimed": "claimed", "n_seeds": "seeds",
-              "mean": "mean of quantity", "95% CI": "95% CI", "verdict": "verdict", "reason": "reason"}
+CLAIM_VIEW = {"claim": "claim", "setting": "setting", "quantity": "quantity", "claimed": "claimed", "n_seeds": "seeds",
+              "mean": "mean of quantity", "95% CI": "95% CI", "ceiling": "ceiling", "verdict": "verdict",
+              "reason": "reason", "cause": "cause"}
 
 
 def _fmt_ci(row) -> str:
@@ -49,9 +60,18 @@ def _fmt_ci(row) -> str:
 
 
 def claims_view(claims: pd.DataFrame, exercise: bool = False) -> pd.DataFrame:
-    """The claims table of the reports (``exercise``: with the exercise column, for the overview)."""
+    """The claims table of the reports. ``exercise``: the overview, with the exercise column, the
+    notebook's setting only and each variation's verdict in one column; else every setting's row."""
     view = claims.assign(**{"95% CI": claims.apply(_fmt_ci, axis=1) if len(claims) else []})
-    cols = (["exercise"] if exercise else []) + list(CLAIM_VIEW)
+    if "setting" not in view:
+        view = view.assign(setting="notebook", cause="", ceiling=None)
+    cols = list(CLAIM_VIEW)
+    if exercise:
+        others = view[view["setting"] != "notebook"]
+        varied = {cid: "; ".join(f"{r.setting}: {r.verdict}" for r in g.itertuples()) for cid, g in others.groupby("claim_id")}
+        view = view[view["setting"] == "notebook"].assign(
+            **{"under variations": lambda v: [varied.get(c, "") for c in v["claim_id"]]})
+        cols = ["exercise"] + [c for c in cols if c not in ("setting", "cause")] + ["under variations"]
     return view[cols].rename(columns=CLAIM_VIEW)
 
 
@@ -222,13 +242,19 @@ def write_reproduction_report(out: Path, figures: Optional[dict[str, list]] = No
     return {"md": out / "report.md", "html": out / "report.html", "claims": out / "claims.csv"}
 
 
-VERDICT_STYLE = {stats.SUPPORTED: "green", stats.CONTRADICTED: "red", stats.INCONCLUSIVE: "yellow"}
+VERDICT_STYLE = {stats.SUPPORTED: "green", stats.CONTRADICTED: "red", stats.INCONCLUSIVE: "yellow",
+                 stats.UNDECIDABLE: "blue"}
+
+
+def _notebook_rows(claims: pd.DataFrame) -> pd.DataFrame:
+    return claims[claims["setting"] == "notebook"] if "setting" in claims else claims
 
 
 def verdict_counts(claims: pd.DataFrame) -> str:
-    counts = claims["verdict"].value_counts().to_dict()
-    return (", ".join(f"{v}: {counts.get(v, 0)}" for v in (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE))
-            + f" (of {len(claims)} claims)")
+    """The verdicts under the notebook's setting, counted."""
+    main = _notebook_rows(claims)
+    counts = main["verdict"].value_counts().to_dict()
+    return ", ".join(f"{counts.get(v, 0)} {v}" for v in stats.VERDICTS) + f" (of {len(main)} claims)"
 
 
 def print_verdicts(claims, console=None) -> None:
@@ -253,13 +279,13 @@ def print_verdicts(claims, console=None) -> None:
     table.add_column("mean", justify="right", no_wrap=True)
     table.add_column("95% CI", justify="right")
     table.add_column("verdict", no_wrap=True)
-    for r in claims.itertuples(index=False):
+    for r in _notebook_rows(claims).itertuples(index=False):
         table.add_row(str(r.claim_id), format_value(r.mean), _fmt_ci(r._asdict()),
                       Text(str(r.verdict), style=VERDICT_STYLE.get(r.verdict, "")))
-    console.print(f"Verdicts: {verdict_counts(claims)}")
+    console.print(verdict_counts(claims))
     console.print(table)
     console.print("mean: over the seeds, of a − b for a claim comparing configurations a and b, else of the "
-                  "metric (report.md: the quantity and the claim).")
+                  "metric. report.md: the quantity, the test, the reason, and the verdicts under variations.")
 
 
 def main(argv: list[str]) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 from dlexp import artifacts
 from dlexp.run import startup
 from dlexp.errors import ConfigError, DlexpError
-from dlexp.notebook.exercises import Exercise, load, names
+from dlexp.notebook.exercises import Exercise, load, names, variation_folder
 
 MANIFEST = "reproduction.json"
 FIRST_SEED = 42  # the notebook's seed; seed k of N is 42 + k
@@ -50,6 +50,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-report", action="store_true", help="train only; `dlexp report DIR` writes it later")
     p.add_argument("--diagnostics", action="store_true",
                    help="per-layer stats (dead units, gradient norms) for every exercise, not only those whose report uses them")
+    p.add_argument("--no-variations", action="store_true",
+                   help="skip the claims' variations (presets rerun with one setting changed, e.g. early stopping off)")
     p.add_argument("--run-plots", action="store_true",
                    help="also draw each run's own PNGs (the report's figures aggregate the seeds either way)")
     try:
@@ -117,6 +119,9 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
             presets = [(p, []) for p in ex.presets]
             if ex.name == "real_dataset" and args.mnist:
                 presets.append(("real_dataset", ["dataset=mnist", f"dataset.path={args.mnist}", "name=real_dataset_mnist"]))
+            if not args.no_variations:
+                for name, on in ex.variation_presets().items():
+                    presets += [(p, [*ex.variations[name].overrides, f"name={variation_folder(p, name)}"]) for p in on]
             for preset, extra in presets:
                 try:
                     cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats, ex.layer_stats_every) + extra)

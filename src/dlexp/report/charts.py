@@ -6,23 +6,21 @@ so the report's glue (``report_figures``) only reads folders.
 
 How seeds are shown (``spread``):
 
-* ``"band"``: the mean line with a shaded 95% t-interval over seeds
-  (mean +/- t(0.975, n-1) * sd / sqrt(n), as in the claims);
-* ``"seeds"``: the mean line with one thin line per seed. With two seeds the
-  95% interval is +/- 12.7 standard errors, a band as tall as the axis, so
-  the seeds themselves say more;
+* ``"band"``: the mean line with a shaded 95% bootstrap interval over seeds
+  (as in the claims; it stays within the seeds' values);
+* ``"seeds"``: the mean line with one thin line per seed. With two or three seeds
+  an interval says little, so the seeds themselves are shown;
 * ``"mean"``: the mean line only.
 
 ``spread_for(n_seeds)`` picks "band" from three seeds on and "seeds" below;
 ``spread_caption`` says in words what was drawn, for the figure's caption.
 Values drawn on a log axis (gradient norms) are averaged in log space: the
-line is the geometric mean and the band a t-interval of log10 values.
+line is the geometric mean and the band a bootstrap interval of log10 values.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -59,7 +57,7 @@ def spread_caption(spread: str, n_seeds: int) -> str:
 
 
 def summarize(frame: pd.DataFrame, by: Sequence[str], value: str, log: bool = False) -> pd.DataFrame:
-    """Per group of ``by``: mean, 95% CI (t-interval over the rows) and n of ``value``.
+    """Per group of ``by``: mean, 95% CI (bootstrap over the rows, as the claims') and n of ``value``.
 
     With ``log``, non-positive values are dropped and the statistics are taken on
     log10 values and mapped back (geometric mean, multiplicative interval).
@@ -82,21 +80,11 @@ def summarize(frame: pd.DataFrame, by: Sequence[str], value: str, log: bool = Fa
     return pd.DataFrame(rows, columns=cols)
 
 
-@lru_cache(maxsize=None)
-def _t975(df: int) -> float:
-    return stats.t_quantile(0.975, df)
-
-
 def _mean_ci(v: np.ndarray) -> tuple[float, float, float]:
-    """``stats.mean_ci`` (mean, 95% t-interval; no interval for one value) with the t quantile cached:
-    a figure asks for hundreds of them (one per epoch and variant)."""
-    if len(v) == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(np.mean(v))
-    if len(v) == 1:
-        return mean, math.nan, math.nan
-    half = _t975(len(v) - 1) * float(np.std(v, ddof=1)) / math.sqrt(len(v))
-    return mean, mean - half, mean + half
+    """``stats.mean_ci``: mean and 95% bootstrap interval (inside the values' range, as the claims'); no interval
+    for one value."""
+    e = stats.mean_ci(v)
+    return e.mean, e.ci_low, e.ci_high
 
 
 def _order(frame: pd.DataFrame, column: str, order: Optional[Sequence] = None) -> list:

@@ -100,13 +100,6 @@ class Estimate:
         return len(self.values)
 
 
-def t_quantile(p: float, df: int) -> float:
-    """Student's t quantile (the figures' bands still use it; the claims do not)."""
-    from scipy.stats import t
-
-    return float(t.ppf(p, df))
-
-
 def bootstrap_ci(values: Sequence[float], level: float = LEVEL, resamples: int = RESAMPLES,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean: the same inputs give the same interval, inside [min, max].

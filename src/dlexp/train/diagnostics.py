@@ -110,11 +110,3 @@ def loss_variance(losses, start_epoch: int = 10) -> float:
     tail = np.asarray(losses, dtype=np.float64)[start_epoch:]
     return float(np.var(tail)) if len(tail) else float("nan")
 
-
-def epochs_to_fraction(values, fraction: float = 0.9) -> int:
-    """First epoch (1-based) at which ``values`` reach ``fraction`` of their final value."""
-    v = np.asarray(values, dtype=np.float64)
-    if len(v) == 0:
-        return 0
-    target = fraction * v[-1]
-    return int(np.argmax(v >= target) + 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -46,3 +46,16 @@ def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     if cfg.standardize:
         x = StandardScaler().fit_transform(x)
     return x, y
+
+
+def posterior(cfg: Config, x: np.ndarray) -> np.ndarray:
+    """Exact P(class | x): each class is Gaussian noise around its noise-free points (the circles'
+    noise scaled with them), then the same standardization as the data."""
+    from dlexp.data import bayes
+
+    centres, labels = generate(replace(cfg, moons_noise=0.0, circles_noise=0.0, standardize=False))
+    noise = np.where(labels < 2, cfg.moons_noise, cfg.circles_noise * abs(cfg.circles_scale))
+    sigma = np.repeat(np.maximum(noise, 1e-9)[:, None], centres.shape[1], axis=1)
+    noisy = generate(replace(cfg, standardize=False))[0] if cfg.standardize else None
+    centres, sigma = bayes.standardized(centres, sigma, noisy)
+    return bayes.mixture_posterior(x, centres, labels, sigma, 4)

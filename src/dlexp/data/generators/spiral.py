@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,3 +41,12 @@ def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
         xs.append(np.column_stack([x1, x2]))
         ys.append(np.full(n_per_class, k))
     return np.vstack(xs), np.hstack(ys)
+
+
+def posterior(cfg: Config, x: np.ndarray) -> np.ndarray:
+    """Exact P(class | x): each class is Gaussian noise (sd ``noise``) around its noise-free arm points."""
+    from dlexp.data import bayes
+
+    centres, labels = generate(replace(cfg, noise=0.0))
+    sigma = np.full_like(centres, max(cfg.noise, 1e-9))  # noise 0: the nearest arm point decides
+    return bayes.mixture_posterior(x, centres, labels, sigma, cfg.n_classes)
