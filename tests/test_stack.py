@@ -87,6 +87,8 @@ EQUIVALENCE_CASES = {
                     "n_classes": 2}},  # one sigmoid unit, binary cross-entropy
     "sgd_bn_pre": {"optimizer": {"name": "sgd", "learning_rate": 0.05},
                    "normalization": {"kind": "batchnorm", "placement": "pre_activation"}},
+    # the notebook's batches: one shuffled order repeated every epoch
+    "sgd_one_order_every_epoch": {"optimizer": {"name": "sgd", "learning_rate": 0.05}, "trainer": {"reshuffle": False, "shuffle": True}},
 }
 
 
@@ -373,6 +375,24 @@ def test_different_seeds_start_from_their_own_built_weights(moons):
         assert np.array_equal(theta[m], trainable)  # Keras' trainable order is the buffer's layout
     assert not np.allclose(theta[0], theta[1])
     assert np.all(mean == 0) and np.all(var == 1)
+
+
+def test_reshuffle_false_repeats_one_order_every_epoch():
+    """trainer.reshuffle=false: the notebook's batches (Keras 3.15's fit repeats one permutation under
+    tf.random.set_seed); the default draws a new order each epoch."""
+    import tensorflow as tf
+
+    from dlexp.train.keras_fit import epoch_batches
+
+    x, y = np.arange(40, dtype="float32").reshape(20, 2), np.arange(20)
+
+    def orders(reshuffle):
+        batches = list(epoch_batches(x, y, 20, seed=3, shuffle=True, start_epoch=0, epochs=3, reshuffle=reshuffle))
+        return [tf.cast(b[1], tf.int64).numpy().tolist() for b in batches]
+
+    same, new = orders(False), orders(True)
+    assert same[0] == same[1] == same[2] != sorted(same[0])
+    assert new[0] != new[1] and new[0] == same[0]
 
 
 def test_each_seed_has_its_own_batch_order():

@@ -150,6 +150,9 @@ class TrainerConfig:
     stratify: bool = True
     seed: int = 42
     shuffle: bool = True
+    # False: one shuffled order repeated every epoch, as the notebook's fit(shuffle=True) after
+    # tf.random.set_seed does in Keras 3.15; True (dlexp's default): a new order each epoch.
+    reshuffle: bool = True
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     diagnostics: bool = True  # per-epoch dead units, activation stats, gradient norms
     diagnostics_every: int = 1  # ... after every N-th epoch and the last one trained (0: that one only); diagnostics_due

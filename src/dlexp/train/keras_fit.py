@@ -107,14 +107,14 @@ def backup_epoch(backup_dir: Optional[Path]) -> int:
 
 
 def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, shuffle: bool,
-                  start_epoch: int, epochs: int) -> tf.data.Dataset:
+                  start_epoch: int, epochs: int, reshuffle: bool = True) -> tf.data.Dataset:
     """Batches for epochs ``start_epoch..epochs-1``, each in ``data.epoch_order`` (Keras-sized last batch).
     Each epoch's order is made when the epoch starts, so a long run holds one order, not all of them."""
     xt, yt = tf.constant(x), tf.constant(y)
     n = len(x)
 
     def order_of(epoch) -> np.ndarray:
-        return epoch_order(seed, int(epoch), n, shuffle).astype("int32")
+        return epoch_order(seed, int(epoch) if reshuffle else 0, n, shuffle).astype("int32")
 
     def one_epoch(epoch):
         order = tf.numpy_function(order_of, [epoch], tf.int32, stateful=False)
@@ -171,7 +171,7 @@ def fit_one(
 
     start = time.perf_counter()
     x_fit, y_fit = data.x_train[:cut], data.y_train[:cut]
-    batches = epoch_batches(x_fit, y_fit, t.batch_size, spec.seed, t.shuffle, start_epoch, t.epochs)
+    batches = epoch_batches(x_fit, y_fit, t.batch_size, spec.seed, t.shuffle, start_epoch, t.epochs, t.reshuffle)
     # validation_data = the last fraction of the training data: Keras' validation_split, made explicit.
     model.fit(batches, epochs=t.epochs, shuffle=False, steps_per_epoch=-(-cut // t.batch_size), verbose=0, callbacks=callbacks,
               validation_data=(data.x_train[cut:], data.y_train[cut:]), validation_batch_size=max(t.batch_size, 1024))

@@ -341,7 +341,7 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
         if not running.any():
             break
         e_start = time.perf_counter()
-        perm = np.stack([epoch_order(s.seed, epoch, cut, t.shuffle) for s in specs]).astype("int32")
+        perm = np.stack([epoch_order(s.seed, epoch if t.reshuffle else 0, cut, t.shuffle) for s in specs]).astype("int32")
         was_frozen = frozen.copy()
         loss_sum, hit_sum, count, finite, val_loss_sum, val_hit_sum = _epoch(
             engine, running, freeze, perm, engine.dropout_seeds(epoch), (x_fit_t, y_fit_t, x_val_t, y_val_t))
