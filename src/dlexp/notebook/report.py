@@ -25,7 +25,9 @@ from dlexp.notebook.exercises import Exercise, load
 METHOD = """Each claim the notebook makes is turned into a check on a measured quantity (the `quantity` \
 column) and the side of a threshold it should lie on (the `claimed` column). \
 Every configuration was trained once per seed; seeds change the weight initialization, dropout masks \
-and data shuffling, never the data set. For a claim comparing two configurations a and b the quantity \
+and data shuffling, never the data set. dlexp draws a new batch order every epoch; the notebook's \
+`fit(shuffle=True)` after `tf.random.set_seed` repeats one order every epoch in Keras 3.15, which changes \
+loss curves (`--set trainer.reshuffle=false` trains the notebook's way). For a claim comparing two configurations a and b the quantity \
 is, for each seed, the difference a − b of the metric (a paired comparison: both were trained with the \
 same seed); for a claim about one configuration it is the metric itself. `mean of quantity` is its mean over the \
 `seeds` seeds and `95% CI` a paired bootstrap percentile interval (10,000 resamples, fixed random seed), \
