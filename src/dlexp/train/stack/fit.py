@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import keras
@@ -46,77 +46,9 @@ from dlexp.train import interrupts
 from dlexp.nn import models
 from dlexp.config.schema import RunSpec, diagnostics_due
 from dlexp.data.datasets import Dataset, epoch_order, validation_cut
-from dlexp.config.names import is_import_path
 from dlexp.train.stack.engine import GRAD_SAMPLES, StackEngine
+from dlexp.train.stack.groups import norm_key, stack_groups, stack_key  # noqa: F401 (part of this module's API)
 from dlexp.train.keras_fit import FitResult, loss_for, make_optimizer
-
-def stack_key(spec: RunSpec) -> Optional[tuple]:
-    """Specs with equal keys can train in one stack; None means "use training.fit_one".
-
-    Members may differ in: trainer seed, epochs, early stopping, initializer,
-    dropout rate, clipping (kind and value), learning rate and (built-in)
-    activation. Names and the trainer's progress/threads/checkpoint/probes
-    settings do not affect training and are ignored too. Normalization is not
-    in the key: ``stack_groups`` lets members without BatchNormalization join
-    members with one BN configuration.
-    """
-    if is_import_path(spec.activation.name):
-        return None  # a user function may not be elementwise over the (M, B, units) layout
-    d = asdict(spec)
-    d["dataset"] = repr(spec.dataset)  # which generator too, not only its fields
-    for group, name in _FREE_FIELDS:
-        d[group].pop(name, None)
-    for name in ("name", "variant", "activation", "initializer", "clipping", "normalization"):
-        d.pop(name)
-    return ("stack", _frozen(d))
-
-
-def norm_key(spec: RunSpec) -> Optional[tuple]:
-    """The BatchNormalization configuration (None without BN): one per stack."""
-    norm = spec.normalization
-    return None if norm.kind == "none" else _frozen(asdict(norm))
-
-
-def stack_groups(specs: list[RunSpec]) -> list[list[int]]:
-    """Indices of ``specs`` grouped into stacks, in first-seen order; unstackable specs stand alone.
-
-    Within one ``stack_key``, members with BN split by BN configuration and the
-    members without BN join the first BN group (their BN is masked out).
-    """
-    by_key: dict = {}
-    for i, spec in enumerate(specs):
-        key = stack_key(spec)
-        by_key.setdefault(("solo", i) if key is None else key, []).append(i)
-    groups: list[list[int]] = []
-    for members in by_key.values():
-        by_norm: dict = {}
-        for i in members:
-            by_norm.setdefault(norm_key(specs[i]), []).append(i)
-        plain = by_norm.pop(None, [])
-        split = list(by_norm.values())
-        if split:
-            split[0] = sorted(split[0] + plain)
-        elif plain:
-            split = [plain]
-        groups += split
-    return sorted(groups, key=lambda g: g[0])
-
-
-# Per-member values (everything else must be equal); progress, threads, checkpoint, probes and tsne
-# do not change how a network trains (a stack does not checkpoint mid-run).
-_FREE_FIELDS = (("trainer", "seed"), ("trainer", "epochs"), ("trainer", "early_stopping"), ("trainer", "progress"),
-                ("trainer", "threads"), ("trainer", "checkpoint"), ("trainer", "probes"), ("trainer", "tsne"),
-                ("model", "dropout"), ("optimizer", "learning_rate"))
-
-
-def _frozen(value):
-    """A hashable copy of nested dicts/lists."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
-    return value
-
 
 # ---------------------------------------------------------------- early stopping, per member
 
