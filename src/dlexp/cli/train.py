@@ -77,7 +77,18 @@ def preflight_jobs(args: list[str]) -> list:
         check_import_path(job.spec.activation.name)
         trackers.check_available(job.spec)  # logger=mlflow without MLflow installed: one line, before TF
     data.check_sizes([j.spec for j in jobs])  # missing/malformed data files, batch larger than the data
+    check_budget(jobs)
     return jobs
+
+
+def check_budget(jobs: list) -> None:
+    """Runs that cannot fit in this machine's memory or cannot finish are refused with the estimate
+    (run/budget.py). Many seeds make a command's runs many; otherwise its epochs make them long."""
+    from dlexp.run import budget
+
+    seeds = {j.spec.seed for j in jobs}
+    runs = budget.Blame("seeds", len(seeds)) if len(seeds) > 1 else None
+    budget.check([j.spec for j in jobs], runs=runs)
 
 
 def check_import_path(name: str) -> None:
@@ -313,6 +324,7 @@ def resume_run(folder_arg: str, extra: list[str]) -> int:
     from dlexp.data import datasets as data
 
     data.check_sizes([j.spec for j in jobs])
+    check_budget(jobs)
     from dlexp.run import native_log
 
     native_log.import_tensorflow()

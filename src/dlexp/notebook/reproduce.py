@@ -133,7 +133,18 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
                 jobs = [_tsne_for_first_seed(job, seeds[0]) for job in experiment.expand(plain)]
                 data.check_sizes([j.spec for j in jobs])
                 plans.append((ex, plain["name"], plain, jobs))
+    check_budget(plans, args)
     return plans
+
+
+def check_budget(plans: list[tuple], args: argparse.Namespace) -> None:
+    """All presets' runs, as they will train together, must fit in memory and be able to finish
+    (run/budget.py); the message names --epochs or --seeds, the options that make them large."""
+    from dlexp.run import budget
+
+    runs = budget.Blame("--epochs", args.epochs) if args.epochs is not None else budget.Blame("--seeds", args.seeds)
+    budget.check([job.spec for *_, jobs in plans for job in jobs], runs=runs,
+                 rename=lambda field: "--epochs" if field == "trainer.epochs" and args.epochs is not None else field)
 
 
 def _tsne_for_first_seed(job, first_seed: int):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dlexp import artifacts
-from dlexp.run import native_log
+from dlexp.run import budget, native_log
 from dlexp.config import schema as config
 from dlexp.data import datasets as data
 from dlexp.config import experiment
@@ -26,6 +26,7 @@ from dlexp.errors import DlexpError, WriteError, is_disk_error
 from dlexp.config.experiment import Job
 from dlexp.run.prefetch import StackPrefetch
 from dlexp.run.progress import Progress, group_title, run_names  # noqa: F401 (Progress: part of the runner's API)
+from dlexp.train.stack import groups
 from dlexp.run.writer import BACKUP, RunWriter, is_finished, resume_epoch, spec_hash, spec_to_dict  # noqa: F401
 
 
@@ -48,16 +49,7 @@ def data_key(spec: config.RunSpec):
 
 def plan(jobs: list[Job]) -> list[list[Job]]:
     """Groups of jobs to train together: compatible runs share a vectorized stack, the rest go alone."""
-    if not jobs:  # nothing to train (all finished, or analyses only): no TensorFlow import
-        return []
-    try:
-        from dlexp.train.stack.fit import stack_groups
-    except ImportError:
-        return [[j] for j in jobs]
-    keras_only = [j for j in jobs if j.spec.trainer.backend == "keras"]
-    stackable = [j for j in jobs if j.spec.trainer.backend != "keras"]
-    groups = [[stackable[i] for i in g] for g in stack_groups([j.spec for j in stackable])]
-    return [[j] for j in keras_only] + groups
+    return [[jobs[i] for i in g] for g in groups.plan_groups([j.spec for j in jobs])]
 
 
 def uses_keras_fit(group: list[Job]) -> bool:
@@ -65,16 +57,7 @@ def uses_keras_fit(group: list[Job]) -> bool:
     stack, or when it keeps per-epoch backups (only the Keras path resumes mid-run). Otherwise the
     stack engine trains it too: a stack of one runs a whole epoch per call, much faster than
     Keras' per-step loop."""
-    if len(group) != 1:
-        return False
-    spec = group[0].spec
-    from dlexp.train.stack.fit import stack_key
-
-    if stack_key(spec) is None:  # e.g. a user activation: only Keras can train it
-        return True
-    if spec.trainer.backend == "stack":
-        return False
-    return spec.trainer.backend == "keras" or spec.trainer.checkpoint
+    return groups.trains_with_keras([job.spec for job in group])
 
 
 def _fit_group(group: list[Job], dataset: data.Dataset, writers: list[RunWriter], progress: Progress,
@@ -391,7 +374,7 @@ def _diagnosed_share(t: config.TrainerConfig) -> float:
     """The share of epochs after which the layer diagnostics measure (each costs about an epoch)."""
     if not t.diagnostics:
         return 0.0
-    return sum(config.diagnostics_due(t.diagnostics_every, e, t.epochs) for e in range(1, t.epochs + 1)) / t.epochs
+    return budget.diagnosed_epochs(t.diagnostics_every, t.epochs) / t.epochs  # counted, not looped over
 
 
 def _raise_first(futures: list[Future]) -> None:

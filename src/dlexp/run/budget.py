@@ -1,0 +1,480 @@
+"""Memory and work of the runs a command asks for, estimated before anything starts.
+
+The preflights (``dlexp train``, its ``resume=``, ``dlexp reproduce``) call ``check``: a command
+whose runs cannot fit in the memory this machine has available, or cannot finish in any
+reasonable time, is refused with one ``ConfigError`` line naming the field that makes it too
+large, its value and the estimate, before TensorFlow is imported and before any folder exists.
+
+The estimate follows what the code holds at its peak: the data set while it is generated and
+split, then the arrays the trainers keep; each stack's weights, gradients and optimizer state;
+the largest pass through a network (a training batch, the layer diagnostics, evaluation, the
+decision-boundary grid, the probes' representations), in the chunks the trainers use; and the
+per-epoch history kept in memory. It is rough, within a factor of about two; the sizes that are
+refused are off by far more than that. Pure arithmetic on a validated ``RunSpec``: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from dlexp.config.schema import ModelConfig, RunSpec, TrainerConfig
+from dlexp.data import datasets as data
+from dlexp.errors import ConfigError
+from dlexp.train.stack.groups import plan_groups, trains_with_keras
+
+# ---------------------------------------------------------------- what the code holds (bytes)
+
+FLOAT = 4  # the networks and the split data are float32
+# Per feature value while a generator's data is made and split: float64 as generated, a float64
+# copy some generators make (make_classification shuffles its columns), float32 copies for the split.
+GENERATED_VALUE_BYTES = 28
+FILE_VALUE_BYTES = 20  # a data file's array as stored, its float32 copy, the split and scaled copies
+# Per sample while the data is made and split: int64 labels, the stratified split's index arrays,
+# the generators' per-sample temporaries.
+SAMPLE_BYTES = 100
+# Per feature value while training: the float32 train/test arrays and the tensors a trainer copies them into.
+RESIDENT_VALUE_BYTES = 8
+RESIDENT_SAMPLE_BYTES = 16  # the labels and their tensor copy
+# Per parameter and run: weights, gradients, Adam's two slots, early stopping's best weights and
+# the stack's frozen copy of stopped members.
+PARAM_COPIES = 6
+BATCH_COPIES = 4  # per unit and row of a training batch: pre-activation, activation, dropout mask, gradient
+FORWARD_COPIES = 2  # per unit and row of an inference pass: a layer's output and the next one's, alive together
+BACKWARD_COPIES = 4  # per unit and row of the diagnostics' gradient pass, as in a training batch
+HISTORY_EPOCH_BYTES = 1000  # one epoch's metrics row (a dict of floats), Keras' History lists, the display's state
+LAYER_ROW_BYTES = 700  # one layer's diagnostics row of one epoch (a dict of a dozen numbers)
+RUNTIME_BYTES = 2**29  # TensorFlow, Keras and the other libraries once imported
+
+# The trainers' chunks, mirrored here (tests/test_budget.py checks them against their sources).
+KERAS_EVAL_ROWS = 65536  # keras_fit.predict_proba / evaluate
+KERAS_DIAG_ROWS = 8192  # callbacks.LayerDiagnostics' forward chunk
+GRAD_ROWS = 1024  # the rows the layer diagnostics take gradients on (both trainers)
+STACK_CHUNK_FLOATS = 1 << 23  # stack engine: rows per inference chunk x members x widest layer
+STACK_DIAG_FLOATS = 1 << 22  # stack engine: rows per diagnostics chunk x members x all units
+GRID_ROWS = 200 * 200  # data.mesh_grid's decision-boundary points
+STACKS_AT_ONCE = 3  # runner.TRAINING_LANES training + runner.PREFETCH_DEPTH prepared
+
+# ---------------------------------------------------------------- how long it must take at least
+
+# Optimistic rates, not measurements: 100 GFLOP/s is more than the few CPU cores a run gets sustain
+# on these small matrix products, and an optimizer step's dozens of TF ops cost at least ~10 us to
+# dispatch however small the network. A command that needs more than a day even at these rates
+# needs weeks in practice, so it is refused rather than left to run.
+PEAK_FLOPS = 1e11
+STEP_SECONDS = 1e-5
+MAX_SECONDS = 86400.0
+
+MEMORY_ENV = "DLEXP_MEMORY_LIMIT"  # e.g. 8G: plan for at most this much on a machine shared with others
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """The plain numbers of one run that its memory and work depend on."""
+
+    samples: int
+    features: int
+    classes: int
+    hidden: tuple[int, ...]
+    epochs: int = 1
+    batch_size: int = 32
+    test_size: float = 0.2
+    validation_split: float = 0.2
+    diagnostics: bool = False
+    diagnostics_every: int = 1
+    grid: bool = False  # draws the decision boundary (2-D data, plots on)
+    probes: bool = False
+    batchnorm: bool = False
+    generated: bool = True  # made by a generator (float64) rather than read from a file
+
+    @property
+    def n_test(self) -> int:
+        return math.ceil(self.test_size * self.samples)  # train_test_split's rounding
+
+    @property
+    def n_fit(self) -> int:
+        return data.validation_cut(self.samples - self.n_test, self.validation_split)
+
+    @property
+    def n_val(self) -> int:
+        return self.samples - self.n_test - self.n_fit
+
+    @property
+    def outputs(self) -> int:
+        return 1 if self.classes == 2 else self.classes  # nn.models.output_units
+
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of one sample's forward pass."""
+        sizes = (self.features, *self.hidden, self.outputs)
+        return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+    @property
+    def params(self) -> int:
+        """As nn.models.count_params."""
+        sizes = (self.features, *self.hidden, self.outputs)
+        return self.macs + sum(sizes[1:]) + (4 * sum(self.hidden) if self.batchnorm else 0)
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * -(-self.n_fit // self.batch_size)
+
+
+def diagnosed_epochs(every: int, epochs: int) -> int:
+    """How many of epochs 1..``epochs`` ``schema.diagnostics_due`` measures after (without early
+    stopping): counted, not looped over, so a huge epoch budget costs nothing here."""
+    if every <= 0:
+        return 1  # the last one only
+    return epochs // every + (epochs % every != 0)
+
+
+def flops(size: RunSize) -> float:
+    """Floating-point operations of one run: training (forward + backward, ~6 per multiply-add and
+    sample), validation every epoch, the layer diagnostics, the test set, the grid and the probes."""
+    m = float(size.macs)
+    total = (6 * size.n_fit + 2 * size.n_val) * m * size.epochs + 2 * m * size.n_test
+    if size.diagnostics:
+        total += (1 + diagnosed_epochs(size.diagnostics_every, size.epochs)) * m * (
+            2 * size.n_fit + 6 * min(GRAD_ROWS, size.n_fit))
+    if size.grid:
+        total += 2 * m * GRID_ROWS
+    if size.probes:
+        total += 2 * m * (size.n_fit + size.n_test)
+    return total
+
+
+def data_bytes(size: RunSize) -> tuple[float, float]:
+    """(peak while the data set is made and split, what stays while its runs train)."""
+    per_value = GENERATED_VALUE_BYTES if size.generated else FILE_VALUE_BYTES
+    load = size.samples * (size.features * per_value + SAMPLE_BYTES)
+    resident = size.samples * (size.features * RESIDENT_VALUE_BYTES + RESIDENT_SAMPLE_BYTES)
+    return float(load), float(resident)
+
+
+def training_bytes(size: RunSize, members: int = 1, keras: bool = True) -> dict[str, float]:
+    """What a group of ``members`` runs of this size holds while it trains, data set aside:
+    {what: bytes}. The passes through the network ("a training batch", ...) come one at a time;
+    "the weights and optimizer state" and "the per-epoch history" stay throughout."""
+    units, widest = sum(size.hidden), max(size.hidden)
+    history = size.epochs * HISTORY_EPOCH_BYTES
+    if size.diagnostics:
+        history += diagnosed_epochs(size.diagnostics_every, size.epochs) * len(size.hidden) * LAYER_ROW_BYTES
+    passes = {"a training batch": size.batch_size * units * BATCH_COPIES}
+    if keras:  # row chunks of fixed length, one run
+        eval_rows, grid_rows = KERAS_EVAL_ROWS, KERAS_EVAL_ROWS
+        diag = min(size.n_fit, KERAS_DIAG_ROWS) * units * FORWARD_COPIES + min(size.n_fit, GRAD_ROWS) * units * BACKWARD_COPIES
+    else:  # the stack engine sizes its chunks by floats over all members
+        eval_rows = grid_rows = max(256, STACK_CHUNK_FLOATS // (members * widest))
+        diag_rows = min(size.n_fit, GRAD_ROWS, max(32, STACK_DIAG_FLOATS // (members * units)))
+        diag = diag_rows * units * BACKWARD_COPIES + min(size.n_fit, eval_rows) * widest * FORWARD_COPIES
+    if size.diagnostics:
+        passes["the layer diagnostics"] = diag
+    passes["evaluation"] = min(max(size.n_val, size.n_test), eval_rows) * widest * FORWARD_COPIES
+    if size.grid:
+        passes["the decision-boundary plot"] = min(GRID_ROWS, grid_rows) * widest * FORWARD_COPIES
+    if size.probes:  # every layer's output on the training and test parts, kept whole
+        passes["the probes' representations"] = (size.n_fit + size.n_test) * units
+    parts = {"the weights and optimizer state": size.params * PARAM_COPIES, "the per-epoch history": history}
+    parts.update(passes)
+    return {what: float(members * n * (1 if what == "the per-epoch history" else FLOAT)) for what, n in parts.items()}
+
+
+def peak_training(parts: dict[str, float]) -> float:
+    """What a group holds at once: the lasting parts and its largest pass."""
+    lasting = ("the weights and optimizer state", "the per-epoch history")
+    return sum(parts[k] for k in lasting) + max(v for k, v in parts.items() if k not in lasting)
+
+
+# ---------------------------------------------------------------- a spec's numbers
+
+# Features of the generators that have no n_features field.
+GENERATOR_FEATURES = {"spiral": 2, "moons_circles": 2, "digits": 64}
+GENERATOR_CLASSES = {"moons_circles": 4, "unstable": 2, "digits": 10, "mnist": 10}
+MNIST_FEATURES = 28 * 28
+
+
+def feature_count(dataset_cfg) -> int:
+    """Features per sample of a data set, without building it. A data file's are read from its
+    header (.npz: the array's shape; .csv: the columns but the label); 1 when unknown, which keeps
+    the estimate a lower bound."""
+    name = dataset_cfg.name
+    if getattr(dataset_cfg, "n_features", None):
+        return int(dataset_cfg.n_features)
+    if name in GENERATOR_FEATURES:
+        return GENERATOR_FEATURES[name]
+    path = getattr(dataset_cfg, "path", None)
+    if name == "mnist" and not path:
+        return MNIST_FEATURES  # Keras' download
+    if path:
+        try:
+            return file_feature_count(Path(str(path)).expanduser())
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return 1  # unreadable: the file checks have their own message
+    return 1
+
+
+def file_feature_count(path: Path) -> int:
+    """Features per sample of an .npz or .csv data file, from its header alone."""
+    import numpy as np
+
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return max(1, len(f.readline().split(",")) - 1)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        member = next(n for n in ("x_train.npy", "x.npy") if n in names)
+        with archive.open(member) as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape = read(f)[0]
+    return max(1, math.prod(shape[1:]))
+
+
+def class_count(dataset_cfg) -> int:
+    """Classes of a data set (2 when unknown: only the output layer's size depends on it)."""
+    return int(getattr(dataset_cfg, "n_classes", None) or GENERATOR_CLASSES.get(dataset_cfg.name, 2))
+
+
+def run_size(spec: RunSpec, samples: int, features: int) -> RunSize:
+    t = spec.trainer
+    return RunSize(samples=samples, features=features, classes=class_count(spec.dataset), hidden=tuple(spec.model.hidden),
+                   epochs=t.epochs, batch_size=t.batch_size, test_size=t.test_size, validation_split=t.validation_split,
+                   diagnostics=t.diagnostics, diagnostics_every=t.diagnostics_every, grid=features == 2 and t.plots,
+                   probes=t.probes, batchnorm=spec.normalization.kind == "batchnorm",
+                   generated=spec.dataset.name in data.GENERATORS)
+
+
+# ---------------------------------------------------------------- this machine
+
+
+def available_memory() -> Optional[float]:
+    """Bytes this process may still use: the kernel's MemAvailable, within a container's limit,
+    and within ``DLEXP_MEMORY_LIMIT`` when set. None when unknown (then memory is not checked)."""
+    found = [_meminfo_available(), _cgroup_room(), _env_limit()]
+    known = [b for b in found if b is not None]
+    if not known:
+        try:
+            known = [float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))]
+        except (ValueError, OSError, AttributeError):
+            return None
+    return min(known)
+
+
+def _meminfo_available() -> Optional[float]:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _cgroup_room() -> Optional[float]:
+    """A cgroup v2 memory limit minus what the group uses already (None without a limit)."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return float(limit) - float(Path("/sys/fs/cgroup/memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _env_limit() -> Optional[float]:
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", text, re.IGNORECASE)
+    if not match:
+        raise ConfigError(MEMORY_ENV, text, "a size such as 8G or 512M (the memory dlexp may plan to use)")
+    return float(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+# ---------------------------------------------------------------- the check
+
+
+@dataclass(frozen=True)
+class Blame:
+    """The field a refusal names and the value it got."""
+
+    field: str
+    value: Any
+
+
+def check(specs: Sequence[RunSpec], *, runs: Optional[Blame] = None,
+          rename: Callable[[str], str] = lambda field: field) -> None:
+    """Refuse, with one ConfigError line, runs that cannot fit in this machine's memory or cannot
+    finish: each run alone, then all of them as the runner would train them (``runs`` names the
+    field that makes them many, e.g. ``seeds``). ``rename`` maps a config field to the name the
+    user gave it (``reproduce --epochs``)."""
+    if not specs:
+        return
+    sizes = sizes_of(specs)
+    available = available_memory()
+    for spec, size in dict(zip(map(_shape_key, specs), zip(specs, sizes))).values():
+        _check_work(spec, size, flops(size), size.steps, rename)
+        if available is not None:
+            _check_memory(spec, size, available, rename)
+    _check_plan(specs, sizes, available, runs or Blame(rename("trainer.epochs"), max(s.trainer.epochs for s in specs)))
+
+
+def sizes_of(specs: Sequence[RunSpec]) -> list[RunSize]:
+    """Each spec's RunSize; each distinct data set is counted once (a data file is read once)."""
+    counts: dict[str, tuple[int, int]] = {}
+    out = []
+    for spec in specs:
+        key = repr(spec.dataset)
+        if key not in counts:
+            counts[key] = (data.sample_count(spec.dataset), feature_count(spec.dataset))
+        out.append(run_size(spec, *counts[key]))
+    return out
+
+
+def _shape_key(spec: RunSpec) -> str:
+    """Runs that differ only in what changes neither memory nor work are checked once."""
+    t = spec.trainer
+    return repr((spec.dataset, spec.model.hidden, spec.normalization.kind, t.epochs, t.batch_size, t.test_size,
+                 t.validation_split, t.diagnostics, t.diagnostics_every, t.plots, t.probes, t.backend, t.checkpoint,
+                 spec.activation.name))
+
+
+def _check_work(spec: RunSpec, size: RunSize, ops: float, steps: float, rename, runs: int = 1,
+                blame: Optional[Blame] = None) -> None:
+    seconds = ops / PEAK_FLOPS + steps * STEP_SECONDS
+    if seconds <= MAX_SECONDS:
+        return
+    blame = blame or _work_blame(spec, size)
+    which = "a run that can finish (this one needs" if runs == 1 else f"fewer or shorter runs (these {runs:,} runs need"
+    raise ConfigError(rename(blame.field), blame.value,
+                      f"{which} about {ops:.1e} floating-point operations in {steps:.1e} optimizer steps: at least "
+                      f"{duration(seconds)} of CPU time even at {PEAK_FLOPS / 1e9:.0f} GFLOP/s and "
+                      f"{STEP_SECONDS * 1e6:.0f} microseconds a step)")
+
+
+def _work_blame(spec: RunSpec, size: RunSize) -> Blame:
+    """The field furthest above its default among those the work grows with."""
+    t0, ds0 = TrainerConfig(), _default_dataset(spec)
+    default_macs = RunSize(1, size.features, size.classes, ModelConfig().hidden).macs
+    ratios = [(spec.trainer.epochs / t0.epochs, Blame("trainer.epochs", spec.trainer.epochs)),
+              (size.macs / max(1, default_macs), Blame("model.hidden", list(spec.model.hidden)))]
+    ratios += [(getattr(spec.dataset, k) / getattr(ds0, k), Blame(f"dataset.{k}", getattr(spec.dataset, k)))
+               for k in ("n_samples", "n_features") if ds0 is not None and getattr(ds0, k, None)]
+    return max(ratios, key=lambda r: r[0])[1]
+
+
+def _default_dataset(spec: RunSpec):
+    try:
+        return type(spec.dataset)()
+    except TypeError:
+        return None
+
+
+def _check_memory(spec: RunSpec, size: RunSize, available: float, rename) -> None:
+    load, resident = data_bytes(size)
+    parts = training_bytes(size, 1, keras=trains_with_keras([spec]))
+    total = RUNTIME_BYTES + max(load, resident + peak_training(parts))
+    if total <= available:
+        return
+    if load >= resident + peak_training(parts):
+        what, need, blame = "making and splitting the data set", load, _data_blame(spec, size)
+    else:
+        what, need = max(parts.items(), key=lambda kv: kv[1])
+        blame = _part_blame(spec, size, what)
+    raise ConfigError(rename(blame.field), blame.value, _memory_text(total, what, need, available))
+
+
+def _memory_text(total: float, what: str, need: float, available: float, allowed: str = "sizes that fit in memory",
+                 runs: str = "") -> str:
+    return (f"{allowed} ({runs}about {gigabytes(total)} needed, {gigabytes(need)} of it for {what}; "
+            f"{_room(available)})")
+
+
+def _room(available: float) -> str:
+    limit = _env_limit()
+    if limit is not None and limit <= available:
+        return f"{MEMORY_ENV} allows {gigabytes(available)}"
+    return f"this machine has {gigabytes(available)} available"
+
+
+def _data_blame(spec: RunSpec, size: RunSize) -> Blame:
+    ds, ds0 = spec.dataset, _default_dataset(spec)
+    if getattr(ds, "path", None) is not None and not hasattr(ds, "n_samples"):
+        return Blame("dataset.path", ds.path)
+    ratios = [(getattr(ds, k) / getattr(ds0, k), Blame(f"dataset.{k}", getattr(ds, k)))
+              for k in ("n_samples", "n_features") if ds0 is not None and getattr(ds0, k, None)]
+    return max(ratios, key=lambda r: r[0])[1] if ratios else Blame("dataset.name", ds.name)
+
+
+def _part_blame(spec: RunSpec, size: RunSize, what: str) -> Blame:
+    if what == "the per-epoch history":
+        return Blame("trainer.epochs", spec.trainer.epochs)
+    if what == "a training batch":
+        return Blame("trainer.batch_size", spec.trainer.batch_size)
+    first = size.features * size.hidden[0]
+    if what == "the weights and optimizer state" and hasattr(spec.dataset, "n_features") and first > size.macs - first:
+        return Blame("dataset.n_features", spec.dataset.n_features)
+    return Blame("model.hidden", list(spec.model.hidden))
+
+
+def _check_plan(specs: Sequence[RunSpec], sizes: list[RunSize], available: Optional[float], runs: Blame) -> None:
+    """All runs as the runner trains them: the stacks it plans (``groups.plan_groups``), up to
+    STACKS_AT_ONCE of them at once (a group that trains through Keras trains alone), every data set
+    loaded at the start; and the work of all of them (a stack's members share its steps)."""
+    groups = plan_groups(specs)
+    if len(specs) > 1:
+        ops = sum(flops(s) for s in sizes)
+        steps = sum(max(sizes[i].steps for i in g) for g in groups)
+        _check_work(specs[0], sizes[0], ops, steps, lambda f: f, runs=len(specs), blame=runs)
+    if available is None or len(specs) == 1:
+        return
+    loads = {repr(s.dataset): data_bytes(z) for s, z in zip(specs, sizes)}
+    resident = sum(r for _, r in loads.values())
+    extra_load = max(load - r for load, r in loads.values())
+    peaks, largest = [], ("", 0.0)
+    keras_peak = 0.0
+    for g in groups:
+        keras = trains_with_keras([specs[i] for i in g])
+        members = [training_bytes(sizes[i], len(g), keras=keras) for i in g]
+        parts = max(members, key=peak_training)
+        peak = peak_training(parts)
+        if keras:
+            keras_peak = max(keras_peak, peak)
+        else:
+            peaks.append(peak)
+        top = max(parts.items(), key=lambda kv: kv[1])
+        largest = max(largest, top, key=lambda kv: kv[1])
+    training = max(keras_peak, sum(sorted(peaks, reverse=True)[:STACKS_AT_ONCE]))
+    total = RUNTIME_BYTES + resident + max(extra_load, training)
+    if total <= available:
+        return
+    biggest = max(len(g) for g in groups)
+    many = f"{len(specs):,} runs in stacks of up to {biggest:,}, {STACKS_AT_ONCE} stacks at once: "
+    raise ConfigError(runs.field, runs.value, _memory_text(
+        total, largest[0], largest[1], available, "fewer runs, or trainer.backend=keras to train one at a time", many))
+
+
+# ---------------------------------------------------------------- numbers for people
+
+
+def gigabytes(n: float) -> str:
+    g = n / 2**30
+    return f"{g:.1f} GB" if g < 10 else f"{g:,.0f} GB"
+
+
+def duration(seconds: float) -> str:
+    if seconds >= 1e4 * 365 * 86400:
+        return f"{seconds / (365 * 86400):.0e} years"
+    for unit, length in (("years", 365 * 86400), ("months", 30 * 86400), ("days", 86400), ("hours", 3600)):
+        if seconds >= 2 * length:
+            return f"{seconds / length:,.0f} {unit}"
+    return f"{seconds / 3600:.1f} hours"
