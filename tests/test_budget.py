@@ -1,5 +1,5 @@
 """Memory and work are estimated before a run starts; what cannot fit is refused with the estimate
-(issue 30: sizes). Unit tests of run/budget.py on tiny numbers, then the command line."""
+(issue 30: sizes). Unit tests of run/estimate.py and run/budget.py on tiny numbers, then the command line."""
 
 import inspect
 import subprocess
@@ -11,7 +11,7 @@ import pytest
 
 from dlexp.config import schema
 from dlexp.errors import ConfigError
-from dlexp.run import budget
+from dlexp.run import budget, estimate
 
 
 def _spec(**groups):
@@ -21,7 +21,7 @@ def _spec(**groups):
     return schema.to_spec(cfg)
 
 
-TINY = budget.RunSize(samples=100, features=2, classes=3, hidden=(3,), epochs=2, batch_size=10,
+TINY = estimate.RunSize(samples=100, features=2, classes=3, hidden=(3,), epochs=2, batch_size=10,
                       test_size=0.2, validation_split=0.25)
 
 
@@ -31,7 +31,7 @@ def test_sizes_of_a_tiny_run_by_hand():
     assert TINY.params == 15 + 3 + 3
     assert TINY.steps == 2 * 6
     # training 6 x macs per fitted sample, validation 2 x, each epoch; the test set once
-    assert budget.flops(TINY) == (6 * 60 + 2 * 20) * 15 * 2 + 2 * 15 * 20
+    assert estimate.flops(TINY) == (6 * 60 + 2 * 20) * 15 * 2 + 2 * 15 * 20
 
 
 def test_params_match_the_network_builder():
@@ -46,7 +46,7 @@ def test_diagnosed_epochs_counts_what_diagnostics_due_measures():
     for every in range(0, 5):
         for epochs in range(1, 12):
             expected = sum(schema.diagnostics_due(every, e, epochs) for e in range(1, epochs + 1))
-            assert budget.diagnosed_epochs(every, epochs) == expected
+            assert estimate.diagnosed_epochs(every, epochs) == expected
 
 
 def test_the_runner_counts_diagnosed_epochs_without_looping_over_them():
@@ -60,18 +60,18 @@ def test_the_runner_counts_diagnosed_epochs_without_looping_over_them():
 
 
 def test_the_grid_and_the_stack_size_scale_what_is_held():
-    grid = budget.RunSize(100, 2, 3, (1000,), grid=True)
-    keras = budget.training_bytes(grid, keras=True)
-    assert keras["the decision-boundary plot"] == budget.GRID_ROWS * 1000 * budget.FORWARD_COPIES * budget.FLOAT
-    assert "the decision-boundary plot" not in budget.training_bytes(budget.RunSize(100, 2, 3, (1000,)))
-    one, ten = (budget.training_bytes(TINY, members, keras=False) for members in (1, 10))
+    grid = estimate.RunSize(100, 2, 3, (1000,), grid=True)
+    keras = estimate.training_bytes(grid, keras=True)
+    assert keras["the decision-boundary plot"] == estimate.GRID_ROWS * 1000 * estimate.FORWARD_COPIES * estimate.FLOAT
+    assert "the decision-boundary plot" not in estimate.training_bytes(estimate.RunSize(100, 2, 3, (1000,)))
+    one, ten = (estimate.training_bytes(TINY, members, keras=False) for members in (1, 10))
     assert ten["the weights and optimizer state"] == 10 * one["the weights and optimizer state"]
-    assert budget.peak_training(ten) > budget.peak_training(one)
+    assert estimate.peak_training(ten) > estimate.peak_training(one)
 
 
 def test_data_bytes_grow_with_samples_and_features():
-    load, resident = budget.data_bytes(budget.RunSize(1000, 10, 2, (4,)))
-    assert load == 1000 * (10 * budget.GENERATED_VALUE_BYTES + budget.SAMPLE_BYTES)
+    load, resident = estimate.data_bytes(estimate.RunSize(1000, 10, 2, (4,)))
+    assert load == 1000 * (10 * estimate.GENERATED_VALUE_BYTES + estimate.SAMPLE_BYTES)
     assert resident < load
 
 
@@ -81,13 +81,13 @@ def test_the_mirrored_chunks_match_the_trainers():
     from dlexp.train import callbacks, keras_fit
     from dlexp.train.stack import engine
 
-    assert budget.STACK_CHUNK_FLOATS == engine._CHUNK_FLOATS and budget.STACK_DIAG_FLOATS == engine._DIAG_FLOATS
-    assert budget.GRAD_ROWS == engine.GRAD_SAMPLES
+    assert estimate.STACK_CHUNK_FLOATS == engine._CHUNK_FLOATS and estimate.STACK_DIAG_FLOATS == engine._DIAG_FLOATS
+    assert estimate.GRAD_ROWS == engine.GRAD_SAMPLES
     diag = inspect.signature(callbacks.LayerDiagnostics).parameters
-    assert (budget.KERAS_DIAG_ROWS, budget.GRAD_ROWS) == (diag["chunk"].default, diag["grad_samples"].default)
-    assert budget.KERAS_EVAL_ROWS == inspect.signature(keras_fit.predict_proba).parameters["chunk"].default
-    assert budget.GRID_ROWS == inspect.signature(datasets.mesh_grid).parameters["steps"].default ** 2
-    assert budget.STACKS_AT_ONCE == runner.TRAINING_LANES + runner.PREFETCH_DEPTH
+    assert (estimate.KERAS_DIAG_ROWS, estimate.GRAD_ROWS) == (diag["chunk"].default, diag["grad_samples"].default)
+    assert estimate.KERAS_EVAL_ROWS == inspect.signature(keras_fit.predict_proba).parameters["chunk"].default
+    assert estimate.GRID_ROWS == inspect.signature(datasets.mesh_grid).parameters["steps"].default ** 2
+    assert estimate.STACKS_AT_ONCE == runner.TRAINING_LANES + runner.PREFETCH_DEPTH
 
 
 def test_default_and_notebook_sized_runs_pass():

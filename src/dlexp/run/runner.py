@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dlexp import artifacts
-from dlexp.run import budget, native_log
+from dlexp.run import estimate, native_log
 from dlexp.config import schema as config
 from dlexp.data import datasets as data
 from dlexp.config import experiment
@@ -374,7 +374,7 @@ def _diagnosed_share(t: config.TrainerConfig) -> float:
     """The share of epochs after which the layer diagnostics measure (each costs about an epoch)."""
     if not t.diagnostics:
         return 0.0
-    return budget.diagnosed_epochs(t.diagnostics_every, t.epochs) / t.epochs  # counted, not looped over
+    return estimate.diagnosed_epochs(t.diagnostics_every, t.epochs) / t.epochs  # counted, not looped over
 
 
 def _raise_first(futures: list[Future]) -> None:
