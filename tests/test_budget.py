@@ -185,3 +185,13 @@ def test_reproduce_refuses_a_budget_that_cannot_finish(run_dlexp, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("dlexp: error: --epochs: got 100000; allowed: "), proc.stderr
     assert "floating-point operations" in lines[0] and "runs need about" in lines[0]
     assert not out.exists()
+
+
+def test_runs_are_sized_on_the_path_they_train_on(monkeypatch):
+    """A run alone keeps a backup, so Keras trains it and predicts the grid in one 40,000-row chunk;
+    the same run as one of three seeds trains in a stack, whose chunks are sized by floats."""
+    monkeypatch.setattr(budget, "available_memory", lambda: 3.0 * 2**30)
+    alone = _spec(model={"hidden": [20000]})
+    with pytest.raises(ConfigError, match="decision-boundary plot"):
+        budget.check([alone])
+    budget.check([alone.with_seed(s) for s in (1, 2, 3)], runs=budget.Blame("seeds", 3))

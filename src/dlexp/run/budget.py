@@ -171,11 +171,15 @@ def check(specs: Sequence[RunSpec], *, runs: Optional[Blame] = None,
         return
     sizes = sizes_of(specs)
     available = available_memory()
-    for spec, size in dict(zip(map(_shape_key, specs), zip(specs, sizes))).values():
-        _check_work(spec, size, flops(size), size.steps, rename)
+    groups = plan_groups(specs)
+    keras = {i: trains_with_keras([specs[j] for j in g]) for g in groups for i in g}  # the path each run takes
+    distinct = {(_shape_key(spec), keras[i]): i for i, spec in enumerate(specs)}
+    for i in distinct.values():
+        _check_work(specs[i], sizes[i], flops(sizes[i]), sizes[i].steps, rename)
         if available is not None:
-            _check_memory(spec, size, available, rename)
-    _check_plan(specs, sizes, available, runs or Blame(rename("trainer.epochs"), max(s.trainer.epochs for s in specs)))
+            _check_memory(specs[i], sizes[i], available, rename, keras[i])
+    _check_plan(specs, sizes, groups, available,
+                runs or Blame(rename("trainer.epochs"), max(s.trainer.epochs for s in specs)))
 
 
 def sizes_of(specs: Sequence[RunSpec]) -> list[RunSize]:
@@ -229,9 +233,9 @@ def _default_dataset(spec: RunSpec):
         return None
 
 
-def _check_memory(spec: RunSpec, size: RunSize, available: float, rename) -> None:
+def _check_memory(spec: RunSpec, size: RunSize, available: float, rename, keras: bool) -> None:
     load, resident = data_bytes(size)
-    parts = training_bytes(size, 1, keras=trains_with_keras([spec]))
+    parts = training_bytes(size, 1, keras=keras)
     total = RUNTIME_BYTES + max(load, resident + peak_training(parts))
     if total <= available:
         return
@@ -276,11 +280,11 @@ def _part_blame(spec: RunSpec, size: RunSize, what: str) -> Blame:
     return Blame("model.hidden", list(spec.model.hidden))
 
 
-def _check_plan(specs: Sequence[RunSpec], sizes: list[RunSize], available: Optional[float], runs: Blame) -> None:
-    """All runs as the runner trains them: the stacks it plans (``groups.plan_groups``), up to
-    STACKS_AT_ONCE of them at once (a group that trains through Keras trains alone), every data set
-    loaded at the start; and the work of all of them (a stack's members share its steps)."""
-    groups = plan_groups(specs)
+def _check_plan(specs: Sequence[RunSpec], sizes: list[RunSize], groups: list[list[int]], available: Optional[float],
+                runs: Blame) -> None:
+    """All runs as the runner trains them: the stacks it plans (``groups``, from ``plan_groups``), up
+    to STACKS_AT_ONCE of them at once (a group that trains through Keras trains alone), every data
+    set loaded at the start; and the work of all of them (a stack's members share its steps)."""
     if len(specs) > 1:
         ops = sum(flops(s) for s in sizes)
         steps = sum(max(sizes[i].steps for i in g) for g in groups)
