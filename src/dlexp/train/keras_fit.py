@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,15 +97,57 @@ _DOUBLE = ({"double_checkpoint": True}
            if "double_checkpoint" in inspect.signature(keras.callbacks.BackupAndRestore).parameters else {})
 
 
+# BackupAndRestore's files: the latest state and, with double_checkpoint, the one before (".bkp").
+_BACKUP_FILES = ("latest.weights.h5", "training_metadata.json")
+
+
 def backup_epoch(backup_dir: Optional[Path]) -> int:
-    """Epochs finished according to a BackupAndRestore folder (0 when there is none)."""
+    """Epochs finished according to a BackupAndRestore folder (0 when there is none).
+
+    The answer is the backup BackupAndRestore will load: a latest backup that cannot be read (cut
+    off by a full disk or a kill mid-write) is replaced here by the previous one, so the run's
+    batches, rows and epoch counter continue from the epoch whose weights are loaded; with no
+    readable backup the folder is emptied and the run starts afresh."""
     if backup_dir is None:
         return 0
-    meta = Path(backup_dir) / "training_metadata.json"
+    folder = Path(backup_dir)
+    latest = [folder / name for name in _BACKUP_FILES]
+    previous = [folder / f"{name}.bkp" for name in _BACKUP_FILES]
+    now, before = _readable_backup(*latest), _readable_backup(*previous)
+    # Keras copies the latest to .bkp before writing a new one: equal epochs mean it was stopped
+    # between the new weights and their metadata, so the latest weights may be an epoch ahead.
+    if now is not None and (before is None or now > before):
+        return now
+    if before is not None:
+        for src, dst in zip(previous, latest):
+            tmp = dst.with_name(dst.name + ".tmp")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        return before
+    for path in latest + previous:
+        path.unlink(missing_ok=True)
+    return 0
+
+
+def _readable_backup(weights: Path, meta: Path) -> Optional[int]:
+    """The epoch of a backup whose metadata parses and whose weights file reads to the end, else None."""
+    import h5py
+
     try:
-        return int(json.loads(meta.read_text())["epoch"])
-    except (OSError, ValueError, KeyError):
-        return 0
+        epoch = int(json.loads(meta.read_text())["epoch"])
+        with h5py.File(weights, "r") as f:
+            f.visititems(_read_dataset)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError):
+        return None
+    return epoch
+
+
+def _read_dataset(_name: str, item) -> None:
+    """Reads an HDF5 dataset through (a cut-off file fails here); returns None, so visititems goes on."""
+    import h5py
+
+    if isinstance(item, h5py.Dataset):
+        item[()]
 
 
 def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, shuffle: bool,
