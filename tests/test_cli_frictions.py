@@ -171,3 +171,31 @@ def test_a_preset_with_a_failed_run_exits_1(tmp_path):
     proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "completed" in proc.stdout and "failed" in proc.stdout
+
+
+FATAL = (b"F0000 00:00:1796529475.519655    7001 op_kernel.cc:42] Check failed: status.ok() kernel not registered\n"
+         b"terminate called after throwing an instance of 'std::bad_alloc'\n")
+
+
+def test_fatal_native_lines_pass_the_filter(capfd, monkeypatch):
+    monkeypatch.delenv(native_log.VERBOSE_ENV, raising=False)
+    with native_log.native_stderr_filtered():
+        os.write(2, b"I0000 00:00:1796529475.519655    7001 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, FATAL)
+    err = capfd.readouterr().err
+    assert "Check failed: status.ok()" in err and "terminate called" in err and "oneDNN" not in err
+
+
+def test_a_native_crash_during_the_filtered_import_still_shows_its_message():
+    """TF aborting inside the filter (a failed check, std::terminate) kills the process before the
+    filter could hand back what it held: its last lines must reach the terminal all the same."""
+    code = ("import os; from dlexp.run import native_log\n"
+            "with native_log.native_stderr_filtered():\n"
+            "    os.write(2, b'I0000 00:00:1796529475.519655    7001 port.cc:153] oneDNN custom operations are on.\\n')\n"
+            f"    os.write(2, {FATAL!r})\n"
+            "    os.abort()\n")
+    env = {k: v for k, v in os.environ.items() if k != native_log.VERBOSE_ENV}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode != 0
+    assert "Check failed: status.ok()" in proc.stderr and "terminate called" in proc.stderr, proc.stderr
+    assert "oneDNN" not in proc.stderr
