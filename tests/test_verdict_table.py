@@ -220,9 +220,9 @@ def test_verdict_table_fits_80_columns(repro):
     assert max(len(line) for line in lines) <= 80
     assert "\x1b[" not in out  # plain text when not a terminal
     frame = pd.read_csv(paths["claims"])
-    for r in frame.itertuples():
+    for r in frame[frame["setting"] == "notebook"].itertuples():
         line = next(line for line in lines if line.startswith(r.claim_id + " "))  # whole, not folded
-        assert r.verdict in line and format_value(r.mean) in line, line
+        assert r.verdict.replace("undecidable here", "undecidable") in line and format_value(r.mean) in line, line
 
 
 def test_verdict_table_longest_claim_ids_are_not_folded_at_80_columns():

@@ -23,7 +23,7 @@ import pandas as pd
 from dlexp.report import stats
 from dlexp.report.compare import run_folders
 from dlexp.notebook import explain
-from dlexp.notebook.ceilings import Ceilings, undecidable_reason
+from dlexp.notebook.ceilings import RESOLUTION_SDS, Ceilings, undecidable_reason
 from dlexp.notebook.exercises import Exercise, variation_folder
 from dlexp.notebook.metrics import ACCURACIES, CENSORED, DETERMINISTIC, RunRecord, measure
 
@@ -60,6 +60,7 @@ class Measured:
     note: str = ""
     ceiling: Optional[float] = None
     chance: Optional[float] = None  # the majority class's share of the test split, when known
+    learnable: bool = False  # the test split's Bayes ceiling is clearly above chance
 
 
 def index_runs(preset_dir: Path) -> dict[tuple[str, int], RunRecord]:
@@ -139,7 +140,8 @@ def measure_claim(ex_dir: Path, exercise: str, claim: dict, setting: str, runs: 
     if all(p.estimate.n == 0 for p in parts):
         notes.append(stats.NO_RUNS)
     return Measured(exercise, claim, setting, parts, deterministic, runs, "; ".join(notes),
-                    ceiling.accuracy if ceiling and accuracy else None, ceiling.chance if ceiling else None)
+                    ceiling.accuracy if ceiling and accuracy else None, ceiling.chance if ceiling else None,
+                    bool(ceiling and ceiling.headroom >= RESOLUTION_SDS * ceiling.sd))
 
 
 def _identical(a: str, b: str, runs: dict, notes: list[str]) -> str:

@@ -43,7 +43,7 @@ def early_stopping(variant: str, records: list[tuple[int, RunRecord]]) -> str:
         return ""
     r0 = stopped[0][1]
     text = (f"early stopping (patience {r0.config['trainer']['early_stopping'].get('patience')}) stopped {variant} "
-            f"at epoch {_span(e for *_, e in stopped)} of {r0.epoch_budget} in {len(stopped)} of {len(records)} seeds")
+            f"at epoch {_span(e for *_, e in stopped)} of {r0.epoch_budget} in {_seeds(stopped, len(records))}")
     best = [int(r.summary["best_epoch"]) for _, r, _ in stopped if r.summary.get("best_epoch")]
     if best and r0.config["trainer"]["early_stopping"].get("restore_best"):
         text += f", keeping the weights of epoch {_span(best)}"
@@ -69,9 +69,14 @@ def collapses(variant: str, records: list[tuple[int, RunRecord]], chance: float)
     low = [(s, a) for s, a in low if math.isfinite(a) and a <= chance + COLLAPSE_MARGIN]
     if not low:
         return ""
-    seeds = ", ".join(str(s) for s, _ in low)
-    return (f"{variant} ended at chance ({chance:.2f}) in seed{'s' if len(low) > 1 else ''} {seeds} "
+    return (f"{variant} ended at chance ({chance:.2f}) in {_seeds(low, len(records))} "
             f"(test accuracy {_span_f(a for _, a in low)})")
+
+
+def _seeds(hits: list, n: int) -> str:
+    if len(hits) == n:
+        return f"all {n} seeds" if n > 1 else "its one seed"
+    return f"{len(hits)} of {n} seeds ({', '.join(str(s) for s, *_ in hits)})"
 
 
 def _span_f(values: Iterable[float]) -> str:
@@ -106,7 +111,9 @@ def cause(measured, row: dict, variations: list) -> str:
     """The cause sentence of one claim: collapses and early stopping in the notebook's setting, then
     what each variation changes. ``variations``: (Variation, its Measured, its row)."""
     claim, parts = measured.claim, []
-    chance = getattr(measured, "chance", None)
+    # Where the best possible classifier is barely above chance (the notebook's spiral), every run
+    # "ends at chance" and saying so would blame the networks for the data.
+    chance = measured.chance if measured.learnable else None
     for variant in _configs(claim):
         records = _of(measured.runs, variant)
         if chance is not None:

@@ -282,12 +282,14 @@ def print_verdicts(claims, console=None) -> None:
     table.add_column("95% CI", justify="right")
     table.add_column("verdict", no_wrap=True)
     for r in _notebook_rows(claims).itertuples(index=False):
+        shown = "undecidable" if r.verdict == stats.UNDECIDABLE else str(r.verdict)  # 80 columns: the legend says "here"
         table.add_row(str(r.claim_id), format_value(r.mean), _fmt_ci(r._asdict()),
-                      Text(str(r.verdict), style=VERDICT_STYLE.get(r.verdict, "")))
+                      Text(shown, style=VERDICT_STYLE.get(r.verdict, "")))
     console.print(verdict_counts(claims))
     console.print(table)
     console.print("mean: over the seeds, of a − b for a claim comparing configurations a and b, else of the "
-                  "metric. report.md: the quantity, the test, the reason, and the verdicts under variations.")
+                  "metric; undecidable: undecidable here, on this data. report.md: the quantity, the test, the "
+                  "reason, the cause and the verdicts under variations.")
 
 
 def main(argv: list[str]) -> int:
