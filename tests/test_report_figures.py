@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from dlexp.report import aggregate
 from dlexp.report import charts as ep
 from dlexp.notebook import figures as rf
 from dlexp.notebook.exercises import load, names
@@ -324,19 +325,21 @@ def _bars(variants=("a", "b", "c"), seeds=SEEDS) -> pd.DataFrame:
 
 def test_summarize_mean_ci_and_log():
     f = pd.DataFrame({"g": ["x", "x", "x", "y"], "v": [1.0, 2.0, 3.0, 5.0]})
-    s = ep.summarize(f, ["g"], "v").set_index("g")
+    s = aggregate.summarize(f, ["g"], "v").set_index("g")
     assert s.loc["x", "mean"] == pytest.approx(2.0)
     assert 1.0 <= s.loc["x", "ci_low"] < 2.0 < s.loc["x", "ci_high"] <= 3.0 and s.loc["x", "n"] == 3  # bootstrap: within the values
     assert math.isnan(s.loc["y", "ci_low"])  # one value: no interval
-    lg = ep.summarize(pd.DataFrame({"g": [1, 1], "v": [1e-2, 1e-4]}), ["g"], "v", log=True)
+    lg = aggregate.summarize(pd.DataFrame({"g": [1, 1], "v": [1e-2, 1e-4]}), ["g"], "v", log=True)
     assert lg["mean"].iloc[0] == pytest.approx(1e-3)  # geometric mean
-    assert ep.summarize(pd.DataFrame(), ["g"], "v").empty
+    assert aggregate.summarize(pd.DataFrame(), ["g"], "v").empty
 
 
 def test_spread_rules():
-    assert ep.spread_for(2) == ep.SEEDS and ep.spread_for(5) == ep.BAND
-    assert "band" in ep.spread_caption(ep.BAND, 5) and "thin lines" in ep.spread_caption(ep.SEEDS, 2)
-    assert "no interval" in ep.spread_caption(ep.SEEDS, 1)
+    from dlexp.report.aggregate import BAND, SEEDS as THIN, spread_caption, spread_for
+
+    assert spread_for(2) == THIN and spread_for(5) == BAND
+    assert "band" in spread_caption(BAND, 5) and "thin lines" in spread_caption(THIN, 2)
+    assert "no interval" in spread_caption(THIN, 1)
 
 
 def test_metric_curves_panels_labels_and_log():
@@ -518,7 +521,7 @@ def test_summarize_matches_stats_mean_ci():
     from dlexp.report import stats
 
     v = [0.61, 0.64, 0.7, 0.58, 0.66]
-    s = ep.summarize(pd.DataFrame({"g": 1, "v": v}), ["g"], "v").iloc[0]
+    s = aggregate.summarize(pd.DataFrame({"g": 1, "v": v}), ["g"], "v").iloc[0]
     e = stats.mean_ci(v)
     assert (s["mean"], s["ci_low"], s["ci_high"]) == pytest.approx((e.mean, e.ci_low, e.ci_high))
 

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Optional
 import pandas as pd
 
 from dlexp import artifacts
+from dlexp.report import aggregate
 from dlexp.report import charts as ep
 from dlexp.report.compare import run_folders
 from dlexp.notebook.exercises import Exercise
@@ -261,14 +262,14 @@ def vanishing_gradients(ex: Exercise, ex_dir: Path) -> FigureList:
         order = variant_order(preset_dir, runs)
         styles = _activation_depth_styles(runs)
         n = n_seeds(layers)
-        spread = ep.spread_for(n)
+        spread = aggregate.spread_for(n)
         fig = ep.layer_profiles(panels, title="Gradient flow in real MLPs: kernel-gradient norm per hidden layer",
                                 styles=styles, order=order, spread=spread)
         zeros = int((layers["grad_norm"] <= 0).sum())
         cap = ("Vanishing gradients measured in real networks: L2 norm of dL/dW for each hidden layer's kernel "
                "(loss on a fixed batch of up to 1024 training points), layer 1 next to the input, log scale; "
                f"colour = activation, {_depth_styles_text(runs)}. "
-               f"Geometric {ep.spread_caption(spread, n)}. "
+               f"Geometric {aggregate.spread_caption(spread, n)}. "
                "A line that falls towards layer 1 is a gradient that vanishes on its way back to the input.")
         if zeros:
             cap += f" {zeros} exactly-zero norms (no gradient at all) cannot be drawn on a log axis and are left out."
@@ -311,13 +312,13 @@ def activation_comparison(ex: Exercise, ex_dir: Path) -> FigureList:
         h = history_frame(runs)
         if h.empty or "accuracy" not in h:
             return None
-        n, spread = n_seeds(h), ep.spread_for(n_seeds(h))
+        n, spread = n_seeds(h), aggregate.spread_for(n_seeds(h))
         fig = ep.metric_curves(h, [("accuracy", "Training accuracy", "Accuracy"),
                                    ("val_accuracy", "Validation accuracy", "Accuracy")],
                                title="Activation function performance comparison", order=order, spread=spread,
                                chance=chance_level(runs))
         cap = ("Training (left) and validation (right) accuracy per activation over epochs, as in the notebook's "
-               f"figure: {ep.spread_caption(spread, n)}." + _epoch_note(h))
+               f"figure: {aggregate.spread_caption(spread, n)}." + _epoch_note(h))
         return save(ex_dir, "accuracy_curves", fig), cap
 
     out.add("accuracy_curves", curves)
@@ -387,14 +388,14 @@ def dead_relu(ex: Exercise, ex_dir: Path) -> FigureList:
         if frame.empty:
             return None
         n = n_seeds(frame)
-        spread = ep.BAND if n >= 3 else ep.MEAN
+        spread = aggregate.BAND if n >= 3 else aggregate.MEAN
         fig = ep.dead_units_by_init(frame, title="Dead ReLU problem with different initializations",
                                     order=variant_order(preset_dir, runs), spread=spread)
         cap = ("Percentage of dead hidden units per epoch, one colour per initializer, over all hidden layers "
                "(each layer weighted by its number of units). Solid: dead on activations (the unit outputs 0 for "
                "every training input). Dashed: the notebook's proxy (all incoming weights <= 0), which ignores the "
                f"bias and the inputs' signs. Lines are the mean over {n} seed{'s' if n != 1 else ''}"
-               + ("; shaded: 95% confidence band." if spread == ep.BAND else " (too few seeds for a band).")
+               + ("; shaded: 95% confidence band." if spread == aggregate.BAND else " (too few seeds for a band).")
                + " Epoch 0 is the initialization, before any training (the notebook starts at epoch 1).")
         return save(ex_dir, "dead_units_by_initializer", fig), cap
 
@@ -412,7 +413,7 @@ def gradient_clipping(ex: Exercise, ex_dir: Path) -> FigureList:
     def curves():
         if hist.empty or "loss" not in hist:
             return None
-        n, spread = n_seeds(hist), ep.spread_for(n_seeds(hist))
+        n, spread = n_seeds(hist), aggregate.spread_for(n_seeds(hist))
         late = hist.loc[hist["epoch"] > 5, "loss"]
         late = late[late.notna() & (late < float("inf"))]
         ylims, zoom = {}, ""
@@ -426,7 +427,7 @@ def gradient_clipping(ex: Exercise, ex_dir: Path) -> FigureList:
                                       ("val_accuracy", "Validation accuracy", "Validation accuracy")],
                                title="Gradient clipping: training stability", order=order, spread=spread,
                                ylims=ylims, chance=chance_level(runs))
-        cap = (f"Training loss (left) and validation accuracy (right) per clipping mode: {ep.spread_caption(spread, n)}. "
+        cap = (f"Training loss (left) and validation accuracy (right) per clipping mode: {aggregate.spread_caption(spread, n)}. "
                + zoom + "The labels of this data set are random, so validation accuracy cannot beat chance (dotted)."
                + _epoch_note(hist))
         return save(ex_dir, "loss_and_val_accuracy", fig), cap
@@ -436,7 +437,7 @@ def gradient_clipping(ex: Exercise, ex_dir: Path) -> FigureList:
         if layers.empty or "grad_norm" not in layers or not layers["grad_norm"].notna().any():
             return None
         per_epoch = (layers.groupby(["variant", "seed", "epoch"], as_index=False)["grad_norm"].mean())
-        n, spread = n_seeds(per_epoch), ep.spread_for(n_seeds(per_epoch))
+        n, spread = n_seeds(per_epoch), aggregate.spread_for(n_seeds(per_epoch))
         fig = ep.metric_curves(per_epoch, [("grad_norm", "",
                                             "Mean kernel-gradient norm over layers (log)")],
                                title="Gradient clipping: the gradients it acts on", order=order, spread=spread,
@@ -446,7 +447,7 @@ def gradient_clipping(ex: Exercise, ex_dir: Path) -> FigureList:
         cap = ("Mean over the hidden layers of the L2 norm of each kernel's gradient, " + when + " (epoch 0 = "
                "initialization), log scale. It is measured on a fixed batch of up to 1024 training points after "
                "the epoch, not on the 32-point batches the optimizer clipped, so it shows the size of the gradients "
-               f"clipping acted on, not the clipped values. Geometric {ep.spread_caption(spread, n)}.")
+               f"clipping acted on, not the clipped values. Geometric {aggregate.spread_caption(spread, n)}.")
         return save(ex_dir, "gradient_norms", fig), cap
 
     def variance():
@@ -475,12 +476,12 @@ def batch_norm(ex: Exercise, ex_dir: Path) -> FigureList:
         bars = metric_frame(runs, "test_accuracy")
         if h.empty or "val_accuracy" not in h or bars.empty:
             return None
-        n, spread = n_seeds(h), ep.spread_for(n_seeds(h))
+        n, spread = n_seeds(h), aggregate.spread_for(n_seeds(h))
         fig = ep.curves_and_bars(h, "val_accuracy", "Validation accuracy", bars, "Test accuracy",
                                  title="Impact of batch normalization and dropout", order=variant_order(preset_dir, runs),
                                  spread=spread, chance=chance_level(runs),
                                  curve_title="Validation accuracy over epochs", bar_title="Final performance")
-        cap = (f"Left: validation accuracy per configuration over epochs, {ep.spread_caption(spread, n)}."
+        cap = (f"Left: validation accuracy per configuration over epochs, {aggregate.spread_caption(spread, n)}."
                + _epoch_note(h) + " Right: " + _bar_caption(bars, "test accuracy (with the best weights "
                                                             "early stopping restored)"))
         return save(ex_dir, "batch_norm_comparison", fig), cap
@@ -574,7 +575,7 @@ def deepest_network(ex: Exercise, ex_dir: Path) -> FigureList:
                   "residual, no BN": {"color": "C3", "ls": "--", "marker": "o"},
                   "residual, BN": {"color": "C0", "ls": "--", "marker": "s"}}
         inits = sorted(frame["init"].unique().tolist(), key=lambda s: (not s.startswith("glorot"), s))
-        n, spread = n_seeds(frame), ep.spread_for(n_seeds(frame))
+        n, spread = n_seeds(frame), aggregate.spread_for(n_seeds(frame))
         widths = sorted(frame["width"].unique())
         xlabel = "Hidden layers" + (f" (width {widths[0]})" if len(widths) == 1 else "")
         fig = ep.lines_vs(frame, x="depth", xlabel=xlabel,
@@ -595,7 +596,7 @@ def _spread_words(spread: str, n: int) -> str:
     """What ``ep.lines_vs`` drew around the mean: a band, a dot per seed, or nothing (one seed)."""
     if n <= 1:
         return "one seed, so no spread to show"
-    return "shaded: 95% confidence band" if spread == ep.BAND else "dots: the individual seeds"
+    return "shaded: 95% confidence band" if spread == aggregate.BAND else "dots: the individual seeds"
 
 
 def _bars_for_presets(ex: Exercise, ex_dir: Path, out: _Collector, title: str, what: str) -> None:
@@ -651,7 +652,7 @@ def shallow_vs_deep(ex: Exercise, ex_dir: Path) -> FigureList:
         frame = pd.DataFrame(rows)
         if frame.empty:
             return None
-        n, spread = n_seeds(frame), ep.spread_for(n_seeds(frame))
+        n, spread = n_seeds(frame), aggregate.spread_for(n_seeds(frame))
         fig = ep.lines_vs(frame, x="x", xlabel="", ylabel="Test accuracy", panel="panel", spread=spread, accuracy=True,
                           chance=chance, sharex=False, logx={"vs width (3 hidden layers)"},
                           title="Exercise 1, Your Turn: test accuracy vs depth and vs width",

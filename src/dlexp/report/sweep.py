@@ -192,6 +192,7 @@ def swept_frame(frame: pd.DataFrame, configs: list[dict], keys: list[str]) -> pd
 def curves_by_value(root: Path, frame: pd.DataFrame, key: str) -> Optional[Any]:
     """Training loss and validation accuracy over epochs, one colour per value of ``key`` (thin: each run)."""
     from dlexp.report import charts as ep
+    from dlexp.report.aggregate import SEEDS
 
     parts = []
     values = sorted({v for v in frame[key] if v is not None} | ({None} if frame[key].isna().any() else set()),
@@ -219,7 +220,7 @@ def curves_by_value(root: Path, frame: pd.DataFrame, key: str) -> Optional[Any]:
         how = f"thick: mean of the runs with that value; thin: each run ({n_runs} runs)"
     else:
         how = f"one run per value ({n_runs} runs)"
-    return ep.metric_curves(history, panels, spread=ep.SEEDS, order=order,
+    return ep.metric_curves(history, panels, spread=SEEDS, order=order,
                             title=f"{_sweep_name(root, frame)}: learning curves by {key}\n{how}")
 
 
