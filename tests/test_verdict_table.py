@@ -255,3 +255,13 @@ def test_dlexp_report_prints_the_verdict_table(repro, capsys, monkeypatch):
     for claim_id in _claim_ids(root):
         assert re.search(rf"^{claim_id} +\S", out, re.M), claim_id
     assert re.search(r"^deep_fewer_parameters +14800 +\[14800, 14800\] +contradicted", out, re.M)
+
+
+def test_every_verdict_row_is_coloured_in_html():
+    """'undecidable here' rows had no class, so the overview showed them uncoloured."""
+    from dlexp.report import stats
+
+    frame = pd.DataFrame({"claim": ["a", "b", "c", "d"], "verdict": list(stats.VERDICTS)})
+    html = to_html([Table(frame)], "t")
+    for cls in ("supported", "contradicted", "inconclusive", "undecidable"):
+        assert f'<tr class="{cls}">' in html

@@ -141,7 +141,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums} .num,.nw{white-space:
 .long,.prose{overflow-wrap:anywhere} td.prose{min-width:13em}
 img{max-width:100%;height:auto;border:1px solid #eee} figure{margin:1em 0}
 code,pre{background:#f6f8fa;padding:.2em .4em;border-radius:4px} pre{padding:.8em;overflow-x:auto;white-space:pre-wrap;
-overflow-wrap:anywhere} .supported{background:#e6f4ea}.contradicted{background:#fce8e6}.inconclusive{background:#fef7e0}
+overflow-wrap:anywhere} .supported{background:#e6f4ea}.contradicted{background:#fce8e6}.inconclusive{background:#fef7e0}.undecidable{background:#e8f0fe}
 figcaption{font-size:.85em;color:#555;margin-bottom:1.5em}
 """
 WIDE, WIDER = 10, 15  # columns from which a table is set smaller, and smaller still
@@ -188,7 +188,9 @@ def _html_table(t: Table) -> str:
     prose = [i == wordiest and w >= PROSE for i, w in enumerate(words)]
     for row in _rows(t.frame):
         verdict = str(row[vi]) if vi is not None else ""
-        cls = f' class="{verdict}"' if verdict in ("supported", "contradicted", "inconclusive") else ""
+        cls = {"supported": "supported", "contradicted": "contradicted", "inconclusive": "inconclusive",
+               "undecidable here": "undecidable"}.get(verdict)
+        cls = f' class="{cls}"' if cls else ""
         rows.append(f"<tr{cls}>" + "".join(_html_cell(v, t.digits, prose=p) for v, p in zip(row, prose)) + "</tr>")
     wide = " class='wide wider'" if len(cols) >= WIDER else " class='wide'" if len(cols) >= WIDE else ""
     return (f"<div class='table-wrap'><table{wide}><thead><tr>{head}</tr></thead>"
