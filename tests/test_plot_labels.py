@@ -146,12 +146,13 @@ def test_report_figure_titles_do_not_call_validation_curves_training(tmp_path, m
     from test_report_figures import _config, make_preset
 
     from dlexp.notebook import figures as rf
+    from dlexp.notebook.figures import curves
     from dlexp.notebook.exercises import load
 
     make_preset(tmp_path / "batch_norm", "batch_norm",
                 {"plain": _config(), "batchnorm": _config(normalization__kind="batchnorm")})
     figures = {}
-    monkeypatch.setattr(rf, "save", lambda ex_dir, name, fig: figures.setdefault(name, fig) and tmp_path / name)
+    monkeypatch.setattr(curves, "save", lambda ex_dir, name, fig: figures.setdefault(name, fig) and tmp_path / name)
     rf.FIGURES["batch_norm"](load("batch_norm"), tmp_path / "batch_norm")
     ax = figures["batch_norm_comparison"].axes[0]
     assert ax.get_lines() and "val" in ax.get_ylabel().lower()

@@ -15,6 +15,7 @@ import yaml
 from dlexp.report import aggregate
 from dlexp.report import charts as ep
 from dlexp.notebook import figures as rf
+from dlexp.notebook.figures import runs as fr
 from dlexp.notebook.exercises import load, names
 
 SEEDS = (42, 43)
@@ -293,15 +294,15 @@ def test_real_dataset_includes_other_presets(tmp_path):
 
 def test_variant_order_follows_the_preset(rep):
     d = rep / "activation_comparison" / "activation_comparison"
-    assert rf.variant_order(d, rf.load_runs(d)) == ["relu", "elu", "gelu"]
+    assert fr.variant_order(d, fr.load_runs(d)) == ["relu", "elu", "gelu"]
 
 
 def test_metric_frame_and_chance(rep):
-    runs = rf.load_runs(rep / "batch_norm" / "batch_norm")
-    f = rf.metric_frame(runs, "test_accuracy")
+    runs = fr.load_runs(rep / "batch_norm" / "batch_norm")
+    f = fr.metric_frame(runs, "test_accuracy")
     assert list(f.columns) == ["variant", "seed", "value"] and len(f) == 4
-    assert rf.chance_level(runs) == pytest.approx(0.25)
-    assert rf.chance_level([]) is None
+    assert fr.chance_level(runs) == pytest.approx(0.25)
+    assert fr.chance_level([]) is None
 
 
 # --------------------------------------------------------------------------- pure plotting functions
