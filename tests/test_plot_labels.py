@@ -82,7 +82,8 @@ def _sweep(root, values, runs_per_value):
 
 @pytest.mark.parametrize("runs_per_value,thin", [(1, False), (2, True)])
 def test_sweep_curves_say_thin_lines_only_when_there_are_some(tmp_path, runs_per_value, thin):
-    from dlexp.report.sweep import curves_by_value, run_configs, swept_frame, sweep_frame, varying_keys
+    from dlexp.report.sweep import curves_by_value, sweep_frame
+    from dlexp.report.sweep_keys import run_configs, swept_frame, varying_keys
 
     root = _sweep(tmp_path / "sweep", [0.01, 0.1], runs_per_value)
     frame = sweep_frame(root)

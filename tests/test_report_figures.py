@@ -444,7 +444,7 @@ def test_lines_vs_panels_and_log_x():
 
 
 def test_varying_keys_ignores_seeds_and_folds_followers():
-    from dlexp.report.sweep import flatten, varying_keys
+    from dlexp.report.sweep_keys import flatten, varying_keys
 
     def cfg(lr, bs, act, seed):
         return flatten({"optimizer": {"learning_rate": lr}, "trainer": {"batch_size": bs, "seed": seed},

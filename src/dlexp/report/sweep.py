@@ -5,11 +5,7 @@ parameters, wall time), a rich table on the terminal, overlaid learning curves,
 and the failed/diverged runs listed. Works when jobs failed: it reads whatever
 folders exist (Hydra skips its end-of-sweep callback when a job fails).
 
-What was swept is found by comparing the runs' config.yaml (or, without one,
-their overrides): every config value that differs between runs, except the
-seed (runs that differ only in seed are repeats) and bookkeeping such as the
-name. A key that only follows another (``activation.alpha`` when
-``activation`` is swept) is folded into it. Then, in ``plots/``:
+What was swept is found by comparing the runs' configs (``sweep_keys.py``). Then, in ``plots/``:
 
 * ``curves_by_<key>.png`` per swept key: training loss and validation accuracy
   over epochs, one colour per value (thick: mean over the runs with that
@@ -33,11 +29,8 @@ import pandas as pd
 from dlexp import artifacts
 from dlexp.report import plots
 from dlexp.report.compare import run_folders, summary_row
-
-# Config keys that never count as swept: replicates and bookkeeping.
-IGNORED_KEYS = ("trainer.seed", "seeds", "name", "variant", "description", "output_root", "trainer.progress",
-                "trainer.threads")
-IGNORED_PREFIXES = ("variants.", "grid.", "hydra.")
+from dlexp.report.sweep_keys import (hashable, run_configs, short_key, swept_frame, value_label,
+                                     value_sort_key, varying_keys)
 
 
 def job_number(name: str) -> Optional[int]:
@@ -65,130 +58,6 @@ def sweep_frame(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def flatten(cfg: Any, prefix: str = "") -> dict:
-    """{"optimizer": {"learning_rate": 0.01}} -> {"optimizer.learning_rate": 0.01}; lists become tuples."""
-    out = {}
-    if isinstance(cfg, dict):
-        for k, v in cfg.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) and v:
-                out.update(flatten(v, key))
-            else:
-                out[key] = _hashable(v)
-    return out
-
-
-def _hashable(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return tuple(_hashable(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((str(k), _hashable(x)) for k, x in v.items()))
-    return v
-
-
-def _parse_overrides(overrides: list[str]) -> dict:
-    """Hydra task overrides ("a.b=1", "+exp=x", "~c") as a flat dict of typed values."""
-    import yaml
-
-    out = {}
-    for o in overrides or []:
-        if "=" not in o or o.startswith("~"):
-            continue
-        key, value = o.split("=", 1)
-        key = key.lstrip("+")
-        try:
-            out[key] = _hashable(yaml.safe_load(value))
-        except yaml.YAMLError:
-            out[key] = value
-    return out
-
-
-def run_configs(root: Path, frame: pd.DataFrame) -> list[dict]:
-    """One flat config per row of ``frame``: the run folder's config.yaml, else its overrides."""
-    import yaml
-
-    configs = []
-    for _, r in frame.iterrows():
-        folder = Path(root) / r["folder"]
-        cfg = {}
-        try:
-            cfg = flatten(yaml.safe_load((folder / artifacts.CONFIG).read_text()) or {})
-        except (OSError, yaml.YAMLError):
-            pass
-        if not cfg:
-            cfg = _parse_overrides(str(r.get("overrides") or "").split())
-        configs.append(cfg)
-    return configs
-
-
-def _ignored(key: str) -> bool:
-    return key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES)
-
-
-def varying_keys(configs: list[dict]) -> list[str]:
-    """The config keys whose value differs between runs (the swept ones), without seeds, bookkeeping
-    and keys that merely follow another swept key (each of whose values fixes theirs).
-
-    Example:
-        >>> varying_keys([{"lr": 0.1, "bs": 8, "trainer.seed": 1}, {"lr": 0.2, "bs": 8, "trainer.seed": 2}])
-        ['lr']
-    """
-    if len(configs) < 2:
-        return []
-    keys = list(dict.fromkeys(k for c in configs for k in c))
-    varying = [k for k in keys if not _ignored(k) and len({repr(c.get(k)) for c in configs}) > 1]
-    # most distinct values first, so a key like activation.name is kept and activation.alpha folded into it
-    ranked = sorted(varying, key=lambda k: -len({repr(c.get(k)) for c in configs}))
-    kept: list[str] = []
-    for k in ranked:
-        if not any(_follows(configs, k, a) for a in kept):
-            kept.append(k)
-    return [k for k in varying if k in kept]  # back in config order
-
-
-def _follows(configs: list[dict], key: str, leader: str) -> bool:
-    """True when every value of ``leader`` comes with a single value of ``key``."""
-    seen: dict[str, str] = {}
-    for c in configs:
-        a, b = repr(c.get(leader)), repr(c.get(key))
-        if seen.setdefault(a, b) != b:
-            return False
-    return True
-
-
-def short_key(key: str) -> str:
-    """"optimizer.learning_rate" -> "learning_rate"; "activation.name" stays whole (a bare "name" says nothing)."""
-    parts = key.split(".")
-    return ".".join(parts[-2:]) if parts[-1] in ("name", "kind", "value", "enabled") and len(parts) > 1 else parts[-1]
-
-
-def value_label(v: Any) -> str:
-    """How a swept value is printed: lists of widths as 64-64-64, numbers in short form."""
-    if isinstance(v, tuple):
-        return "-".join(value_label(x) for x in v)
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
-def _sort_key(v: Any):
-    if isinstance(v, bool) or v is None:
-        return (0, str(v))
-    if isinstance(v, (int, float)):
-        return (1, float(v), "")
-    if isinstance(v, tuple):
-        return (2, len(v), str(v))
-    return (3, str(v))
-
-
-def swept_frame(frame: pd.DataFrame, configs: list[dict], keys: list[str]) -> pd.DataFrame:
-    """``frame`` plus one column per swept key (the raw value) and its label (``<key> label``)."""
-    out = frame.copy()
-    for k in keys:
-        out[k] = [c.get(k) for c in configs]
-    return out
-
-
 def curves_by_value(root: Path, frame: pd.DataFrame, key: str) -> Optional[Any]:
     """Training loss and validation accuracy over epochs, one colour per value of ``key`` (thin: each run)."""
     from dlexp.report import charts as ep
@@ -196,7 +65,7 @@ def curves_by_value(root: Path, frame: pd.DataFrame, key: str) -> Optional[Any]:
 
     parts = []
     values = sorted({v for v in frame[key] if v is not None} | ({None} if frame[key].isna().any() else set()),
-                    key=_sort_key)
+                    key=value_sort_key)
     order = [f"{short_key(key)}={value_label(v)}" for v in values]
     for i, (_, r) in enumerate(frame.iterrows()):
         path = Path(root) / r["folder"] / artifacts.METRICS
@@ -236,13 +105,13 @@ def heatmap(frame: pd.DataFrame, keys: list[str], root: Path) -> Optional[Any]:
     from dlexp.report import charts as ep
 
     row_key, col_key = keys
-    rows = sorted({_hashable(v) for v in frame[row_key]}, key=_sort_key)
-    cols = sorted({_hashable(v) for v in frame[col_key]}, key=_sort_key)
+    rows = sorted({hashable(v) for v in frame[row_key]}, key=value_sort_key)
+    cols = sorted({hashable(v) for v in frame[col_key]}, key=value_sort_key)
     if len(rows) * len(cols) == 0:
         return None
     # heatmaps sorts what it is given: pass positions, label them with the values
-    pos = pd.DataFrame({"panel": "all", "row": [rows.index(_hashable(v)) for v in frame[row_key]],
-                        "col": [cols.index(_hashable(v)) for v in frame[col_key]], "seed": range(len(frame)),
+    pos = pd.DataFrame({"panel": "all", "row": [rows.index(hashable(v)) for v in frame[row_key]],
+                        "col": [cols.index(hashable(v)) for v in frame[col_key]], "seed": range(len(frame)),
                         "value": pd.to_numeric(frame["test_accuracy"], errors="coerce").to_numpy(),
                         "status": frame["status"].astype(str).to_numpy()})
     ok = pos[pos["status"].isin(["completed", "diverged"]) & pos["value"].notna()]
@@ -391,36 +260,51 @@ def print_sweep_summary(sweep_dir: Path, console=None) -> list[str]:
     return [str(r["status"]) for r in rows]
 
 
-def _unreadable_summaries(root: Path) -> list[Path]:
-    bad = []
-    for path in sorted(Path(root).rglob(artifacts.SUMMARY)):
-        try:
-            artifacts.read_json(path)
-        except (OSError, ValueError):
-            bad.append(path)
-    return bad
-
-
 def write_sweep_report(root: Path) -> int:
+    """results.csv, the table on the terminal, Optuna's best trials, the learning curves and the sweep plots
+    of the run folders under ``root``; 1 when there are none."""
     from rich.console import Console
-    from rich.table import Table
+
+    from dlexp.report import optuna as optuna_results
 
     root = Path(root)
     frame = sweep_frame(root)
     console = Console()
     if frame.empty:
-        corrupt = _unreadable_summaries(root)
-        if corrupt:
-            from dlexp.errors import ConfigError
-
-            raise ConfigError(str(corrupt[0]), "unreadable JSON", "a summary.json as dlexp writes it "
-                              "(the run may have been cut off: run it again, or remove its folder)")
+        _refuse_unreadable_summaries(root)
         console.print(f"no run folders (with summary.json) under {root}")
         return 1
     artifacts.write_dataframe(root / "results.csv", frame)  # every run's full overrides
-    # On the terminal the overrides all runs share are said once, under the table; long folder names and
-    # overrides wrap (fold) instead of being cut at the terminal's width.
     shared, own = split_overrides([str(o).split() for o in frame["overrides"].fillna("")])
+    console.print(results_table(root, frame, shared, own))
+    optuna_results.report(root, console)  # best trials, when an Optuna sweeper ran; nothing otherwise
+    _write_learning_curves(root, frame, own)
+    for path in write_sweep_plots(root, frame):
+        console.print(f"plot: {path}")
+    bad = frame[~frame["status"].isin(["completed"])]
+    for _, r in bad.iterrows():
+        console.print(f"[bold]{r['status']}[/bold]: {r['folder']} {r['overrides']} {r['error'] or ''}")
+    console.print(f"results: {root / 'results.csv'}")
+    return 0
+
+
+def _refuse_unreadable_summaries(root: Path) -> None:
+    """No run found because a summary.json is cut off: say which, rather than that there are no runs."""
+    for path in sorted(Path(root).rglob(artifacts.SUMMARY)):
+        try:
+            artifacts.read_json(path)
+        except (OSError, ValueError):
+            from dlexp.errors import ConfigError
+
+            raise ConfigError(str(path), "unreadable JSON", "a summary.json as dlexp writes it "
+                              "(the run may have been cut off: run it again, or remove its folder)") from None
+
+
+def results_table(root: Path, frame: pd.DataFrame, shared: list[str], own: list[list[str]]):
+    """The runs' table on the terminal: the overrides all runs share are said once, under it; long folder
+    names and overrides wrap (fold) instead of being cut at the terminal's width."""
+    from rich.table import Table
+
     table = Table(title=f"{root}: {len(frame)} runs",
                   caption=f"shared by every run: {' '.join(shared)}" if shared else None)
     # A sweep's job folders are named by their overrides (0_activation=elu): then a column of them says it twice.
@@ -437,10 +321,11 @@ def write_sweep_report(root: Path) -> int:
         values = {**r.to_dict(), "overrides": " ".join(mine) or "-"}
         table.add_row(*(str(values[c]) if c in ("folder", "overrides") else _cell(values[c], FORMATS.get(c, "{}"))
                         for c, _ in cols))
-    console.print(table)
-    from dlexp.report import optuna as optuna_results
+    return table
 
-    optuna_results.report(root, console)  # best trials, when an Optuna sweeper ran; nothing otherwise
+
+def _write_learning_curves(root: Path, frame: pd.DataFrame, own: list[list[str]]) -> None:
+    """plots/learning_curves.png: every run's curves, each named by what it changes."""
     histories = {}
     for (_, r), mine in zip(frame.iterrows(), own):
         path = root / r["folder"] / artifacts.METRICS
@@ -451,13 +336,6 @@ def write_sweep_report(root: Path) -> int:
     if histories:
         artifacts.save_figure(root / artifacts.PLOTS / "learning_curves.png",
                               plots.learning_curves(histories, title=f"{_sweep_name(root, frame)}: learning curves"))
-    for path in write_sweep_plots(root, frame):
-        console.print(f"plot: {path}")
-    bad = frame[~frame["status"].isin(["completed"])]
-    for _, r in bad.iterrows():
-        console.print(f"[bold]{r['status']}[/bold]: {r['folder']} {r['overrides']} {r['error'] or ''}")
-    console.print(f"results: {root / 'results.csv'}")
-    return 0
 
 
 def _curve_label(row: Any, own_overrides: list[str], taken: dict) -> str:
