@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from dlexp.data import files
+
 from dlexp.config import schema
 from dlexp.errors import ConfigError
 from dlexp.run import budget, estimate
@@ -38,7 +40,7 @@ def test_params_match_the_network_builder():
     from dlexp.nn import models
 
     spec = _spec(model={"hidden": [7, 5]}, normalization={"kind": "batchnorm"})
-    size = budget.run_size(spec, samples=200, features=2)
+    size = budget.run_size(spec, samples=200, features=2, classes=3)
     assert size.params == models.count_params(spec, 2, 3)
 
 
@@ -134,8 +136,8 @@ def test_feature_counts_of_data_files_come_from_their_headers(tmp_path):
     np.savez(npz, x_train=np.zeros((5, 4, 3)), y_train=np.zeros(5, int))
     csv = tmp_path / "d.csv"
     csv.write_text("a,b,label\n1,2,0\n")
-    assert budget.file_feature_count(npz) == 12
-    assert budget.file_feature_count(csv) == 2
+    assert files.feature_count(npz) == 12
+    assert files.feature_count(csv) == 2
 
 
 def test_stack_groups_no_longer_need_tensorflow():

@@ -88,3 +88,13 @@ def test_mnist_missing_or_malformed_files_are_config_errors(tmp_path):
     np.savez(wrong, images=np.zeros((3, 2)))
     with pytest.raises(ConfigError, match=r"keys x_train, y_train or x, y \(found: images\)"):
         data.load(MnistData(path=str(wrong)), 0.2, 42, True)
+
+
+def test_every_generator_shape_is_what_it_generates():
+    """The preflight sizes runs with shape(): it must match the arrays (features and classes too)."""
+    from dlexp.data.generators import GENERATORS
+
+    for name, module in GENERATORS.items():
+        cfg = module.Config()
+        x, y = module.generate(cfg)
+        assert module.shape(cfg) == (len(x), x.shape[1], int(y.max()) + 1), name

@@ -94,7 +94,7 @@ def test_every_generator_module_keeps_the_contract():
         cfg = module.Config()
         assert cfg.name == name and module.__doc__
         x, y = module.generate(cfg)
-        assert x.ndim == 2 and y.shape == (len(x),) == (module.sample_count(cfg),), name
+        assert x.ndim == 2 and y.shape == (len(x),) == (module.shape(cfg)[0],), name
         assert set(np.unique(y)) == set(range(int(y.max()) + 1)), name
 
 def test_chart_returns_a_figure_and_writes_nothing(tmp_path, monkeypatch):

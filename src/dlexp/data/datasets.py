@@ -112,11 +112,15 @@ def validation_cut(n_train: int, validation_split: float) -> int:
     return int(n_train * (1.0 - validation_split))
 
 
-def sample_count(dataset_cfg) -> int:
-    """How many samples a data set has, without generating it (a data file is read and checked)."""
+def shape(dataset_cfg) -> tuple[int, int, int]:
+    """(samples, features, classes) of a data set, without generating it (a data file is read and checked)."""
     if dataset_cfg.name in files.FILE_SETS:
-        return files.sample_count(dataset_cfg)
-    return GENERATORS[dataset_cfg.name].sample_count(dataset_cfg)
+        return files.shape(dataset_cfg)
+    return GENERATORS[dataset_cfg.name].shape(dataset_cfg)
+
+
+def sample_count(dataset_cfg) -> int:
+    return shape(dataset_cfg)[0]
 
 
 def check_sizes(specs) -> None:

@@ -8,7 +8,10 @@ kept) and once by the run that trains on it (``load``). Reading and checking is 
 
 from __future__ import annotations
 
+import math
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -154,8 +157,27 @@ def summarize(cfg) -> FileSummary:
                        dict(zip(labels.tolist(), counts.tolist())))
 
 
-def sample_count(cfg) -> int:
-    """How many samples the data set has (a data file is read and checked)."""
-    if reads_file(cfg):
-        return summarize(cfg).n_samples
-    return MNIST_SAMPLES if cfg.limit is None else cfg.limit + 10000  # Keras' MNIST
+MNIST_FEATURES = 28 * 28
+
+
+def shape(cfg) -> tuple[int, int, int]:
+    """(samples, features, classes) of the data set (a data file is read and checked)."""
+    if not reads_file(cfg):  # Keras' MNIST download
+        return (MNIST_SAMPLES if cfg.limit is None else cfg.limit + 10000), MNIST_FEATURES, 10
+    info = summarize(cfg)
+    return info.n_samples, feature_count(Path(str(cfg.path)).expanduser()), max(info.class_counts) + 1
+
+
+def feature_count(path: Path) -> int:
+    """Features per sample of an .npz or .csv data file, from its header alone."""
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return max(1, len(f.readline().split(",")) - 1)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        member = next(n for n in ("x_train.npy", "x.npy") if n in names)
+        with archive.open(member) as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            rows_and_features = read(f)[0]
+    return max(1, math.prod(rows_and_features[1:]))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -42,57 +41,9 @@ MEMORY_ENV = "DLEXP_MEMORY_LIMIT"  # e.g. 8G: plan for at most this much on a ma
 
 # ---------------------------------------------------------------- a spec's numbers
 
-# Features of the generators that have no n_features field.
-GENERATOR_FEATURES = {"spiral": 2, "moons_circles": 2, "digits": 64}
-GENERATOR_CLASSES = {"moons_circles": 4, "unstable": 2, "digits": 10, "mnist": 10}
-MNIST_FEATURES = 28 * 28
-
-
-def feature_count(dataset_cfg) -> int:
-    """Features per sample of a data set, without building it. A data file's are read from its
-    header (.npz: the array's shape; .csv: the columns but the label); 1 when unknown, which keeps
-    the estimate a lower bound."""
-    name = dataset_cfg.name
-    if getattr(dataset_cfg, "n_features", None):
-        return int(dataset_cfg.n_features)
-    if name in GENERATOR_FEATURES:
-        return GENERATOR_FEATURES[name]
-    path = getattr(dataset_cfg, "path", None)
-    if name == "mnist" and not path:
-        return MNIST_FEATURES  # Keras' download
-    if path:
-        try:
-            return file_feature_count(Path(str(path)).expanduser())
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return 1  # unreadable: the file checks have their own message
-    return 1
-
-
-def file_feature_count(path: Path) -> int:
-    """Features per sample of an .npz or .csv data file, from its header alone."""
-    import numpy as np
-
-    if path.suffix.lower() == ".csv":
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return max(1, len(f.readline().split(",")) - 1)
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-        member = next(n for n in ("x_train.npy", "x.npy") if n in names)
-        with archive.open(member) as f:
-            major, _ = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape = read(f)[0]
-    return max(1, math.prod(shape[1:]))
-
-
-def class_count(dataset_cfg) -> int:
-    """Classes of a data set (2 when unknown: only the output layer's size depends on it)."""
-    return int(getattr(dataset_cfg, "n_classes", None) or GENERATOR_CLASSES.get(dataset_cfg.name, 2))
-
-
-def run_size(spec: RunSpec, samples: int, features: int) -> RunSize:
+def run_size(spec: RunSpec, samples: int, features: int, classes: int) -> RunSize:
     t = spec.trainer
-    return RunSize(samples=samples, features=features, classes=class_count(spec.dataset), hidden=tuple(spec.model.hidden),
+    return RunSize(samples=samples, features=features, classes=classes, hidden=tuple(spec.model.hidden),
                    epochs=t.epochs, batch_size=t.batch_size, test_size=t.test_size, validation_split=t.validation_split,
                    diagnostics=t.diagnostics, diagnostics_every=t.diagnostics_every, grid=features == 2 and t.plots,
                    probes=t.probes, batchnorm=spec.normalization.kind == "batchnorm",
@@ -184,12 +135,12 @@ def check(specs: Sequence[RunSpec], *, runs: Optional[Blame] = None,
 
 def sizes_of(specs: Sequence[RunSpec]) -> list[RunSize]:
     """Each spec's RunSize; each distinct data set is counted once (a data file is read once)."""
-    counts: dict[str, tuple[int, int]] = {}
+    counts: dict[str, tuple[int, int, int]] = {}
     out = []
     for spec in specs:
         key = repr(spec.dataset)
         if key not in counts:
-            counts[key] = (data.sample_count(spec.dataset), feature_count(spec.dataset))
+            counts[key] = data.shape(spec.dataset)
         out.append(run_size(spec, *counts[key]))
     return out
 

@@ -6,8 +6,8 @@ so ``dataset=NAME`` composes) nothing else is needed. It defines:
 - ``Config``: a frozen dataclass of its fields, ``name`` defaulting to ``"NAME"``; its
   ``__post_init__`` checks the values with ``dlexp.checks`` (one ConfigError line each). Hydra's
   config is validated into it before anything runs.
-- ``sample_count(cfg) -> int``: how many samples ``generate`` returns, without generating them
-  (the preflight checks batch and split sizes with it).
+- ``shape(cfg) -> (samples, features, classes)``: what ``generate`` returns, without generating it
+  (the preflight checks batch and split sizes and estimates memory and work with it).
 - ``generate(cfg) -> (x, y)``: features of shape (samples, features) and integer labels 0..K-1 of
   shape (samples,), the same for the same ``cfg`` (seeded by its fields, never by global state).
   Heavy imports (scikit-learn) go inside it: config errors must answer before they load.
@@ -29,7 +29,7 @@ from dataclasses import fields
 from types import MappingProxyType, ModuleType
 from typing import Mapping
 
-REQUIRED = ("Config", "sample_count", "generate")
+REQUIRED = ("Config", "shape", "generate")
 
 
 def discover() -> dict[str, ModuleType]:

@@ -29,8 +29,8 @@ class Config:
               f"at most n_features - n_informative = {self.n_features - self.n_informative}")
 
 
-def sample_count(cfg: Config) -> int:
-    return cfg.n_samples
+def shape(cfg: Config) -> tuple[int, int, int]:
+    return cfg.n_samples, cfg.n_features, cfg.n_classes
 
 
 def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:

@@ -15,8 +15,8 @@ class Config:
     scale: bool = True  # divide pixel values (0..16) by 16
 
 
-def sample_count(cfg: Config) -> int:
-    return SAMPLES
+def shape(cfg: Config) -> tuple[int, int, int]:
+    return SAMPLES, 64, 10  # 8x8 images of the digits 0-9
 
 
 def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:

@@ -28,8 +28,8 @@ class Config:
         check(self.circles_noise >= 0, "circles_noise", self.circles_noise, "a number >= 0")
 
 
-def sample_count(cfg: Config) -> int:
-    return 2 * cfg.n_samples
+def shape(cfg: Config) -> tuple[int, int, int]:
+    return 2 * cfg.n_samples, 2, 4
 
 
 def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:

@@ -24,8 +24,8 @@ class Config:
         check(self.noise >= 0, "noise", self.noise, "a number >= 0")
 
 
-def sample_count(cfg: Config) -> int:
-    return cfg.n_samples // cfg.n_classes * cfg.n_classes
+def shape(cfg: Config) -> tuple[int, int, int]:
+    return cfg.n_samples // cfg.n_classes * cfg.n_classes, 2, cfg.n_classes
 
 
 def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:

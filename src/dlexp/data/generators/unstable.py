@@ -23,8 +23,8 @@ class Config:
         check(self.scale > 0, "scale", self.scale, "a number > 0")
 
 
-def sample_count(cfg: Config) -> int:
-    return cfg.n_samples
+def shape(cfg: Config) -> tuple[int, int, int]:
+    return cfg.n_samples, cfg.n_features, 2
 
 
 def generate(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
