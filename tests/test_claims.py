@@ -38,8 +38,10 @@ def test_every_claim_refers_to_existing_runs_and_metrics(compose):
             assert claim["metric"] in METRICS, claim["id"]
             variants = {j.spec.variant for j in experiment.expand(compose([f"+exp={claim['preset']}"]))}
             assert claim["a"] in variants, (claim["id"], claim["a"], variants)
-            if "b" in claim:
-                assert claim["b"] in variants, (claim["id"], claim["b"])
+            bs = [claim["b"]] if isinstance(claim.get("b"), str) else claim.get("b", [])
+            assert set(bs) <= variants, (claim["id"], bs)
+            for name in claim.get("variations", []):
+                assert name in ex.variations, (claim["id"], name)
     assert n >= 20
 
 

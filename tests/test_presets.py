@@ -111,6 +111,24 @@ def test_reproduce_draws_tsne_for_the_first_seed_only_and_still_stacks_the_seeds
     assert runner.plan(jobs) == [jobs]
 
 
+def test_reproduce_reruns_only_the_variants_a_variation_needs():
+    """deepest_network has dozens of variants; its claims under the low-noise spiral compare five of
+    them, so the variation trains those five (at noise 0.05, in their own folder), not all."""
+    from dlexp.notebook import exercises
+    from dlexp.notebook import reproduce
+
+    ex = exercises.load("deepest_network")
+    plans = reproduce.compose_jobs([ex], [42], reproduce.parse_args(["deepest_network", "--seeds", "1"]))
+    names = {name: jobs for _, name, _, jobs in plans}
+    varied = names["deepest_network__low_noise"]
+    assert {j.spec.variant for j in varied} == {"plain,bn,he,depth50", "plain,nobn,he,depth50", "residual,nobn,he,depth50",
+                                                "plain,nobn,he,depth20", "plain,nobn,glorot,depth20"}
+    assert {j.spec.dataset.noise for j in varied} == {0.05}
+    assert len(names["deepest_network"]) > 2 * len(varied)
+    no_var = reproduce.compose_jobs([ex], [42], reproduce.parse_args(["deepest_network", "--no-variations"]))
+    assert [name for _, name, _, _ in no_var] == ["deepest_network"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("flags,diagnostics,every", [([], True, 0), (["--diagnostics"], True, 1)])
 def test_reproduce_measures_layers_where_the_report_reads_them(flags, diagnostics, every):

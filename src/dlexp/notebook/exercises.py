@@ -31,13 +31,18 @@ class Exercise:
     # Variations of the setup the claims are also judged under (name -> Variation); see Variation.
     variations: dict = field(default_factory=dict)
 
-    def variation_presets(self) -> dict[str, list[str]]:
-        """variation -> the presets its claims need rerun under it (in claim order)."""
-        out: dict[str, list[str]] = {}
+    def variation_presets(self) -> dict[str, dict[str, list[str]]]:
+        """variation -> preset -> the variants its claims compare, to rerun under it (in claim order):
+        only those, so a variation of a 40-variant preset trains the two its claim needs."""
+        out: dict[str, dict[str, list[str]]] = {}
         for claim in self.claims:
+            if "preset" not in claim:
+                continue
+            b = claim.get("b")
+            needed = [claim["a"], *([] if b is None else [b] if isinstance(b, str) else b)]
             for name in claim.get("variations") or ():
-                if "preset" in claim and claim["preset"] not in out.setdefault(name, []):
-                    out[name].append(claim["preset"])
+                variants = out.setdefault(name, {}).setdefault(claim["preset"], [])
+                variants += [v for v in needed if v not in variants]
         return out
 
 

@@ -116,13 +116,14 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
     plans = []
     with initialize_config_module("dlexp.conf", version_base="1.3"):
         for ex in exercises:
-            presets = [(p, []) for p in ex.presets]
+            presets = [(p, [], None) for p in ex.presets]
             if ex.name == "real_dataset" and args.mnist:
-                presets.append(("real_dataset", ["dataset=mnist", f"dataset.path={args.mnist}", "name=real_dataset_mnist"]))
+                presets.append(("real_dataset", ["dataset=mnist", f"dataset.path={args.mnist}", "name=real_dataset_mnist"], None))
             if not args.no_variations:
                 for name, on in ex.variation_presets().items():
-                    presets += [(p, [*ex.variations[name].overrides, f"name={variation_folder(p, name)}"]) for p in on]
-            for preset, extra in presets:
+                    presets += [(p, [*ex.variations[name].overrides, f"name={variation_folder(p, name)}"], set(variants))
+                                for p, variants in on.items()]
+            for preset, extra, only in presets:
                 try:
                     cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats, ex.layer_stats_every) + extra)
                 except (HydraException, OmegaConfBaseException) as err:
@@ -130,7 +131,8 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
                     raise DlexpError(unknown_key_message(err, base) or merge_message(err, base)
                                      or hydra_message(err)) from None
                 plain = experiment.plain_config(cfg)
-                jobs = [_tsne_for_first_seed(job, seeds[0]) for job in experiment.expand(plain)]
+                jobs = [_tsne_for_first_seed(job, seeds[0]) for job in experiment.expand(plain)
+                        if only is None or job.spec.variant in only]
                 data.check_sizes([j.spec for j in jobs])
                 plans.append((ex, plain["name"], plain, jobs))
     check_budget(plans, args)
