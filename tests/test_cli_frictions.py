@@ -199,3 +199,17 @@ def test_a_native_crash_during_the_filtered_import_still_shows_its_message():
     assert proc.returncode != 0
     assert "Check failed: status.ok()" in proc.stderr and "terminate called" in proc.stderr, proc.stderr
     assert "oneDNN" not in proc.stderr
+
+
+@pytest.mark.parametrize("line,native", [
+    ("I0000 00:00:1796542152.036915   17729 port.cc:153] oneDNN custom operations are on.", True),
+    ("2026-12-06 07:44:00.933065: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:479] Unable to "
+     "register cuFFT factory", True),  # TF 2.16's own format: it leaked into `reproduce`'s one-line errors
+    ("2026-12-06 07:44:00.933065: F tensorflow/core/framework/tensor.cc:1] Check failed: x", False),
+    ("F0000 00:00:1796542152.036915   17729 op.cc:1] fatal", False),
+    ("dlexp: error: --epochs: got 100000", False),
+])
+def test_native_log_lines_of_every_supported_tensorflow_are_recognized(line, native):
+    from dlexp.run import native_log
+
+    assert native_log.is_native_line(line) == native

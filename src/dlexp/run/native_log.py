@@ -19,10 +19,12 @@ from typing import Iterator
 
 VERBOSE_ENV = "DLEXP_VERBOSE"
 
-# glog/absl line prefix ("I0000 00:00:1796529475.519655    7001 port.cc:153] ...") and absl's banner.
-_NATIVE_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\]|^WARNING: All log messages before absl::")
-# Lines that announce a crash: a fatal log line, a failed CHECK, an uncaught C++ exception.
-_FATAL_LINE = re.compile(r"^F\d{4} |Check failed|terminate called")
+# The native log line prefix: absl's ("I0000 00:00:1796529475.519655    7001 port.cc:153] ...", TF >= 2.18),
+# TF's older own ("2024-05-01 10:00:00.933065: E external/local_xla/.../cuda_fft.cc:479] ..."), absl's banner.
+_NATIVE_LINE = re.compile(r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ |\d{4}-\d\d-\d\d [\d:.]+: [IWEF] )[\w./-]+:\d+\]"
+                          r"|^WARNING: All log messages before absl::")
+# Lines that announce a crash: a fatal log line (either format), a failed CHECK, an uncaught C++ exception.
+_FATAL_LINE = re.compile(r"^F\d{4} |^\d{4}-\d\d-\d\d [\d:.]+: F |Check failed|terminate called")
 
 # The filter process: stdin is the captured descriptor, stdout the terminal's stderr. Each line
 # is passed on at once (no line is held back for a process that may die).
