@@ -627,3 +627,17 @@ def test_stack_representations_equal_the_keras_models_layer_outputs(norm, moons)
             assert list(got) == list(want) == ["Input", "Layer 1", "Layer 2", "Layer 3"]
             for name in want:
                 np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
+
+
+def test_weight_copies_are_made_only_for_stacks_that_use_them(moons):
+    """EarlyStopping's best weights exist only with early stopping; the fused update's frozen copies
+    only when members stop at different times, else at the first freeze (a diverging member)."""
+    n_fit = D.validation_cut(len(moons.x_train), 0.2)
+    plain = [make_spec().with_seed(s) for s in (1, 2)]
+    engine = stack_engine.StackEngine(plain, moons, n_fit, False)
+    assert engine.freezes and engine.best == [] and engine.frozen == []
+    engine.freeze(np.array([True, False]))
+    assert len(engine.frozen) == len(engine._state)
+    stopping = [make_spec(trainer={"early_stopping": {"enabled": True}}).with_seed(s) for s in (1, 2)]
+    engine = stack_engine.StackEngine(stopping, moons, n_fit, False)
+    assert len(engine.best) == len(engine._state) == len(engine.frozen)

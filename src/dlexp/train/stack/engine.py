@@ -158,14 +158,21 @@ class StackEngine:
         self.params = [tf.Variable(p) for p in parts]
         self.mm, self.mv = tf.Variable(mm), tf.Variable(mv)
         self._state = [*self.params, self.mm, self.mv]
-        self.best = [tf.Variable(v) for v in (*parts, mm, mv)]  # EarlyStopping's best_weights
+        # EarlyStopping's best_weights, and (below) the fused update's frozen copies: each a full
+        # copy of the weights, so made only for stacks that use them (memory grows with members).
+        early_stopping = any(s.trainer.early_stopping.enabled for s in specs)
+        self.best = [tf.Variable(v) for v in (*parts, mm, mv)] if early_stopping else []
         self.opt = ops.Optimizer(s0.optimizer, self.params, [s.optimizer.learning_rate for s in specs])
         # Adam through TF's fused kernel (ops.Optimizer.apply_fused), which masks no member: a member
         # that stops (early stopping, its epoch budget, a non-finite loss) has its state copied to
         # ``frozen`` (``freeze``) by fit_stack, and put back (``thaw``) after training; the others'
         # updates are exact. Only without XLA (which fuses the elementwise update itself).
         self.fused = not jit and fused_update(specs)
-        self.frozen = [tf.Variable(v) for v in (*parts, mm, mv)] if self.fused and len(specs) > 1 else []
+        self.freezes = self.fused and len(specs) > 1
+        # Members that stop at different times (early stopping, their own epochs) need the copies;
+        # otherwise only a diverging member does, so they are made at its first freeze.
+        planned_stops = early_stopping or len({s.trainer.epochs for s in specs}) > 1
+        self.frozen = [tf.Variable(v) for v in (*parts, mm, mv)] if self.freezes and planned_stops else []
         self.clip_kinds = [s.clipping.kind for s in specs]
         self.clip_value = tf.constant([s.clipping.value for s in specs], tf.float32)
         rates = [s.model.dropout for s in specs]
@@ -191,7 +198,7 @@ class StackEngine:
         self.diagnostics = _compile(self._diagnostics, input_signature=[x_sig, y_sig])
         self.keep_best = _compile(self._keep_best, input_signature=[mask_sig])
         self.restore_best = _compile(self._restore_best, input_signature=[mask_sig])
-        self.freeze = _compile(self._freeze, input_signature=[mask_sig])
+        self._freeze_rows = _compile(self._freeze, input_signature=[mask_sig])
         self.thaw = _compile(self._thaw, input_signature=[mask_sig])
 
     def trace(self, diagnostics: bool, long_diagnostics: bool, early_stopping: bool) -> None:
@@ -202,7 +209,7 @@ class StackEngine:
         functions += [self.diagnostics] if diagnostics else []
         functions += [self.act_stats] if long_diagnostics else []
         functions += [self.keep_best, self.restore_best] if early_stopping else []
-        functions += [self.freeze, self.thaw] if self.frozen else []
+        functions += [self._freeze_rows, self.thaw] if self.frozen else []
         for fn in functions:
             fn.get_concrete_function()
 
@@ -416,6 +423,12 @@ class StackEngine:
 
     def _restore_best(self, mask):
         _copy_rows(self.best, self._state, mask)
+
+    def freeze(self, mask) -> None:
+        """Keep the ``mask`` members' state aside (``thaw`` puts it back); for ``freezes`` stacks."""
+        if not self.frozen:
+            self.frozen = [tf.Variable(v) for v in self._state]
+        self._freeze_rows(mask)
 
     def _freeze(self, mask):
         _copy_rows(self._state, self.frozen, mask)

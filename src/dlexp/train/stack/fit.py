@@ -250,7 +250,7 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
     frozen = np.zeros(m_count, bool)  # stopped members whose state engine.freeze kept (fused updates mask no one)
 
     def freeze(members: np.ndarray) -> None:
-        if engine.frozen and members.any():
+        if engine.freezes and members.any():
             engine.freeze(members)
             frozen[members] = True
 
