@@ -223,3 +223,15 @@ def test_a_collapse_is_named_only_where_the_data_can_be_learnt(tmp_path, noise, 
         _fake_run(tmp_path, "B", seed, test_accuracy=0.6, config=_spiral_config(noise))
     cause = _evaluate(tmp_path, _claim())["cause"].iloc[0]
     assert ("A ended at chance (0.34) in 1 of 6 seeds (3) (test accuracy 0.340)" in cause) == named, cause
+
+
+def test_the_cause_says_how_often_clipping_acted(tmp_path):
+    for seed in range(6):
+        for variant, share in (("A", 0.25), ("B", None)):
+            run = _fake_run(tmp_path, variant, seed, test_accuracy=0.5,
+                            config={"clipping": {"kind": "value" if share else "none", "value": 1.0}})
+            (run / "metrics.csv").write_text("epoch,loss,val_accuracy,clipped_share\n"
+                                             f"1,1.0,0.5,{share or 0.0}\n2,0.9,0.5,{share or 0.0}\n")
+    cause = _evaluate(tmp_path, _claim(metric="max_loss_rise", op="<"))["cause"].iloc[0]
+    assert "clipping changed A's gradient in 25.0% of its steps" in cause
+    assert "B's gradient" not in cause  # B does not clip

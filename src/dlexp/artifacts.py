@@ -35,7 +35,9 @@ METRICS = "metrics.csv"
 LAYER_STATS = "layer_stats.csv"
 PLOTS = "plots"
 
-METRICS_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds", "wall_seconds"]
+# clipped_share: the share of the epoch's steps in which gradient clipping changed the gradient
+METRICS_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "clipped_share", "epoch_seconds",
+                   "wall_seconds"]
 
 
 def unique_id() -> str:

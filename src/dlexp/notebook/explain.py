@@ -84,6 +84,15 @@ def _span_f(values: Iterable[float]) -> str:
     return f"{v[0]:.3f}" if v[-1] - v[0] < 5e-4 else f"{v[0]:.3f}-{v[-1]:.3f}"
 
 
+def clipping_acts(variant: str, records: list[tuple[int, RunRecord]]) -> str:
+    """How often a clipped configuration's clipping changed the gradient (where the trainer measured it)."""
+    kinds = {((r.config.get("clipping") or {}).get("kind")) for _, r in records}
+    share = _mean(records, "clipped_share")
+    if kinds & {None, "none"} or not math.isfinite(share):
+        return ""
+    return f"clipping changed {variant}'s gradient in {share:.1%} of its steps"
+
+
 def _mean(records: list[tuple[int, RunRecord]], metric: str) -> float:
     vals = [measure(r, metric) for _, r in records]
     vals = [v for v in vals if math.isfinite(v)]
@@ -119,6 +128,7 @@ def cause(measured, row: dict, variations: list) -> str:
         if chance is not None:
             parts.append(collapses(variant, records, chance))
         parts.append(early_stopping(variant, records))
+        parts.append(clipping_acts(variant, records))
     row = {**row, "_runs": measured.runs}
     parts += [under_variation(claim, row, var, m, r) for var, m, r in variations]
     return "; ".join(p for p in parts if p)

@@ -159,6 +159,8 @@ METRICS: dict[str, Callable[[RunRecord], float]] = {
     # Exercise 7's stability figure: np.var(history['loss'][10:])
     "loss_variance_after_10": lambda r: _history(r, lambda h: loss_variance(h["loss"].to_numpy(), 10)),
     "epochs_to_val_accuracy_0.9": epochs_to_target,
+    # the share of all steps in which clipping changed the gradient (NaN where not measured)
+    "clipped_share": lambda r: _history(r, lambda h: float(h["clipped_share"].mean()) if "clipped_share" in h else math.nan),
     # stability: the largest factor by which the training loss rose above its best so far (1: never rose)
     "max_loss_rise": lambda r: _history(r, lambda h: max_rise(h["loss"].to_numpy())),
     "signal_drift_init": signal_drift_init,

@@ -25,20 +25,74 @@ Sink = Callable[[Row], None]
 METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
+CHANGED_RTOL = 1e-5  # float32 rounding is ~1e-7 relative; a clip that binds changes g far more
+
+
+class ClipCount:
+    """How many optimizer steps since the last ``take`` had their gradient changed by clipping.
+
+    A plain ``tf.Variable`` in a plain object: Keras does not track it, so it is not part of the
+    optimizer's saved state. ``clipping=False``: nothing can be clipped, the share is 0.
+    """
+
+    def __init__(self, clipping: bool = True) -> None:
+        self.clipping = clipping
+        self.measured = False  # set by counting_clips when the optimizer can count
+        self.steps = tf.Variable(0.0, trainable=False, dtype=tf.float32)
+
+    def take_share(self, steps: int) -> float:
+        """The share of ``steps`` steps that were clipped, and the count reset; NaN if not measured."""
+        if not self.clipping:
+            return 0.0
+        if not self.measured or steps <= 0:
+            return math.nan
+        share = float(self.steps.numpy()) / steps
+        self.steps.assign(0.0)
+        return share
+
+
+def counting_clips(opt: keras.optimizers.Optimizer, clips: ClipCount) -> keras.optimizers.Optimizer:
+    """``opt`` as an optimizer that also counts, in ``clips``, the steps where clipping changed the gradient.
+
+    Keras clips inside ``apply`` through ``_clip_gradients``, a private method: the probe checks it
+    is there and the fallback is ``opt`` itself, whose share then reads NaN (not measured).
+    """
+    base = type(opt)
+    if not callable(getattr(base, "_clip_gradients", None)):
+        return opt
+
+    def _clip_gradients(self, grads):
+        clipped = base._clip_gradients(self, grads)
+        # Changed by more than rounding: clipnorm computes g * c / max(|g|, c), which rounds g even
+        # when |g| < c.
+        changed = [tf.reduce_any(tf.abs(c - g) > CHANGED_RTOL * tf.abs(g))
+                   for c, g in zip(clipped, grads) if g is not None]
+        if changed:
+            clips.steps.assign_add(tf.cast(tf.reduce_any(tf.stack(changed)), tf.float32))
+        return clipped
+
+    counting = type(f"ClipCounting{base.__name__}", (base,), {"_clip_gradients": _clip_gradients})
+    clips.measured = True
+    return counting.from_config(opt.get_config())
+
+
 class EpochRecorder(keras.callbacks.Callback):
-    """Records one row per epoch (losses, accuracies, wall seconds) and passes it to ``sink``.
+    """Records one row per epoch (losses, accuracies, wall seconds, the share of clipped steps) and
+    passes it to ``sink``.
 
     Args:
         sink: called with each row as soon as the epoch ends (so files can be flushed per epoch).
+        clips: the optimizer's clip count (``counting_clips``); None: the share is not recorded.
 
     Example:
         >>> rows = []
         >>> model.fit(x, y, callbacks=[EpochRecorder(rows.append)])  # doctest: +SKIP
     """
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, clips: Optional[ClipCount] = None) -> None:
         super().__init__()
         self.sink = sink
+        self.clips = clips
         self.rows: list[Row] = []
 
     def on_train_begin(self, logs=None) -> None:
@@ -56,6 +110,7 @@ class EpochRecorder(keras.callbacks.Callback):
         for key in METRIC_KEYS:
             row[key] = float(logs[key]) if key in logs else math.nan
         row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["clipped_share"] = self.clips.take_share(self.params.get("steps") or 0) if self.clips else math.nan
         row["epoch_seconds"] = now - self._epoch_start
         row["wall_seconds"] = now - self._t0
         self.rows.append(row)

@@ -39,11 +39,13 @@ CLIP_ARGUMENTS: dict[str, Optional[str]] = {
 tf.get_logger().setLevel("ERROR")
 
 
-def make_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
-    """The run's Keras optimizer (``train/optimizers.py``) with its clipping argument."""
+def make_optimizer(spec: RunSpec, clips: Optional[cb.ClipCount] = None) -> keras.optimizers.Optimizer:
+    """The run's Keras optimizer (``train/optimizers.py``) with its clipping argument; with ``clips``,
+    one that also counts the steps in which clipping changed the gradient."""
     clip_arg = CLIP_ARGUMENTS[spec.clipping.kind]
     clip = {clip_arg: spec.clipping.value} if clip_arg else {}
-    return optimizers.rule(spec.optimizer.name).keras(spec.optimizer, **clip)
+    opt = optimizers.rule(spec.optimizer.name).keras(spec.optimizer, **clip)
+    return cb.counting_clips(opt, clips) if clip and clips is not None else opt
 
 
 def loss_for(data: Dataset) -> keras.losses.Loss:
@@ -188,11 +190,12 @@ def fit_one(
     t = spec.trainer
     model = models.build(spec, data.input_dim, data.n_classes)
     loss = loss_for(data)
-    model.compile(optimizer=make_optimizer(spec), loss=loss, metrics=["accuracy"])
+    clips = cb.ClipCount(clipping=spec.clipping.kind != "none")
+    model.compile(optimizer=make_optimizer(spec, clips), loss=loss, metrics=["accuracy"])
 
     cut = validation_cut(len(data.x_train), t.validation_split)
     start_epoch = backup_epoch(backup_dir)
-    recorder = cb.EpochRecorder(on_epoch)
+    recorder = cb.EpochRecorder(on_epoch, clips)
     nonfinite = cb.NonFiniteStop()
     callbacks: list[keras.callbacks.Callback] = []
     if backup_dir is not None:
