@@ -418,6 +418,15 @@ class StackEngine:
             total = tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y))
         return self._summaries(acts), tape.gradient(total, self.params)
 
+    def end_training(self) -> None:
+        """Drop what only training uses: the optimizer's slots, the best and frozen copies and the
+        functions that captured them. The trained weights stay for the finished runs' post-training
+        work (predictions, probes), which may wait on the background thread while the next stacks
+        train, so a finished stack then holds one copy of its weights instead of up to five."""
+        self.opt = self.best = self.frozen = None
+        for name in ("train_epoch", "diagnostics", "act_stats", "keep_best", "restore_best", "_freeze_rows", "thaw"):
+            setattr(self, name, None)
+
     def _keep_best(self, mask):
         _copy_rows(self._state, self.best, mask)
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -113,15 +114,30 @@ class _SharedPredictions:
         return out
 
 
+class _SharedWeights:
+    """The stack's trained weights as numpy arrays (``StackEngine.weights``), copied out once, when
+    the first member's Keras model is built: until then the engine's variables are the only copy."""
+
+    def __init__(self, engine: StackEngine) -> None:
+        self.engine, self.value = engine, None
+        self.lock = threading.Lock()
+
+    def get(self) -> tuple:
+        with self.lock:
+            if self.value is None:
+                self.value = self.engine.weights()
+            return self.value
+
+
 class _ModelFactory:
     """Builds member ``m``'s Keras model with its trained weights, when something needs one."""
 
-    def __init__(self, engine: StackEngine, spec: RunSpec, data: Dataset, weights: dict, moving: tuple, m: int) -> None:
-        self.engine, self.spec, self.data, self.weights, self.moving, self.m = engine, spec, data, weights, moving, m
+    def __init__(self, engine: StackEngine, spec: RunSpec, data: Dataset, weights: _SharedWeights, m: int) -> None:
+        self.engine, self.spec, self.data, self.weights, self.m = engine, spec, data, weights, m
 
     def __call__(self) -> keras.Model:
         net = models.build(self.spec, self.data.input_dim, self.data.n_classes)
-        self.engine.copy_into(net, self.weights, self.moving, self.m)
+        self.engine.copy_into(net, *self.weights.get(), self.m)
         net.compile(optimizer=make_optimizer(self.spec), loss=loss_for(self.data), metrics=["accuracy"])
         return net
 
@@ -316,8 +332,9 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
     fit_seconds = time.perf_counter() - start
 
     test_loss, test_acc = engine.test_metrics(data.x_test, data.y_test.astype("int64"))
+    engine.end_training()
     results = []
-    weights, moving = engine.weights()
+    weights = _SharedWeights(engine)
     predictions = _SharedPredictions(engine)
     for m, spec in enumerate(specs):
         results.append(FitResult(
@@ -327,7 +344,7 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
             param_count=models.count_params(spec, data.input_dim, data.n_classes), epochs_run=len(history[m]),
             best_epoch=_best_epoch(history[m], es[m].monitor) if es[m].enabled else None,
             fit_seconds=fit_seconds, diverged_at=diverged_at[m],
-            model_factory=_ModelFactory(engine, spec, data, weights, moving, m),
+            model_factory=_ModelFactory(engine, spec, data, weights, m),
             class_predictor=functools.partial(predictions.member, m),
             representation_fn=functools.partial(predictions.member_representations, m),
         ))
