@@ -1,26 +1,32 @@
-"""Issue: speed of `dlexp reproduce` against the notebook's way, measured side by side in one run.
+"""How `dlexp reproduce` scales with seeds, against the notebook's way, measured side by side in one run.
 
-Runs, each in a fresh process on this machine:
-  A. benchmarks/notebook_baseline.py          (plain Keras, one model.fit per network, 1 seed)
-  B. dlexp reproduce <the eight exercises> --seeds 1
-  C. dlexp reproduce <the eight exercises> --seeds 5
-and prints wall seconds, peak RSS and the ratios, with the project's guard rails:
-  B / A <= 0.20,  C / A <= 0.5,  peak RSS of C <= 1.5 GB.
+Runs, each in a fresh process on this machine, in every round:
+  A.   benchmarks/notebook_baseline.py          (plain Keras, one model.fit per network, 1 seed)
+  S1.  dlexp reproduce <the eight exercises> --seeds 1 --no-variations
+  S5.  ... --seeds 5,  S20. ... --seeds 20      (--seeds picks the counts)
+and prints wall seconds, CPU seconds and peak RSS of each, and each S/A ratio against its target
+(issue 32: S1 <= 0.15, S5 <= 0.30, S20 <= 1.0, peak RSS of S20 <= 1.5 GB; the redesign's guard rails
+were S1 <= 0.20, S5 <= 0.50). The reproductions pass --no-variations: the claims' variations
+(presets rerun with one setting changed) are work the notebook does not do.
 A runs with TensorFlow's own default for its oneDNN kernels (off on AMD CPUs such as this
 machine's); dlexp turns them on. --baseline-onednn adds A' (the baseline with
 TF_ENABLE_ONEDNN_OPTS=1) in the last round, so the ratios can be read against both.
 
-dlexp does more work than the baseline: Exercise 2's six real 10/20-layer nets, the
+dlexp still does more work than the baseline: Exercise 2's six real 10/20-layer nets, the
 depth/width sweeps of Exercise 1 (Your Turn; incl. a 500-wide net, the largest
-arithmetic of the lot), two more clipping variants, per-layer diagnostics every epoch
-for Exercises 2, 6 and 7, linear probes + t-SNE for
-Exercise 5, the claims and the report; the run counts are printed next to the times.
+arithmetic of the lot), two more clipping variants, per-layer diagnostics for Exercises 2, 6
+and 7, linear probes + t-SNE for Exercise 5, the claims and the report; the run counts are
+printed next to the times.
 
-    python benchmarks/bench_reproduce.py [--skip-5] [--repeat N] [--baseline-onednn]
+    python benchmarks/bench_reproduce.py [--seeds 1 5 20] [--repeat N] [--baseline-onednn]
+                                         [--env NAME=VALUE]
+
+--env NAME=VALUE runs every reproduction twice per round, without and with that variable set,
+alternating (a mechanism's A/B: read the within-round ratio of the two).
 
 This machine's speed drifts 15-40% over hours (the steal column shows other guests), so
-compare only ratios measured in one run; --repeat N runs N rounds of A, B, C (each ratio against
-its own round's A) and reports the median B/A and C/A, and the largest peak RSS of C.
+compare only ratios measured in one run; --repeat N runs N rounds (each ratio against its own
+round's A) and reports the medians, and the largest peak RSS.
 CPU seconds are user + system of the child and its threads.
 """
 
@@ -60,7 +66,7 @@ def steal_seconds() -> float:
         return 0.0
 
 
-def measure(cmd: list[str], cwd: str, onednn: Optional[str] = None) -> dict:
+def measure(cmd: list[str], cwd: str, onednn: Optional[str] = None, extra_env: Optional[dict] = None) -> dict:
     """Wall and CPU seconds, peak RSS (MB) and exit code of one child process (through a fresh
     wrapper, so RUSAGE_CHILDREN is the child's alone), and the machine's steal meanwhile."""
     wrapper = ("import resource, subprocess, sys, time, json;"
@@ -70,6 +76,7 @@ def measure(cmd: list[str], cwd: str, onednn: Optional[str] = None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if onednn is not None:  # else TF's own default (for dlexp: dlexp's)
         env["TF_ENABLE_ONEDNN_OPTS"] = onednn
+    env.update(extra_env or {})
     steal = steal_seconds()
     out = subprocess.run([sys.executable, "-c", wrapper, *cmd], cwd=cwd, capture_output=True, text=True,
                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -100,44 +107,51 @@ def show(label: str, what: str, m: dict) -> None:
           f"  steal {m['steal']:5.1f} s" + (f"  (exit {m['rc']})" if m["rc"] else ""), flush=True)
 
 
+TARGETS = {1: 0.15, 5: 0.30, 20: 1.0}  # issue 32's ratios against A
+RSS_TARGET_MB = 1536  # issue 32: peak RSS of the 20-seed reproduction
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-5", action="store_true", help="skip C (the 5-seed reproduction)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 5, 20], help="seed counts to reproduce")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="rounds of A, B, C: ratios per round (against the round's A) and their median")
+                        help="rounds: ratios per round (against the round's A) and their median")
     parser.add_argument("--baseline-onednn", action="store_true",
                         help="also time the baseline with TF's oneDNN kernels on (A'), in the last round")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="also run each reproduction with this variable set, alternating (A/B)")
     opts = parser.parse_args()
+    variants = [("", {})] + [(f" [{e}]", dict([e.split("=", 1)])) for e in opts.env]
     work = tempfile.mkdtemp(prefix="dlexp-bench-")
     print(f"machine: {platform.node()} {cpu_model()}, {os.cpu_count()} cores, python {platform.python_version()}")
-    b_ratios, c_ratios, c_rss, c_wall, b_last = [], [], [], None, None
+    ratios: dict[tuple, list[float]] = {}
+    rss: dict[tuple, list[float]] = {}
     for r in range(opts.repeat):
         a = measure([sys.executable, str(HERE / "notebook_baseline.py")], work)
         show("A", "plain Keras, notebook's way (18 fits)", a)
-        c_wall = None
-        for seeds in ([1] if opts.skip_5 else [1, 5]):
-            out = Path(work) / f"rep{seeds}-{r}"
-            m = measure(dlexp_exe() + ["reproduce", *EIGHT, "--seeds", str(seeds), "--out", str(out),
-                                       "--progress", "none"], work)
-            show("B" if seeds == 1 else "C", f"dlexp reproduce, {seeds} seed(s) ({count_runs(out)} runs, report)", m)
-            if seeds == 1:
-                b_ratios.append(m["wall"] / a["wall"])
-                b_last = m["wall"]
-            else:
-                c_ratios.append(m["wall"] / a["wall"])
-                c_rss.append(m["rss"])
-                c_wall = m["wall"]
-            shutil.rmtree(out, ignore_errors=True)
+        last: dict[tuple, float] = {}
+        for seeds in opts.seeds:
+            order = variants if r % 2 == 0 else variants[::-1]  # alternate which goes first
+            for tag, env in order:
+                out = Path(work) / f"rep{seeds}-{r}"
+                m = measure(dlexp_exe() + ["reproduce", *EIGHT, "--seeds", str(seeds), "--out", str(out),
+                                           "--progress", "none", "--no-variations"], work, extra_env=env)
+                show(f"S{seeds}", f"dlexp reproduce, {seeds} seed(s){tag} ({count_runs(out)} runs)", m)
+                key = (seeds, tag)
+                ratios.setdefault(key, []).append(m["wall"] / a["wall"])
+                rss.setdefault(key, []).append(m["rss"])
+                last[key] = m["wall"]
+                shutil.rmtree(out, ignore_errors=True)
         if opts.baseline_onednn and r == opts.repeat - 1:
             a_onednn = measure([sys.executable, str(HERE / "notebook_baseline.py")], work, onednn="1")
             show("A'", "plain Keras as A, TF_ENABLE_ONEDNN_OPTS=1", a_onednn)
-            print(f"against A': B/A' = {b_last / a_onednn['wall']:.2f}"
-                  + (f", C/A' = {c_wall / a_onednn['wall']:.2f}" if c_wall is not None else ""))
-        print(f"round {r + 1}: B/A = {b_ratios[-1]:.2f}" + (f", C/A = {c_ratios[-1]:.2f}" if c_wall is not None else ""))
-    print(f"ratio B/A = {statistics.median(b_ratios):.2f} (guard rail <= 0.20)" + rounds(b_ratios))
-    if c_ratios:
-        print(f"ratio C/A = {statistics.median(c_ratios):.2f} (guard rail <= 0.50)" + rounds(c_ratios))
-        print(f"peak RSS C = {max(c_rss):.0f} MB (guard rail <= 1536 MB)" + rounds(c_rss, "the largest", ".0f"))
+            print("against A': " + ", ".join(f"S{s}{t}/A' = {w / a_onednn['wall']:.2f}" for (s, t), w in last.items()))
+        print(f"round {r + 1}: " + ", ".join(f"S{s}{t}/A = {v[-1]:.2f}" for (s, t), v in ratios.items()), flush=True)
+    for (seeds, tag), values in ratios.items():
+        target = f" (target <= {TARGETS[seeds]:.2f})" if seeds in TARGETS else ""
+        print(f"ratio S{seeds}{tag}/A = {statistics.median(values):.2f}{target}" + rounds(values)
+              + f"; peak RSS {max(rss[seeds, tag]):.0f} MB"
+              + (f" (target <= {RSS_TARGET_MB} MB)" if seeds == 20 else ""))
     shutil.rmtree(work, ignore_errors=True)
 
 

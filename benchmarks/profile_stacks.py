@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -60,7 +61,7 @@ def main() -> None:
     from dlexp.train.stack import fit as stack
     from dlexp.train.stack import engine as stack_engine
 
-    options = reproduce.parse_args(["--seeds", str(args.seeds), "--out", os.devnull, "--progress", "none"])
+    options = reproduce.parse_args(["--seeds", str(args.seeds), "--out", os.path.join(tempfile.mkdtemp(prefix="dlexp-profile-"), "out"), "--progress", "none", "--no-variations"])
     plans, datasets = reproduce.prepare([load(n) for n in args.exercises], reproduce.seeds_for(args.seeds), options)
     groups = [g for g in runner.plan([j for *_, jobs in plans for j in jobs]) if not runner.uses_keras_fit(g)]
     clock = _Clock()
