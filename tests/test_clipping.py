@@ -48,3 +48,19 @@ def test_without_the_private_hook_the_share_is_not_measured():
     assert cb.counting_clips(opt, clips) is opt
     assert math.isnan(clips.take_share(10))
     assert isinstance(cb.counting_clips(keras.optimizers.SGD(clipvalue=1.0), cb.ClipCount()), keras.optimizers.SGD)
+
+
+def test_stack_counts_each_members_clipped_steps_like_the_keras_path():
+    """Members with their own clipping in one stack: never-binding, always-binding and none."""
+    from dlexp.train import keras_fit
+    from dlexp.train.stack import fit as stack
+
+    specs = [_spec("norm", 1e6), _spec("value", 1e-6), _spec("none", 1.0), _spec("norm", 0.05)]
+    t = specs[0].trainer
+    data = D.load(specs[0].dataset, t.test_size, t.split_seed, t.stratify)
+    members = stack.fit_stack(specs, data, jit=False)
+    shares = [[row["clipped_share"] for row in m.history] for m in members]
+    assert shares[:3] == [[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
+    solo = keras_fit.fit_one(specs[3], data)
+    assert 0 < shares[3][0] <= 1
+    assert np.allclose(shares[3], [row["clipped_share"] for row in solo.history], atol=0.15)

@@ -175,6 +175,8 @@ class StackEngine:
         self.frozen = [tf.Variable(v) for v in (*parts, mm, mv)] if self.freezes and planned_stops else []
         self.clip_kinds = [s.clipping.kind for s in specs]
         self.clip_value = tf.constant([s.clipping.value for s in specs], tf.float32)
+        # Per member, the steps since the epoch began in which clipping changed the gradient.
+        self.clip_steps = tf.Variable(tf.zeros([len(specs)]), trainable=False)
         rates = [s.model.dropout for s in specs]
         self.dropout = [m for m, r in enumerate(rates) if r > 0]  # members that have Dropout layers
         self.rates = tf.constant(rates, tf.float32)
@@ -350,6 +352,9 @@ class StackEngine:
     def _clip_and_apply(self, grad, alive):
         """Each member's clipping, then the optimizer step for the ``alive`` ones (for all: fused)."""
         clipped = ops.clip_members(self.clip_kinds, grad, self.clip_value, self.param_sizes)
+        if any(kind != "none" for kind in self.clip_kinds):
+            changed = tf.reduce_any(tf.stack([ops.changed_rows(c, g) for c, g in zip(clipped, grad)]), axis=0)
+            self.clip_steps.assign_add(tf.cast(tf.logical_and(changed, alive), tf.float32))
         if self.fused:
             self.opt.apply_fused(clipped)
         else:

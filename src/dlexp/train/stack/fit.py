@@ -291,6 +291,7 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
         e_start = time.perf_counter()
         perm = np.stack([epoch_order(s.seed, epoch if t.reshuffle else 0, cut, t.shuffle) for s in specs]).astype("int32")
         was_frozen = frozen.copy()
+        engine.clip_steps.assign(tf.zeros_like(engine.clip_steps))
         loss_sum, hit_sum, count, finite, val_loss_sum, val_hit_sum = _epoch(
             engine, running, freeze, perm, engine.dropout_seeds(epoch), (x_fit_t, y_fit_t, x_val_t, y_val_t))
         if (frozen & ~was_frozen).any():  # frozen mid-epoch: measured below (chunked validation, layers) as frozen
@@ -301,12 +302,13 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
             val_loss, val_acc = (v.astype(np.float64) / len(x_val) for v in (val_loss_sum, val_hit_sum))
         else:
             val_loss, val_acc = engine.mean_metrics(x_val, y_val)
+        clipped = engine.clip_steps.numpy() / engine.n_batches
         now = time.perf_counter()
         members = running.copy()
         for m in np.flatnonzero(members):
             row = {"epoch": epoch + 1, "loss": _f32(loss[m]), "accuracy": _f32(acc[m]),
                    "val_loss": _f32(val_loss[m]), "val_accuracy": _f32(val_acc[m]), "lr": lrs[m],
-                   "epoch_seconds": now - e_start, "wall_seconds": now - start}
+                   "clipped_share": float(clipped[m]), "epoch_seconds": now - e_start, "wall_seconds": now - start}
             history[m].append(row)
             on_epoch[m](row)
             if not finite[m] or not math.isfinite(row["loss"]):

@@ -317,6 +317,14 @@ def _per_variable_norms(gs: Sequence[tf.Tensor], sizes: Sequence[Sequence[int]])
     return l2sum, tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
 
 
+CHANGED_RTOL = 1e-5  # float32 rounding is ~1e-7 relative; a clip that binds changes g far more
+
+
+def changed_rows(clipped: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
+    """Per member (row), whether clipping changed its gradient by more than rounding: (M,) bool."""
+    return tf.reduce_any(tf.abs(clipped - grad) > CHANGED_RTOL * tf.abs(grad), axis=1)
+
+
 def clip_members(kinds: Sequence[str], gs: Sequence[tf.Tensor], value: tf.Tensor,
                  sizes: Sequence[Sequence[int]]) -> list[tf.Tensor]:
     """``clip`` with each member's own kind (none / value / norm / global_norm).
