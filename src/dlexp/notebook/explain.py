@@ -106,7 +106,8 @@ def under_variation(claim: dict, base_row: dict, variation, measured, row: dict)
     for variant in _configs(claim):
         before, after = _mean(_of(base_row.get("_runs", {}), variant), metric), _mean(_of(measured.runs, variant), metric)
         if math.isfinite(after):
-            changes.append(f"{variant} {_fmt(before)} -> {_fmt(after)}")
+            acts = clipping_acts(variant, _of(measured.runs, variant))
+            changes.append(f"{variant} {_fmt(before)} -> {_fmt(after)}" + (f" ({acts})" if acts else ""))
     flip = row["verdict"] != base_row["verdict"]
     text = f"with {variation.what}: " + (", ".join(changes) if changes else "no runs")
     return text + (f"; the verdict becomes {row['verdict']}" if flip else f"; the verdict stays {row['verdict']}")
