@@ -105,9 +105,11 @@ def expand(cfg: Any) -> list[Job]:
                                       kind="unknown key, got")
         variants = {**variants, **grid_variants(cfg["grid"])}
     _known_keys(cfg, (*RUN_KEYS, *EXPERIMENT_KEYS), "")
-    seeds = seeds_of(cfg)
+    if isinstance(cfg.get("name"), int) and not isinstance(cfg.get("name"), bool):
+        cfg["name"] = str(cfg["name"])  # name=2024, as to_spec reads it
     base = {k: v for k, v in cfg.items() if k not in EXPERIMENT_KEYS and k != "hydra"}
     to_spec(base)  # the base config must be valid on its own: errors then name the user's field
+    seeds = seeds_of(cfg)  # after to_spec, which has checked the trainer.seed it may read
     named = variants or {"default": {}}
     jobs = []
     for vname, delta in named.items():
@@ -129,6 +131,9 @@ def expand(cfg: Any) -> list[Job]:
 def _known_keys(node: dict, allowed: tuple, prefix: str) -> None:
     """Unknown top-level keys (a typo, ``+bogus=1``, ``_target_``) are refused, not saved and ignored."""
     for key in node:
+        if key == "exp" and not prefix:  # +exp=NAME whose file lacks the header that makes its keys top-level
+            raise ConfigError("exp", node[key], "a preset whose first line is '# @package _global_' "
+                                                "(so its keys are top-level keys: dataset, model, trainer, ...)")
         if key not in allowed:
             raise ConfigError(f"{prefix}{key}", node[key], ", ".join(allowed), kind="unknown key, got")
 

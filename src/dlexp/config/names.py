@@ -38,6 +38,20 @@ INITIALIZER_PARAMS: dict[str, tuple[str, ...]] = {
     "variance_scaling": ("scale", "mode", "distribution"),
 }
 
+# What each initializer parameter may be (Keras' signatures and the domains their constructors or
+# their draws need): "number" = a finite int or float; "positive" = a finite number > 0; a tuple =
+# one of these words. Keras' defaults fill the parameters a config leaves out.
+INITIALIZER_DOMAINS: dict[str, object] = {
+    "value": "number", "mean": "number", "minval": "number", "maxval": "number", "gain": "number",
+    "stddev": "positive", "scale": "positive",
+    "mode": ("fan_in", "fan_out", "fan_avg"),
+    "distribution": ("truncated_normal", "untruncated_normal", "normal", "uniform"),
+}
+# Parameters an initializer needs from the config (Keras' constant of 0 would be `zeros`: a
+# constant without a value is a forgotten line, not a choice).
+INITIALIZER_REQUIRED: dict[str, tuple[str, ...]] = {"constant": ("value",)}
+INITIALIZER_DEFAULTS: dict[str, float] = {"minval": -0.05, "maxval": 0.05}  # keras.initializers.RandomUniform's
+
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 

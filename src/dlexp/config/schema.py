@@ -27,7 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dlexp.checks import check, fraction, positive_int
-from dlexp.config.names import ACTIVATIONS, INITIALIZER_PARAMS, OPTIMIZERS, is_import_path
+from dlexp.config.names import (ACTIVATIONS, INITIALIZER_DEFAULTS, INITIALIZER_DOMAINS, INITIALIZER_PARAMS,
+                                INITIALIZER_REQUIRED, OPTIMIZERS, is_import_path)
 from dlexp.data.datasets import DATASETS
 from dlexp.errors import ConfigError
 
@@ -81,8 +82,25 @@ class InitializerConfig:
         for key in self.params:
             check(key in allowed, f"params.{key}", self.params[key],
                   f"parameters of {self.name}: {', '.join(allowed) or 'none'}")
-        if "stddev" in self.params:
-            check(float(self.params["stddev"]) > 0, "params.stddev", self.params["stddev"], "a number > 0")
+            _check_initializer_param(key, self.params[key])
+        for key in INITIALIZER_REQUIRED.get(self.name, ()):
+            check(key in self.params, "params", dict(self.params), f"{self.name} with params.{key} set, "
+                                                                  f"e.g. +initializer.params.{key}=0.1")
+        if self.name == "random_uniform":
+            low, high = (self.params.get(k, INITIALIZER_DEFAULTS[k]) for k in ("minval", "maxval"))
+            check(low < high, "params.minval", low, f"a number below params.maxval ({high})")
+
+
+def _check_initializer_param(key: str, value: Any) -> None:
+    """One initializer parameter against its domain (names.INITIALIZER_DOMAINS)."""
+    domain = INITIALIZER_DOMAINS[key]
+    if isinstance(domain, tuple):
+        check(value in domain, f"params.{key}", value, "one of: " + ", ".join(domain))
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    check(number, f"params.{key}", value, "a finite number" + (" > 0" if domain == "positive" else ""))
+    if domain == "positive":
+        check(value > 0, f"params.{key}", value, "a finite number > 0")
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,9 @@ class EarlyStoppingConfig:
         check(self.patience >= 0, "patience", self.patience, "an integer >= 0")
 
 
+MAX_THREADS = 1024  # TF makes a pool of this many threads per process; more is a typo, not a machine
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     epochs: int = 50
@@ -175,7 +196,7 @@ class TrainerConfig:
               "one of: auto, rich, plain, none")
         check(self.backend in ("auto", "keras", "stack"), "backend", self.backend, "one of: auto, keras, stack")
         if self.threads is not None:
-            positive_int("threads", self.threads)
+            check(1 <= self.threads <= MAX_THREADS, "threads", self.threads, f"null or an integer from 1 to {MAX_THREADS}")
 
 
 def diagnostics_due(every: int, epoch: int, epochs: int, stopping: bool = False) -> bool:
@@ -261,6 +282,7 @@ def _build_cached(schema: type, node_json: str, prefix: str) -> Any:
 
 def _build_node(schema: type, node: Any, prefix: str) -> Any:
     try:
+        _check_bools(schema, node)
         base = _writable(OmegaConf.structured(schema))
         merged = OmegaConf.merge(base, node)
         built = OmegaConf.to_object(merged)
@@ -270,6 +292,24 @@ def _build_node(schema: type, node: Any, prefix: str) -> Any:
         raise ConfigError(_qualified(schema, err.field), err.value, err.allowed, err.kind).under(prefix) from None
     except OmegaConfBaseException as err:
         raise _from_omegaconf(err, schema, prefix) from None
+
+
+def _check_bools(schema: type, node: Any, prefix: str = "") -> None:
+    """A number where a switch belongs (``trainer.shuffle=2``) is refused: OmegaConf would read any
+    non-zero number as true."""
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:  # noqa: BLE001 - unresolvable hints: OmegaConf's own checks remain
+        return
+    for f in fields(schema):
+        if not isinstance(node, (dict, DictConfig)) or f.name not in node:
+            continue
+        value, hint = node[f.name], hints.get(f.name)
+        if hint in (bool, Optional[bool]):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in (0, 1):
+                raise ConfigError(f"{prefix}{f.name}", value, "true or false")
+        elif dataclasses.is_dataclass(hint):
+            _check_bools(hint, value, f"{prefix}{f.name}.")
 
 
 MAX_SEED = 2**32 - 1  # numpy's and TF's seeds are unsigned 32-bit
@@ -355,11 +395,16 @@ def to_spec(cfg: Any, variant: str = "default") -> RunSpec:
     for group, schema in GROUP_SCHEMAS.items():
         parts[group] = _build(schema, cfg.get(group), group)
     name = cfg.get("name", "default")
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)  # name=2024: Hydra reads digits as a number, the folder name is the same
     check(isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isascii()
           and name.replace("_", "").replace("-", "").isalnum(), "name", name,
           f"1 to {MAX_NAME} ASCII letters, digits, '-' and '_'")
     root = cfg.get("output_root", "outputs")
     check(isinstance(root, str) and root.strip() != "", "output_root", root, "a folder path, e.g. outputs")
+    description = cfg.get("description")
+    check(description is None or isinstance(description, (str, int, float)) and not isinstance(description, bool),
+          "description", description, "one line of text")
     spec = RunSpec(name=name, variant=variant, output_root=root, **parts)
     check_consistency(spec)
     return spec

@@ -26,7 +26,9 @@ def layer_seed(run_seed: int, layer_index: int) -> int:
 
 
 def kernel_initializer(spec: RunSpec, layer_index: int) -> keras.initializers.Initializer:
-    cls = type(keras.initializers.get(spec.initializer.name))
+    # keras.initializers.get("constant") fails (it builds Constant from a config without `value`).
+    name = spec.initializer.name
+    cls = keras.initializers.Constant if name == "constant" else type(keras.initializers.get(name))
     kwargs = dict(spec.initializer.params)
     if "seed" in inspect.signature(cls.__init__).parameters:
         kwargs["seed"] = layer_seed(spec.seed, layer_index)
