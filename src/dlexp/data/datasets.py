@@ -131,12 +131,13 @@ def check_sizes(specs) -> None:
     for spec in specs:
         key = repr(spec.dataset)
         if key not in infos:
-            infos[key] = files.summarize(spec.dataset) if files.reads_file(spec.dataset) else sample_count(spec.dataset)
+            infos[key] = files.summarize(spec.dataset) if files.reads_file(spec.dataset) else shape(spec.dataset)
         info = infos[key]
         if isinstance(info, files.FileSummary):
             check_file_splits(spec, info)
-            info = info.n_samples
-        check_against_data(spec, info)
+            check_against_data(spec, info.n_samples)
+        else:
+            check_against_data(spec, info[0], classes=info[2])
 
 
 def check_file_splits(spec, info: files.FileSummary) -> None:
@@ -171,10 +172,21 @@ def check_file_splits(spec, info: files.FileSummary) -> None:
         raise ConfigError("trainer.batch_size", t.batch_size, f"at most the {n_fit} training samples")
 
 
-def check_against_data(spec, n_samples: int) -> None:
-    """Checks that need the data set's size (batch larger than the data, empty splits)."""
+def check_against_data(spec, n_samples: int, classes: int = 0) -> None:
+    """Checks that need the data set's size (batch larger than the data, empty splits; with
+    ``classes``, a stratified test split that has room for every class)."""
     t = spec.trainer
+    n_test = math.ceil(t.test_size * n_samples)  # train_test_split's arithmetic
+    if t.stratify and classes and min(n_test, n_samples - n_test) < classes:
+        raise ConfigError("trainer.test_size", t.test_size, f"a fraction giving the test and the training part a "
+                                                            f"sample of each of the {classes} classes with "
+                                                            f"trainer.stratify=true ({n_samples} samples: {n_test} "
+                                                            f"test, {n_samples - n_test} training)")
     n_train_all = int(n_samples * (1 - t.test_size))
+    if n_train_all < 2 or n_samples - n_train_all < 1:  # the test split itself leaves no room: blame it
+        raise ConfigError("trainer.test_size", t.test_size, f"a fraction that leaves both test and training data "
+                                                            f"({n_samples} samples: {n_samples - n_train_all} test, "
+                                                            f"{n_train_all} training)")
     n_fit = int(n_train_all * (1 - t.validation_split))
     if n_fit < 1 or n_train_all - n_fit < 1:
         raise ConfigError("trainer.validation_split", t.validation_split,

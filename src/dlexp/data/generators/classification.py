@@ -9,6 +9,9 @@ import numpy as np
 from dlexp.checks import check
 
 
+CLUSTERS = 2  # make_classification's n_clusters_per_class (its default)
+
+
 @dataclass(frozen=True)
 class Config:
     name: str = "classification"
@@ -23,10 +26,15 @@ class Config:
     def __post_init__(self) -> None:
         check(self.n_classes >= 2, "n_classes", self.n_classes, "an integer >= 2")
         check(self.n_samples >= 2 * self.n_classes, "n_samples", self.n_samples, "an integer >= 2 * n_classes")
+        check(self.n_features >= 1, "n_features", self.n_features, "an integer >= 1")
         check(1 <= self.n_informative <= self.n_features, "n_informative", self.n_informative,
               f"an integer in [1, n_features={self.n_features}]")
+        check(self.n_redundant >= 0, "n_redundant", self.n_redundant, "an integer >= 0")
         check(self.n_informative + self.n_redundant <= self.n_features, "n_redundant", self.n_redundant,
               f"at most n_features - n_informative = {self.n_features - self.n_informative}")
+        # make_classification puts CLUSTERS clusters per class on the corners of an n_informative-cube.
+        check(self.n_classes * CLUSTERS <= 2 ** min(self.n_informative, 64), "n_informative", self.n_informative,
+              f"an integer with 2**n_informative >= {CLUSTERS} * n_classes = {CLUSTERS * self.n_classes}")
 
 
 def shape(cfg: Config) -> tuple[int, int, int]:
