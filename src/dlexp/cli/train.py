@@ -27,6 +27,25 @@ HYDRA_VALUE_FLAGS = {"-cd", "--config-dir", "-cp", "--config-path", "-cn", "--co
                      "--experimental-rerun", "-p", "--package", "-c", "--cfg", "-i", "--info"}
 
 
+# Every flag Hydra's command line knows (hydra/_internal/utils.py get_args_parser).
+HYDRA_FLAGS = HYDRA_INFO_FLAGS | HYDRA_VALUE_FLAGS | {"-m", "--multirun", "-r", "--run"}
+CFG_KINDS = ("job", "hydra", "all")
+
+
+def check_flags(args: list[str]) -> None:
+    """An unknown flag (``--epochs 5``) or a bad ``--cfg`` kind is one line here; Hydra would print
+    its usage after the preflight had passed, and TensorFlow had been imported, for nothing."""
+    for i, a in enumerate(args):
+        flag = a.split("=", 1)[0]
+        if a.startswith("-") and flag not in HYDRA_FLAGS and not a.startswith(("--config-", "-sc=")):
+            raise DlexpError(f"{flag}: unknown option; allowed: -m, -cd DIR, -cn NAME, --cfg job, --info, --help, "
+                             "and overrides KEY=VALUE (e.g. trainer.epochs=5)")
+        if flag in ("--cfg", "-c"):
+            kind = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else None)
+            if kind not in CFG_KINDS:
+                raise DlexpError(f"--cfg: got {kind!r}; allowed: one of: {', '.join(CFG_KINDS)}")
+
+
 def split_train_args(args: list[str]) -> tuple[dict, list[str]]:
     """Separate Hydra's flags from overrides: ({flag: value}, overrides)."""
     flags: dict = {}
@@ -48,6 +67,25 @@ def split_train_args(args: list[str]) -> tuple[dict, list[str]]:
             overrides.append(a)
         i += 1
     return flags, overrides
+
+
+def flags_first(args: list[str]) -> list[str]:
+    """The flags (with their values), then the overrides: Hydra's argparse takes the overrides as one
+    positional list, so ``a=1 -cd DIR b=2`` would leave ``b=2`` unrecognized after the preflight passed."""
+    flags: list[str] = []
+    overrides: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in HYDRA_VALUE_FLAGS and i + 1 < len(args) and not (a in ("-i", "--info") and "=" in args[i + 1]):
+            flags += [a, args[i + 1]]
+            i += 1
+        elif a.startswith("-"):
+            flags.append(a)
+        else:
+            overrides.append(a)
+        i += 1
+    return flags + overrides
 
 
 def preflight(args: list[str]) -> int:
@@ -296,7 +334,11 @@ def resume_run(folder_arg: str, extra: list[str]) -> int:
 
     folder = Path(folder_arg)
     cfg_path = folder / artifacts.CONFIG
-    if not cfg_path.is_file():
+    try:
+        found = cfg_path.is_file()
+    except OSError:  # a name longer than the file system allows
+        found = False
+    if not found:
         raise DlexpError(f"resume: got {folder_arg!r}; allowed: a run folder written by dlexp train (with config.yaml)")
     trust = any(a.lower() == "trust_code=true" for a in extra)
     extra = [a for a in extra if a.lower() != "trust_code=true"]
@@ -370,7 +412,15 @@ def cmd_train(args: list[str]) -> int:
 
 
 def _train(args: list[str]) -> int:
+    check_flags(args)
     info_only = any(a.split("=")[0] in HYDRA_INFO_FLAGS for a in args)
+    if any(a.split("=")[0] in ("--cfg", "-c", "--resolve") for a in args):
+        from dlexp.config.compose import compose_runs
+
+        # --cfg prints the composed config: a group option that does not exist is one line, not Hydra's traceback.
+        flags, overrides = split_train_args(args)
+        compose_runs(overrides, config_name=flags.get("-cn") or flags.get("--config-name") or "config",
+                     multirun=bool(flags.get("multirun")))
     if not info_only:
         jobs = preflight_jobs(args)
         from dlexp.run import native_log
@@ -385,7 +435,7 @@ def _train(args: list[str]) -> int:
     app = _hydra_app(statuses)
     saved = sys.argv
     # Hydra's completion script registers itself for basename(argv[0]) and calls `<it> -sc query=...`
-    sys.argv = ["dlexp" if completion else "dlexp-train"] + args
+    sys.argv = ["dlexp" if completion else "dlexp-train"] + flags_first(args)
     try:
         app()
     except SystemExit as exit_:  # a sweep with a failed job (stack_launcher.SweepSummary), or a job's exit 2

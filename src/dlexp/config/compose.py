@@ -51,11 +51,14 @@ def compose_runs(overrides: list[str], *, config_name: str = "config", multirun:
             # The loader lets sweeps that list config options (glob(...)) expand.
             parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
             parsed = parser.parse_overrides(overrides)
+            check_parsed(parsed)
             # A sweep value under hydra.* (e.g. a search space for a sweeper) configures the sweep, not a run.
             parsed = [o for o in parsed if not (o.is_sweep_override() and o.get_key_element().startswith("hydra."))]
             batches = _sweep_batches(parsed) if multirun else [[o.input_line for o in parsed]]
             try:
-                return [compose(config_name, batch) for batch in batches]
+                configs = [compose(config_name, batch) for batch in batches]
+                _check_preset_header(configs, parsed)
+                return configs
             except (HydraException, OmegaConfBaseException) as err:
                 base = compose(config_name, [])
                 raise DlexpError(unknown_key_message(err, base) or merge_message(err, base) or hydra_message(err)) from None
@@ -65,6 +68,41 @@ def compose_runs(overrides: list[str], *, config_name: str = "config", multirun:
         raise DlexpError(hydra_message(err)) from None
     except yaml.YAMLError as err:  # a malformed or tagged YAML file of the user's (-cd DIR)
         raise DlexpError(yaml_message(err)) from None
+
+
+# Top-level keys Hydra's run folder is made of (hydra.run.dir): they cannot be deleted with ~.
+REQUIRED_KEYS = ("name", "output_root")
+
+
+def check_parsed(parsed: list) -> None:
+    """Overrides Hydra would answer with a traceback or that would pass its checks and fail later:
+    no key (``=5``), a number or list as a group's choice (``trainer=3``), a group or a key the run
+    folder needs deleted (``~trainer``, ``~name``)."""
+    from hydra.core.override_parser.types import ValueType
+
+    from dlexp.config.presets import conf_dir, group_options
+
+    groups = {p.name for p in conf_dir().iterdir() if p.is_dir() and not p.name.startswith("_")}
+    for o in parsed:
+        key = o.key_or_group
+        if not key:
+            raise DlexpError(f"override: got {o.input_line!r}; allowed: KEY=VALUE, e.g. trainer.epochs=5")
+        if o.is_delete() and (key in groups or key in REQUIRED_KEYS):
+            raise DlexpError(f"{key}: got {o.input_line!r}; allowed: a value for {key} ({key} cannot be removed"
+                             f"{'; choose one of: ' + ', '.join(group_options(key)) if key in groups else ''})")
+        if key in groups and o.value_type == ValueType.ELEMENT and not isinstance(o.value(), str):
+            raise DlexpError(f"{key}: got {o.value()!r}; allowed: one of: {', '.join(group_options(key))}")
+
+
+def _check_preset_header(configs: list, parsed: list) -> None:
+    """A preset (``+exp=NAME``) without ``# @package _global_`` lands under a key ``exp``: name its file."""
+    from dlexp.errors import ConfigError
+
+    chosen = [o.value() for o in parsed if o.key_or_group == "exp" and isinstance(o.value(), str)]
+    if chosen and any("exp" in cfg for cfg in configs):
+        raise ConfigError(f"exp/{chosen[0]}.yaml", "a preset without the '# @package _global_' line",
+                          "a preset whose first line is '# @package _global_' (its keys are then top-level keys: "
+                          "dataset, model, trainer, ...)", kind="got")
 
 
 def yaml_message(err: "yaml.YAMLError", path: Optional[str] = None) -> str:
@@ -108,8 +146,31 @@ def hydra_message(err: Exception) -> str:
         extra = PLUGIN_EXTRAS.get(err.missing_cfg_file)
         hint = f' (install it: pip install "dlexp[{extra}]")' if extra else ""
         return f"{group}: got {choice!r}; allowed: {options}{hint}"
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    return "; ".join(lines) if lines else type(err).__name__
+    text = str(err)
+    for pattern, say in _HYDRA_TEXTS:
+        found = re.search(pattern, text, re.DOTALL)
+        if found:
+            return say(*found.groups())
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # Whatever Hydra said, the line still ends with what is allowed.
+    return ("; ".join(lines) if lines else type(err).__name__) + "; allowed: see `dlexp train --help`"
+
+
+# Hydra's other messages, as one line naming the field, the value and what is allowed.
+_HYDRA_TEXTS = (
+    (r"Ambiguous value for argument '([^=]+)=(.*?)'",
+     lambda k, v: f"{k}: got {v!r}; allowed: one value (a list: {k}=[a,b]; text with a comma: {k}='a,b'; "
+                  f"one run per value: dlexp train -m {k}=a,b)"),
+    (r"Multiple values for ([\w./]+)\.",
+     lambda k: f"{k}: got more than one value; allowed: one {k}=... per command"),
+    (r"Could not append to config\. An item is already at '([^']+)'",
+     lambda k: f"+{k}: got a + for a key the config has; allowed: {k}=VALUE (+ adds a key the config does not have)"),
+    (r"primary config '([^']+)' must be a DictConfig",
+     lambda n: f"--config-name: got {n!r}; allowed: a config file that holds a mapping of keys"),
+    (r"In '([^']+)': ConfigTypeError[^\n]*\n?.*Cannot merge DictConfig with ListConfig",
+     lambda n: f"{n}.yaml: got a list; allowed: a mapping of config keys (a preset starts with "
+               f"'# @package _global_', then keys such as trainer:)"),
+)
 
 
 def unknown_key_message(err: Exception, base) -> Optional[str]:
