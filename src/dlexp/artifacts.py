@@ -114,15 +114,36 @@ def read_json(path: Path) -> dict:
         return json.load(f)
 
 
+PATH_MAX, NAME_MAX = 4096, 255  # Linux's limits (bytes of a path, of one name in it)
+PATH_ROOM = 400  # what goes below an output folder: <name>/<stamp>/runs/<variant>/seed<k>/<file>
+
+
 def check_writable_folder(field: str, folder: str) -> None:
     """The folder runs will be written to exists as a writable folder, or can be made: checked
     before any run starts (a file there, or a read-only place, is one line, not a traceback)."""
+    shown = folder if len(str(folder)) <= 80 else f"{str(folder)[:40]}...{str(folder)[-20:]}"
     path = Path(folder).expanduser().absolute()
+    if path == Path(path.anchor):
+        raise ConfigError(field, folder, "a folder below the filesystem root, e.g. outputs")
+    if len(str(path)) + PATH_ROOM > PATH_MAX:
+        raise ConfigError(field, shown, f"a path of at most {PATH_MAX - PATH_ROOM} characters "
+                                        f"(the run folders below it need the rest; got {len(str(path))})")
+    long = next((part for part in path.parts if len(part.encode()) > NAME_MAX), None)
+    if long is not None:
+        raise ConfigError(field, shown, f"folder names of at most {NAME_MAX} bytes each "
+                                        f"(one has {len(long.encode())})")
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise ConfigError(field, folder, f"a folder ({existing} is a file)")
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(field, folder, f"a folder you can write to ({existing} is not writable)")
+    if existing is not None:
+        # os.access trusts permission bits: root, read-only mounts and /proc need a real try.
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".dlexp-probe-", dir=existing))
+        except OSError as err:
+            raise ConfigError(field, folder, f"a folder you can write to ({existing}: "
+                                             f"{err.strerror or type(err).__name__})") from None
 
 
 def read_summary(path: Path) -> dict:

@@ -7,6 +7,7 @@ settings are made here (``_process_settings``) and nowhere else.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -123,6 +124,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("dlexp: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno != errno.ENAMETOOLONG or debug:
+            raise
+        # A path the user typed that no file system can hold, met where no field check saw it first.
+        name = str(err.filename or "")
+        shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]}"
+        return _error(f"path: got {shown!r}; allowed: names of at most 255 bytes, paths of at most 4096 "
+                      f"(this one is {len(name.encode())} bytes)")
 
 
 # Modules whose atexit hooks may still have work to do (queued records, worker processes to stop):

@@ -43,10 +43,14 @@ def locate(path) -> tuple[Path, str]:
     if path is None or not str(path).strip():
         raise bad_file(path, "a .npz or .csv file, e.g. dataset.path=/data/mine.csv", "dataset=file reads your own file: set dataset.path")
     p = Path(str(path)).expanduser()
-    if p.is_dir():
+    try:
+        kind = "folder" if p.is_dir() else "file" if p.is_file() else "other" if p.exists() else None
+    except OSError as err:  # e.g. a name longer than the file system allows
+        raise bad_file(path, "an existing .npz or .csv file", err.strerror or type(err).__name__) from None
+    if kind == "folder":
         raise bad_file(path, "an existing .npz or .csv file", "a folder, not a file")
-    if not p.is_file():
-        raise bad_file(path, "an existing .npz or .csv file", "no such file" if not p.exists() else "not a regular file")
+    if kind != "file":
+        raise bad_file(path, "an existing .npz or .csv file", "no such file" if kind is None else "not a regular file")
     suffix = p.suffix.lower()
     if suffix not in FILE_SUFFIXES:
         raise bad_file(path, "a .npz or .csv file", f"unknown extension {p.suffix!r}" if p.suffix else "no extension")
