@@ -7,7 +7,6 @@ reproduction was extended with more seeds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -293,7 +292,10 @@ def print_verdicts(claims, console=None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    from dlexp.cli.args import OneLineParser
+
+    p = OneLineParser(
+        allowed={"positional": "a run, sweep or reproduction folder: dlexp report DIR"},
         prog="dlexp report",
         description="Tables, plots and the report for a folder that dlexp wrote: a reproduction (dlexp reproduce "
                     "--out DIR: claims.csv, report.md, report.html, verdicts printed), or a run, preset or sweep "
@@ -304,8 +306,13 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:
         raise SystemExit(2 if exc.code else 0) from None
     folder = Path(args.folder)
-    if not folder.is_dir():
+    try:
+        found = folder.is_dir()
+    except OSError:  # a name longer than the file system allows
+        found = False
+    if not found:
         raise ConfigError("folder", args.folder, "an existing run, sweep or reproduction folder")
+    _check_folder_files(folder, args.folder)
     if (folder / "reproduction.json").exists():
         paths = write_reproduction_report(folder)
         print_verdicts(paths["claims"])
@@ -314,3 +321,22 @@ def main(argv: list[str]) -> int:
     from dlexp.report.sweep import write_sweep_report
 
     return write_sweep_report(folder)
+
+
+def _check_folder_files(folder: Path, given: str) -> None:
+    """The JSON files the report starts from are whole mappings, and there is something to report:
+    otherwise one line naming the file (a cut-off or hand-edited one), not a traceback."""
+    manifest = folder / "reproduction.json"
+    paths = [manifest] if manifest.exists() else sorted(folder.rglob(artifacts.SUMMARY))
+    if not paths:
+        raise ConfigError("folder", given, "a folder dlexp wrote: runs with summary.json, or a reproduction "
+                                           "with reproduction.json (found neither)")
+    for path in paths:
+        try:
+            content = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            content = None
+        if not isinstance(content, dict):
+            raise ConfigError(str(path), "unreadable JSON" if content is None else type(content).__name__,
+                              f"a {path.name} as dlexp writes it (the run may have been cut off: run it again, "
+                              "or remove its folder)")

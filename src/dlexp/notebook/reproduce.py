@@ -35,10 +35,17 @@ FIRST_SEED = 42  # the notebook's seed; seed k of N is 42 + k
 
 MAX_SEEDS = 1000  # beyond this, planning alone takes minutes; split the work instead
 MAX_EPOCHS = 100_000
+# Keys --set may not change: each preset's folder (name, output_root), its runs (seeds, exp).
+RESERVED_SET = ("seeds", "name", "output_root", "exp")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="dlexp reproduce", description="Run the notebook's exercises and write a report.")
+    from dlexp.cli.args import OneLineParser
+
+    p = OneLineParser(prog="dlexp reproduce", description="Run the notebook's exercises and write a report.",
+                      allowed={"--seeds": f"an integer from 1 to {MAX_SEEDS}", "--epochs": f"an integer from 1 to {MAX_EPOCHS}",
+                               "--out": "a folder path (new or a reproduction folder)", "--mnist": "an MNIST .npz file",
+                               "--set": "KEY=VALUE, a config override for every preset"})
     p.add_argument("exercises", nargs="*", help="exercise names (default: all); see `dlexp list`")
     p.add_argument("--seeds", type=int, default=10, help="seeds per configuration (default 10: with fewer, the exact tests cannot decide a claim after Holm's correction)")
     p.add_argument("--out", default="outputs/reproduce", help="output folder (default outputs/reproduce)")
@@ -56,20 +63,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="also draw each run's own PNGs (the report's figures aggregate the seeds either way)")
     try:
         args = p.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed its one-line message
+    except SystemExit as exc:  # --help
         raise SystemExit(2 if exc.code else 0) from None
     known = names()
     for name in args.exercises:
         if name not in known:
             raise ConfigError("exercise", name, "one of: " + ", ".join(known))
     args.exercises = list(dict.fromkeys(args.exercises))  # a name given twice runs once
+    for override in args.overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key.split(".")[0] in RESERVED_SET:  # the reproduction's layout and seeds are its own options
+            raise ConfigError("--set", override, f"an override of any key but {', '.join(RESERVED_SET)} "
+                                                 "(use --seeds N, --out DIR and exercise names)")
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise ConfigError("--seeds", args.seeds, f"an integer from 1 to {MAX_SEEDS}")
     if args.epochs is not None and not 1 <= args.epochs <= MAX_EPOCHS:
         raise ConfigError("--epochs", args.epochs, f"an integer from 1 to {MAX_EPOCHS}")
-    if not args.out.strip() or Path(args.out).exists() and not Path(args.out).is_dir():
+    if not args.out.strip():
         raise ConfigError("--out", args.out, "a folder path (new or a reproduction folder)")
-    artifacts.check_writable_folder("--out", args.out)
+    artifacts.check_writable_folder("--out", args.out)  # first: it refuses names too long to look up
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError("--out", args.out, "a folder path (new or a reproduction folder)")
     if args.mnist is not None:  # checked even when real_dataset is not selected: a typo should not pass silently
         from dlexp.data import datasets
 
