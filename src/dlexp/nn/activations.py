@@ -63,12 +63,18 @@ def load_user_activation(path: str) -> Callable:
     module_name, _, attr = path.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as err:
-        raise ConfigError("activation.name", path, f"an importable 'module:function' (import failed: {type(err).__name__}: {err})") from None
+    except (Exception, SystemExit) as err:  # a module that calls sys.exit() on import must not end dlexp silently
+        raise ConfigError("activation.name", path, f"an importable 'module:function' (import failed: {_said(err)})") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise ConfigError("activation.name", path, f"a callable named '{attr}' in module '{module_name}'")
     return fn
+
+
+def _said(err: BaseException) -> str:
+    """An exception as a short phrase for one line: its type and its message's first line."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:120]}" if lines else type(err).__name__
 
 
 def check_user_activation(path: str) -> None:
@@ -82,9 +88,8 @@ def check_user_activation(path: str) -> None:
     probe = keras.ops.convert_to_tensor([[-2.0, -0.5, 0.0, 0.5, 2.0]], dtype="float32")
     try:
         out = keras.ops.convert_to_tensor(fn(probe))
-    except Exception as err:  # noqa: BLE001 - any failure of the user's code is the user's answer
-        raise ConfigError("activation.name", path, f"a function of a float tensor (it raised "
-                                                   f"{type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - any failure of the user's code is the user's answer
+        raise ConfigError("activation.name", path, f"a function of a float tensor (it raised {_said(err)})") from None
     if tuple(out.shape) != tuple(probe.shape) or "float" not in str(out.dtype):
         raise ConfigError("activation.name", path, f"a function returning a float tensor of its input's shape "
                                                    f"(got shape {tuple(out.shape)}, dtype {out.dtype})")
