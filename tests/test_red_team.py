@@ -61,6 +61,16 @@ def _refused(args, tmp_path, capsys, starts, says=""):
     (["--epochs", "5"], "--epochs: unknown option", "trainer.epochs=5"),
     # paths
     (["output_root=/"], "output_root: got '/'", "below the filesystem root"),
+    (["output_root=a/../../../../../../../../../.."], "output_root: got ", "below the filesystem root"),
+    (["hydra.run.dir=/"], "hydra.run.dir: got '/'", "below the filesystem root"),
+    (["name=-rf"], "name: got '-rf'", "starting with a letter or digit"),  # TF's name scopes refuse it
+    # interpolations that do not resolve were a traceback
+    (["trainer.epochs=${bogus}"], "trainer.epochs: got '${bogus}'", "an interpolation that resolves"),
+    (["name=${oc.env:DLEXP_RED_TEAM_UNSET}"], "name: got '${oc.env:DLEXP_RED_TEAM_UNSET}'", "DLEXP_RED_TEAM_UNSET"),
+    # generated data beyond float32's reach once squared: it trained, then diverged
+    (["dataset=unstable", "dataset.scale=1e300"], "dataset.scale: got 1e+300", "at most 1e+06"),
+    (["dataset=moons_circles", "dataset.circles_scale=1e300"], "dataset.circles_scale: got 1e+300", "at most 1e+06"),
+    (["dataset.noise=1e30"], "dataset.noise: got 1e+30", "at most 1e+06"),
     (["output_root=/proc/dlexp_red_team"], "output_root: got '/proc/dlexp_red_team'", "a folder you can write to"),
 ])
 def test_train_refuses_in_one_line(args, starts, says, tmp_path, monkeypatch, capsys):

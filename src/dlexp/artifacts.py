@@ -122,7 +122,7 @@ def check_writable_folder(field: str, folder: str) -> None:
     """The folder runs will be written to exists as a writable folder, or can be made: checked
     before any run starts (a file there, or a read-only place, is one line, not a traceback)."""
     shown = folder if len(str(folder)) <= 80 else f"{str(folder)[:40]}...{str(folder)[-20:]}"
-    path = Path(folder).expanduser().absolute()
+    path = Path(os.path.normpath(Path(folder).expanduser().absolute()))  # "a/../../.." is the root too
     if path == Path(path.anchor):
         raise ConfigError(field, folder, "a folder below the filesystem root, e.g. outputs")
     if len(str(path)) + PATH_ROOM > PATH_MAX:

@@ -111,6 +111,10 @@ def preflight_jobs(args: list[str]) -> list:
     jobs = [job for cfg in configs for job in experiment.expand(cfg)]
     for root in dict.fromkeys(job.spec.output_root for job in jobs):
         artifacts.check_writable_folder("output_root", root)
+    for override in overrides:  # hydra.run.dir=DIR puts the run folder itself somewhere else
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and "${" not in value:
+            artifacts.check_writable_folder(key, value.strip("'\""))
     for job in jobs:
         check_import_path(job.spec.activation.name)
         trackers.check_available(job.spec)  # logger=mlflow without MLflow installed: one line, before TF

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from dlexp.config.schema import GROUP_SCHEMAS, MAX_SEED, RunSpec, to_spec
 from dlexp.errors import ConfigError
@@ -40,7 +41,15 @@ def plain_config(cfg: Any) -> dict:
     if isinstance(cfg, DictConfig):
         raw = OmegaConf.to_container(cfg, resolve=False)
         raw.pop("hydra", None)
-        return OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
+        try:
+            return OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
+        except OmegaConfBaseException as err:  # ${bogus}, ${oc.env:UNSET}: the key whose value does not resolve
+            key = getattr(err, "full_key", None) or "override"
+            value: Any = raw
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            raise ConfigError(key, value, "a value, or an interpolation that resolves "
+                                          f"({str(getattr(err, 'msg', err)).splitlines()[0]})") from None
     return {k: v for k, v in dict(cfg).items() if k != "hydra"}
 
 

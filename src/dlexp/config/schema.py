@@ -397,9 +397,10 @@ def to_spec(cfg: Any, variant: str = "default") -> RunSpec:
     name = cfg.get("name", "default")
     if isinstance(name, int) and not isinstance(name, bool):
         name = str(name)  # name=2024: Hydra reads digits as a number, the folder name is the same
-    check(isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isascii()
+    # The first character is a letter or digit: TF's name scopes (made from it) refuse '-' and '_' there.
+    check(isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isascii() and name[0].isalnum()
           and name.replace("_", "").replace("-", "").isalnum(), "name", name,
-          f"1 to {MAX_NAME} ASCII letters, digits, '-' and '_'")
+          f"1 to {MAX_NAME} ASCII letters, digits, '-' and '_', starting with a letter or digit")
     root = cfg.get("output_root", "outputs")
     check(isinstance(root, str) and root.strip() != "", "output_root", root, "a folder path, e.g. outputs")
     description = cfg.get("description")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlexp.checks import check
+from dlexp.checks import MAX_DATA_SCALE, check, data_scale
 
 
 CLUSTERS = 2  # make_classification's n_clusters_per_class (its default)
@@ -29,6 +29,7 @@ class Config:
         check(self.n_features >= 1, "n_features", self.n_features, "an integer >= 1")
         check(1 <= self.n_informative <= self.n_features, "n_informative", self.n_informative,
               f"an integer in [1, n_features={self.n_features}]")
+        data_scale("class_sep", self.class_sep, low=-MAX_DATA_SCALE)
         check(self.n_redundant >= 0, "n_redundant", self.n_redundant, "an integer >= 0")
         check(self.n_informative + self.n_redundant <= self.n_features, "n_redundant", self.n_redundant,
               f"at most n_features - n_informative = {self.n_features - self.n_informative}")

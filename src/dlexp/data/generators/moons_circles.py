@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dlexp.checks import check
+from dlexp.checks import MAX_DATA_SCALE, check, data_scale
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,10 @@ class Config:
     def __post_init__(self) -> None:
         check(self.n_samples >= 4, "n_samples", self.n_samples, "an integer >= 4")
         check(0 < self.factor < 1, "factor", self.factor, "a number in (0, 1)")
-        check(self.moons_noise >= 0, "moons_noise", self.moons_noise, "a number >= 0")
-        check(self.circles_noise >= 0, "circles_noise", self.circles_noise, "a number >= 0")
+        data_scale("moons_noise", self.moons_noise)
+        data_scale("circles_noise", self.circles_noise)
+        data_scale("circles_scale", self.circles_scale, low=-MAX_DATA_SCALE)
+        data_scale("circles_offset", self.circles_offset, low=-MAX_DATA_SCALE)
 
 
 def shape(cfg: Config) -> tuple[int, int, int]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dlexp.checks import check
+from dlexp.checks import check, data_scale
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Config:
         check(self.n_classes >= 2, "n_classes", self.n_classes, "an integer >= 2")
         check(self.n_samples >= 2 * self.n_classes, "n_samples", self.n_samples,
               f"an integer >= 2 * n_classes ({2 * self.n_classes})")
-        check(self.noise >= 0, "noise", self.noise, "a number >= 0")
+        data_scale("noise", self.noise)
 
 
 def shape(cfg: Config) -> tuple[int, int, int]:

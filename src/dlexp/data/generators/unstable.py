@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlexp.checks import check, positive_int
+from dlexp.checks import check, data_scale, positive_int
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Config:
     def __post_init__(self) -> None:
         check(self.n_samples >= 10, "n_samples", self.n_samples, "an integer >= 10")
         positive_int("n_features", self.n_features)
-        check(self.scale > 0, "scale", self.scale, "a number > 0")
+        data_scale("scale", self.scale, open_low=True)
 
 
 def shape(cfg: Config) -> tuple[int, int, int]:
