@@ -292,7 +292,7 @@ def print_verdicts(claims, console=None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from dlexp.cli.args import OneLineParser
+    from dlexp.arguments import OneLineParser
 
     p = OneLineParser(
         allowed={"positional": "a run, sweep or reproduction folder: dlexp report DIR"},

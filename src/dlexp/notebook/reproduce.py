@@ -40,7 +40,7 @@ RESERVED_SET = ("seeds", "name", "output_root", "exp")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    from dlexp.cli.args import OneLineParser
+    from dlexp.arguments import OneLineParser
 
     p = OneLineParser(prog="dlexp reproduce", description="Run the notebook's exercises and write a report.",
                       allowed={"--seeds": f"an integer from 1 to {MAX_SEEDS}", "--epochs": f"an integer from 1 to {MAX_EPOCHS}",
