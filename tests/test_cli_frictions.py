@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from dlexp.cli import main as cli
-from dlexp.cli import train as train_cmd
+from dlexp.cli import preflight as train_cmd
 from dlexp.run import native_log
 
 

@@ -35,7 +35,7 @@ def test_own_activation_by_import_path(tmp_path, monkeypatch, compose):
 def test_own_data_file_passes_preflight(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(example("dataset"), {})
-    from dlexp.cli import train as train_cmd
+    from dlexp.cli import preflight as train_cmd
 
     assert train_cmd.preflight(["dataset=file", f"dataset.path={tmp_path / 'mine.csv'}", "dataset.scale=standard",
                                 "model=mlp_128_64_32"]) == 1
@@ -44,7 +44,7 @@ def test_own_data_file_passes_preflight(tmp_path, monkeypatch):
 def test_a_generated_data_set_is_one_file_and_its_conf(tmp_path, monkeypatch, request):
     """docs/extending.md's xor: its module found in generators/, its conf composed by dataset=xor,
     validated, counted by the preflight and generated, with nothing else registered."""
-    from dlexp.cli import train as train_cmd
+    from dlexp.cli import preflight as train_cmd
     from dlexp.config import schema
     from dlexp.data import datasets, generators
     from dlexp.errors import ConfigError

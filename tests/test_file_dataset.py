@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from dlexp.cli import train as cli
+from dlexp.cli import preflight as cli
 from dlexp.data import datasets as data
 from dlexp.data import files
 from dlexp.data.files import FileData, MnistData

@@ -33,7 +33,7 @@ def test_one_line_exit_2_no_folder(override, field, allowed, tmp_path, monkeypat
 
 
 def test_good_edges_still_compose(tmp_path, monkeypatch):
-    from dlexp.cli import train as train_cmd
+    from dlexp.cli import preflight as train_cmd
 
     monkeypatch.chdir(tmp_path)
     assert train_cmd.preflight(["trainer.seed=0", "trainer.split_seed=4294967295", "name=a-b_c", "seeds=[0,1]"]) == 2

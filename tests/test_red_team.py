@@ -140,7 +140,7 @@ def test_report_arguments_and_files_in_one_line(files, args, starts, says, tmp_p
 
 
 def test_good_inputs_next_to_the_bad_ones_still_pass(tmp_path, monkeypatch):
-    from dlexp.cli import train as train_cmd
+    from dlexp.cli import preflight as train_cmd
 
     monkeypatch.chdir(tmp_path)
     jobs = train_cmd.preflight_jobs(["name=2024", "trainer.shuffle=1", "initializer.name=constant",
@@ -153,7 +153,7 @@ def test_good_inputs_next_to_the_bad_ones_still_pass(tmp_path, monkeypatch):
 
 
 def test_hydra_gets_the_flags_before_the_overrides():
-    from dlexp.cli.train import flags_first
+    from dlexp.cli.preflight import flags_first
 
     # Hydra's argparse takes overrides as one positional list: `a=1 -cd DIR b=2` left b=2 unrecognized.
     assert flags_first(["a=1", "-cd", "DIR", "b=2", "-m", "--info", "c=3"]) == ["-cd", "DIR", "-m", "--info", "a=1", "b=2", "c=3"]

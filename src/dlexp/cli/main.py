@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
+from dlexp.cli import preflight
 from dlexp.cli import train as train_cmd
 from dlexp.errors import DlexpError
 from dlexp.train import interrupts
@@ -51,7 +52,7 @@ def cmd_list(args: list[str]) -> int:
     from dlexp.config.presets import list_presets
     from dlexp.notebook.exercises import list_exercises
 
-    flags, rest = train_cmd.split_train_args(args)
+    flags, rest = preflight.split_train_args(args)
     if rest or any(f not in ("-cd", "--config-dir") for f in flags):
         raise DlexpError(f"list: got {' '.join(args)!r}; allowed: `dlexp list` or `dlexp list -cd DIR`")
     folder = flags.get("-cd") or flags.get("--config-dir")
