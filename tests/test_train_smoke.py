@@ -156,7 +156,9 @@ def test_reproduce_plans_all_presets_together(run_dlexp, tmp_path):
             assert trained.resolve() == (same_net[0] / f"seed{seed}").resolve()
             assert (trained / "metrics.csv").read_text() == (variant_dir / f"seed{seed}" / "metrics.csv").read_text()
     runs = [p.parent for p in ex.glob("*/runs/*/seed*/summary.json")]
-    assert len(runs) == 2 * (2 + 4 + 4)
+    # the three presets, and shallow vs deep again on the low-noise spiral (the claims' variation)
+    assert len(runs) == 2 * (2 + 4 + 4) + 2 * 2
+    assert {r.parent.name for r in ex.glob("shallow_vs_deep__low_noise/runs/*/seed*")} == {"shallow", "deep"}
     assert not any((r / "plots").exists() for r in runs)
     assert all(len(pd.read_csv(r / "layer_stats.csv")) == 0 for r in runs)
     assert not any((r / "decision_grid.npz").exists() for r in runs)
