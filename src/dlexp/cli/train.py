@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from dlexp.cli.preflight import (HYDRA_INFO_FLAGS, SUBCOMMANDS, check_flags, check_import_path,
+from dlexp.cli.preflight import (HYDRA_INFO_FLAGS, SUBCOMMANDS, check_budget, check_flags, check_import_path,
                                  check_user_activations, flags_first, preflight_jobs, split_train_args,
                                  user_config_dir)
 from dlexp.config.compose import register_resolvers
