@@ -20,7 +20,7 @@ from typing import Iterator
 VERBOSE_ENV = "DLEXP_VERBOSE"
 
 # The native log line prefix: absl's ("I0000 00:00:1796529475.519655    7001 port.cc:153] ...", TF >= 2.18),
-# TF's older own ("2024-05-01 10:00:00.933065: E external/local_xla/.../cuda_fft.cc:479] ..."), absl's banner.
+# TF's older own ("<date> <time>: E external/local_xla/.../cuda_fft.cc:479] ..."), absl's banner.
 _NATIVE_LINE = re.compile(r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ |\d{4}-\d\d-\d\d [\d:.]+: [IWEF] )[\w./-]+:\d+\]"
                           r"|^WARNING: All log messages before absl::")
 # Lines that announce a crash: a fatal log line (either format), a failed CHECK, an uncaught C++ exception.
