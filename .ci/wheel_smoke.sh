@@ -2,17 +2,22 @@
 # Installs the built wheel (no -e) into a fresh venv and runs dlexp from a folder outside the
 # checkout, as a user would after `pip install dlexp`. Usage: wheel_smoke.sh WHEEL_FILE
 set -euo pipefail
+# Every temporary folder goes on exit, pass or fail: a leaked venv is 2.5 GB, and a few CI runs on
+# one machine filled its disk.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
 wheel="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 if [ -n "${DLEXP_SMOKE_VENV:-}" ]; then  # a developer's reused venv: only the wheel is replaced
   venv="$DLEXP_SMOKE_VENV"
   "$venv/bin/python" -m pip install --quiet --no-deps --force-reinstall "$wheel"
 else
-  venv="$(mktemp -d)/venv"
+  venv="$scratch/venv"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet "$wheel"
 fi
-work="$(mktemp -d)"
+work="$scratch/work"
+mkdir "$work"
 cd "$work"
 export PATH="$venv/bin:$PATH"
 fail() { echo "wheel smoke: $*" >&2; exit 1; }
@@ -60,4 +65,4 @@ dlexp reproduce modern_activations dead_relu --seeds 1 --epochs 1 --out repro
 for f in report.html report.md claims.csv reproduction.json; do one "repro/$f"; done
 dlexp report repro > report.txt
 dlexp report outputs/default/multirun/* > sweep_report.txt
-echo "wheel smoke: ok ($work)"
+echo "wheel smoke: ok"
