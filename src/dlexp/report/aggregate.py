@@ -55,14 +55,15 @@ def summarize(frame: pd.DataFrame, by: Sequence[str], value: str, log: bool = Fa
     cols = by + ["mean", "ci_low", "ci_high", "n"]
     if frame.empty or value not in frame:
         return pd.DataFrame(columns=cols)
-    rows = []
+    keys, samples = [], []
     for key, g in frame.groupby(by, sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
         v = pd.to_numeric(g[value], errors="coerce").to_numpy(dtype=float)
         v = v[np.isfinite(v)]
-        if log:
-            v = np.log10(v[v > 0])
-        e = stats.mean_ci(v)  # inside the values' range, as the claims'; no interval for one value
+        keys.append(key if isinstance(key, tuple) else (key,))
+        samples.append(np.log10(v[v > 0]) if log else v)
+    rows = []
+    # Inside the values' range, as the claims'; no interval for one value.
+    for key, v, e in zip(keys, samples, stats.mean_cis(samples)):
         m, lo, hi = e.mean, e.ci_low, e.ci_high
         if log:
             m, lo, hi = (10.0 ** x if not math.isnan(x) else math.nan for x in (m, lo, hi))

@@ -107,14 +107,32 @@ def bootstrap_ci(values: Sequence[float], level: float = LEVEL, resamples: int =
     >>> bootstrap_ci([0.49, 1.0, 1.0, 0.5, 1.0])
     (0.594, 1.0)
     """
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return math.nan, math.nan
-    # A fresh Generator per call keeps reports reproducible and the module free of state.
-    means = v[np.random.default_rng(seed).integers(0, v.size, (resamples, v.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    # Clipping only removes rounding of the mean of equal values (e.g. 0.1 * 3 / 3).
-    return float(np.clip(lo, v.min(), v.max())), float(np.clip(hi, v.min(), v.max()))
+    return bootstrap_intervals([values], level, resamples, seed)[0]
+
+
+def bootstrap_intervals(samples: Sequence[Sequence[float]], level: float = LEVEL, resamples: int = RESAMPLES,
+                        seed: int = 0) -> list[tuple[float, float]]:
+    """``bootstrap_ci`` of each sample, with the same results as one call each.
+
+    A fresh Generator per sample size keeps reports reproducible and the module free of state;
+    samples of one size share that draw of indices, so a figure's band (one interval per epoch)
+    draws once instead of once per point (drawing is most of an interval's cost).
+    """
+    arrays = [np.asarray(v, dtype=float) for v in samples]
+    out = [(math.nan, math.nan)] * len(arrays)
+    by_size: dict[int, list[int]] = {}
+    for i, v in enumerate(arrays):
+        if v.size:
+            by_size.setdefault(v.size, []).append(i)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    for n, members in by_size.items():
+        draw = np.random.default_rng(seed).integers(0, n, (resamples, n))
+        for i in members:
+            v = arrays[i]
+            lo, hi = np.quantile(v[draw].mean(axis=1), q)
+            # Clipping only removes rounding of the mean of equal values (e.g. 0.1 * 3 / 3).
+            out[i] = (float(np.clip(lo, v.min(), v.max())), float(np.clip(hi, v.min(), v.max())))
+    return out
 
 
 def mean_ci(values: Sequence[float], level: float = LEVEL, deterministic: bool = False,
@@ -128,16 +146,28 @@ def mean_ci(values: Sequence[float], level: float = LEVEL, deterministic: bool =
     >>> e.mean, e.ci_low, e.ci_high
     (2.0, 1.0, 3.0)
     """
-    v = tuple(float(x) for x in values if x is not None and not math.isnan(float(x)))
-    if not v:
-        return Estimate((), math.nan, math.nan, math.nan, math.nan, level, deterministic)
-    mean = float(np.mean(v))
-    if deterministic:
-        return Estimate(v, mean, float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, min(v), max(v), level, True)
-    if len(v) == 1:
-        return Estimate(v, mean, math.nan, math.nan, math.nan, level, False)
-    lo, hi = bootstrap_ci(v, level, resamples, seed)
-    return Estimate(v, mean, float(np.std(v, ddof=1)), lo, hi, level, False)
+    return mean_cis([values], level, deterministic, resamples, seed)[0]
+
+
+def mean_cis(samples: Sequence[Sequence[float]], level: float = LEVEL, deterministic: bool = False,
+             resamples: int = RESAMPLES, seed: int = 0) -> list[Estimate]:
+    """``mean_ci`` of each sample, the intervals drawn together (``bootstrap_intervals``)."""
+    kept = [tuple(float(x) for x in values if x is not None and not math.isnan(float(x))) for values in samples]
+    varying = [i for i, v in enumerate(kept) if not deterministic and len(v) > 1]
+    intervals = dict(zip(varying, bootstrap_intervals([kept[i] for i in varying], level, resamples, seed)))
+    out = []
+    for i, v in enumerate(kept):
+        if not v:
+            out.append(Estimate((), math.nan, math.nan, math.nan, math.nan, level, deterministic))
+            continue
+        mean = float(np.mean(v))
+        if deterministic:
+            out.append(Estimate(v, mean, float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, min(v), max(v), level, True))
+        elif len(v) == 1:
+            out.append(Estimate(v, mean, math.nan, math.nan, math.nan, level, False))
+        else:
+            out.append(Estimate(v, mean, float(np.std(v, ddof=1)), *intervals[i], level, False))
+    return out
 
 
 def paired_difference(a: dict[int, float], b: dict[int, float], level: float = LEVEL,
