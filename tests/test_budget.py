@@ -89,7 +89,7 @@ def test_the_mirrored_chunks_match_the_trainers():
     assert (estimate.KERAS_DIAG_ROWS, estimate.GRAD_ROWS) == (diag["chunk"].default, diag["grad_samples"].default)
     assert estimate.KERAS_EVAL_ROWS == inspect.signature(keras_fit.predict_proba).parameters["chunk"].default
     assert estimate.GRID_ROWS == inspect.signature(datasets.mesh_grid).parameters["steps"].default ** 2
-    assert estimate.STACKS_AT_ONCE == runner.TRAINING_LANES + runner.PREFETCH_DEPTH
+    assert estimate.PREPARED_AHEAD == runner.PREFETCH_DEPTH
 
 
 def test_default_and_notebook_sized_runs_pass():
@@ -121,6 +121,49 @@ def test_many_seeds_are_blamed_when_each_run_fits_but_not_all(monkeypatch):
     with pytest.raises(ConfigError) as err:
         budget.check(specs, runs=budget.Blame("seeds", 60))
     assert err.value.field == "seeds" and "60 runs in stacks of up to 60" in err.value.allowed
+
+
+def _stacks(n_stacks, width=64, seeds=2):
+    """``n_stacks`` stacks (one per depth) of ``seeds`` runs each."""
+    return [_spec(model={"hidden": [width] * (d + 1)}, trainer={"seed": s, "checkpoint": False})
+            for d in range(n_stacks) for s in range(seeds)]
+
+
+def test_one_lane_per_usable_core_and_no_more_than_there_are_stacks(monkeypatch):
+    monkeypatch.setattr(budget, "available_memory", lambda: 64.0 * 2**30)
+    assert budget.training_lanes(_stacks(5), cores=1) == 1
+    assert budget.training_lanes(_stacks(5), cores=2) == 2
+    assert budget.training_lanes(_stacks(5), cores=8) == 5
+    assert budget.training_lanes(_stacks(1), cores=8) == 1
+    monkeypatch.setattr(budget, "usable_cores", lambda: 3)
+    assert budget.training_lanes(_stacks(5)) == 3  # the cores this process may use, not a constant
+
+
+def test_fewer_lanes_when_memory_is_short_and_refused_only_when_one_does_not_fit(monkeypatch):
+    specs = _stacks(4, width=2000, seeds=20)  # each stack of 20 runs of [2000]*d holds hundreds of MB
+    plan = budget._plan_memory(specs, budget.sizes_of(specs), budget.plan_groups(specs))
+    assert plan.total(1) < plan.total(2) < plan.total(3)
+    room = (plan.total(2) + plan.total(3)) / 2  # two lanes (and the stack prepared ahead) fit, three do not
+    monkeypatch.setattr(budget, "available_memory", lambda: room)
+    assert budget.training_lanes(specs, cores=8) == 2
+    budget.check(specs)  # fits with fewer lanes: not refused
+    monkeypatch.setattr(budget, "available_memory", lambda: (plan.total(1) + plan.base) / 2)
+    assert budget.training_lanes(specs, cores=8) == 1  # the runner still trains, one stack at a time...
+    with pytest.raises(ConfigError, match="2 stacks at once"):  # ...but the preflight has refused it
+        budget.check(specs, runs=budget.Blame("seeds", 20))
+
+
+def test_the_runner_trains_on_as_many_lanes_as_the_budget_allows(monkeypatch, tmp_path):
+    from dlexp.run import runner
+
+    seen = []
+    monkeypatch.setattr(budget, "training_lanes", lambda specs, cores=None: seen.append(len(specs)) or 1)
+    made = []
+    real = runner.ThreadPoolExecutor
+    monkeypatch.setattr(runner, "ThreadPoolExecutor",
+                        lambda n, thread_name_prefix="": made.append((thread_name_prefix, n)) or real(n, thread_name_prefix))
+    runner.execute_tasks([], {}, runner.Progress("none", None))
+    assert seen == [0] and ("dlexp-train", 1) in made
 
 
 def test_the_memory_limit_variable(monkeypatch):

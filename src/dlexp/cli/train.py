@@ -65,10 +65,9 @@ def launcher_threads(launcher) -> Optional[int]:
     pins a job to the CPUs it was given; the local executor starts every job at
     once, so 1 unless ``cpus_per_task`` says otherwise).
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
+    from dlexp.run.budget import usable_cores
+
+    cores = usable_cores()
     n_jobs = launcher.get("n_jobs")
     if n_jobs:
         workers = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores

@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional, Sequence
 from dlexp.config.schema import ModelConfig, RunSpec, TrainerConfig
 from dlexp.data import datasets as data
 from dlexp.errors import ConfigError
-from dlexp.run.estimate import (RUNTIME_BYTES, STACKS_AT_ONCE, RunSize, data_bytes, flops, peak_training,
+from dlexp.run.estimate import (PREPARED_AHEAD, RUNTIME_BYTES, RunSize, data_bytes, flops, peak_training,
                                 training_bytes)
 from dlexp.train.stack.groups import plan_groups, trains_with_keras
 
@@ -231,17 +231,30 @@ def _part_blame(spec: RunSpec, size: RunSize, what: str) -> Blame:
     return Blame("model.hidden", list(spec.model.hidden))
 
 
-def _check_plan(specs: Sequence[RunSpec], sizes: list[RunSize], groups: list[list[int]], available: Optional[float],
-                runs: Blame) -> None:
-    """All runs as the runner trains them: the stacks it plans (``groups``, from ``plan_groups``), up
-    to STACKS_AT_ONCE of them at once (a group that trains through Keras trains alone), every data
-    set loaded at the start; and the work of all of them (a stack's members share its steps)."""
-    if len(specs) > 1:
-        ops = sum(flops(s) for s in sizes)
-        steps = sum(max(sizes[i].steps for i in g) for g in groups)
-        _check_work(specs[0], sizes[0], ops, steps, lambda f: f, runs=len(specs), blame=runs)
-    if available is None or len(specs) == 1:
-        return
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The memory of all runs as the runner trains them, for a number of stacks trained at once."""
+
+    base: float  # the libraries and every data set loaded at the start
+    extra_load: float  # what making the largest data set holds beyond what it keeps (before training)
+    stack_peaks: list  # each stack's peak, largest first
+    keras_peak: float  # the largest group that trains through Keras (alone)
+    largest: tuple  # (the largest part of any run, its bytes)
+
+    def total(self, lanes: int) -> float:
+        training = max(self.keras_peak, sum(self.stack_peaks[:lanes + PREPARED_AHEAD]))
+        return self.base + max(self.extra_load, training)
+
+
+def _plan_memory(specs: Sequence[RunSpec], sizes: list[RunSize], groups: list[list[int]]) -> _Plan:
     loads = {repr(s.dataset): data_bytes(z) for s, z in zip(specs, sizes)}
     resident = sum(r for _, r in loads.values())
     extra_load = max(load - r for load, r in loads.values())
@@ -258,14 +271,49 @@ def _check_plan(specs: Sequence[RunSpec], sizes: list[RunSize], groups: list[lis
             peaks.append(peak)
         top = max(parts.items(), key=lambda kv: kv[1])
         largest = max(largest, top, key=lambda kv: kv[1])
-    training = max(keras_peak, sum(sorted(peaks, reverse=True)[:STACKS_AT_ONCE]))
-    total = RUNTIME_BYTES + resident + max(extra_load, training)
-    if total <= available:
+    return _Plan(RUNTIME_BYTES + resident, extra_load, sorted(peaks, reverse=True), keras_peak, largest)
+
+
+def _fitting_lanes(plan: _Plan, cores: int, available: Optional[float]) -> int:
+    """One lane per core, no more than there are stacks, fewer while that many would not fit (0: not even one)."""
+    lanes = max(1, min(cores, len(plan.stack_peaks)))
+    while available is not None and lanes > 0 and plan.total(lanes) > available:
+        lanes -= 1
+    return lanes
+
+
+def training_lanes(specs: Sequence[RunSpec], cores: Optional[int] = None) -> int:
+    """How many stacks the runner trains at once: one per usable core, as a stack's small ops keep
+    about one core busy (docs/performance.md), and fewer when that many of the largest stacks
+    would not fit in the available memory beside the one prepared ahead. At least 1 (``check``
+    has refused what does not fit even then)."""
+    if not specs:
+        return 1
+    sizes = sizes_of(specs)
+    plan = _plan_memory(specs, sizes, plan_groups(specs))
+    return max(1, _fitting_lanes(plan, usable_cores() if cores is None else cores, available_memory()))
+
+
+def _check_plan(specs: Sequence[RunSpec], sizes: list[RunSize], groups: list[list[int]], available: Optional[float],
+                runs: Blame) -> None:
+    """All runs as the runner trains them: the stacks it plans (``groups``, from ``plan_groups``), as
+    many at once as ``training_lanes`` allows but at least one, plus the one prepared ahead (a group
+    that trains through Keras trains alone), every data set loaded at the start; and the work of all
+    of them (a stack's members share its steps)."""
+    if len(specs) > 1:
+        ops = sum(flops(s) for s in sizes)
+        steps = sum(max(sizes[i].steps for i in g) for g in groups)
+        _check_work(specs[0], sizes[0], ops, steps, lambda f: f, runs=len(specs), blame=runs)
+    if available is None or len(specs) == 1:
         return
+    plan = _plan_memory(specs, sizes, groups)
+    if _fitting_lanes(plan, 1, available) >= 1:
+        return
+    total = plan.total(1)
     biggest = max(len(g) for g in groups)
-    many = f"{len(specs):,} runs in stacks of up to {biggest:,}, {STACKS_AT_ONCE} stacks at once: "
+    many = f"{len(specs):,} runs in stacks of up to {biggest:,}, {1 + PREPARED_AHEAD} stacks at once: "
     raise ConfigError(runs.field, runs.value, _memory_text(
-        total, largest[0], largest[1], available, "fewer runs, or trainer.backend=keras to train one at a time", many))
+        total, plan.largest[0], plan.largest[1], available, "fewer runs, or trainer.backend=keras to train one at a time", many))
 
 
 # ---------------------------------------------------------------- numbers for people

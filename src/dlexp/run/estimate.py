@@ -43,7 +43,7 @@ GRAD_ROWS = 1024  # the rows the layer diagnostics take gradients on (both train
 STACK_CHUNK_FLOATS = 1 << 23  # stack engine: rows per inference chunk x members x widest layer
 STACK_DIAG_FLOATS = 1 << 22  # stack engine: rows per diagnostics chunk x members x all units
 GRID_ROWS = 200 * 200  # data.mesh_grid's decision-boundary points
-STACKS_AT_ONCE = 3  # runner.TRAINING_LANES training + runner.PREFETCH_DEPTH prepared
+PREPARED_AHEAD = 1  # runner.PREFETCH_DEPTH: stacks built and traced while the lanes train
 
 @dataclass(frozen=True)
 class RunSize:

@@ -1,7 +1,7 @@
 """``train(cfg, run_dir)``: the one training entrypoint the CLI, the tests and ``reproduce`` call.
 
 Read it top to bottom: validate and list the runs, load each data set once, group runs that
-can share one vectorized fit (``plan``), train the groups on two lanes (``execute_tasks``),
+can share one vectorized fit (``plan``), train the groups on a lane per core (``execute_tasks``),
 each run writing its own folder (``writer.RunWriter``) while a display shows progress
 (``progress.Progress``). A failing run is recorded in its own ``summary.json`` and does not
 stop the others.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dlexp import artifacts
-from dlexp.run import estimate, native_log
+from dlexp.run import budget, estimate, native_log
 from dlexp.config import schema as config
 from dlexp.data import datasets as data
 from dlexp.config import experiment
@@ -173,16 +173,14 @@ class Task:
 # Stacks trained at once: one stack leaves the cores partly idle (its step is a chain of small ops,
 # and its tracing and per-epoch Python hold the GIL while TF runs without it), so a second lane
 # fills the gap, while a third adds memory (the reproduction's target is 1.5 GB) but no speed.
-TRAINING_LANES = 2
-
-
 def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False,
-                  background: Optional[Executor] = None, lanes: int = TRAINING_LANES,
+                  background: Optional[Executor] = None, lanes: Optional[int] = None,
                   on_done: Optional[Callable[[int], None]] = None) -> list[dict]:
     """Train every task into its folder, grouping compatible runs of all experiments into stacks;
     return the summaries in task order.
 
-    Stacks train on ``lanes`` threads at once (``_start_key``: probes first, then the costliest).
+    Stacks train on ``lanes`` threads at once (``_start_key``: probes first, then the costliest);
+    None: one per usable core, fewer if memory is short (``budget.training_lanes``).
     A group's post-training work (summary, decision grid, probes, plots: Python and matplotlib,
     mostly holding the GIL) runs on one ``background`` thread meanwhile. Pass an executor to queue
     more work on that thread (``reproduce`` queues its analyses first); None makes one here. A
@@ -272,11 +270,13 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
 
     with ExitStack() as owned:
         pool = background or owned.enter_context(ThreadPoolExecutor(1, thread_name_prefix="dlexp-finish"))
+        planned = plan([tasks[i].job for i in todo])
+        if lanes is None:
+            lanes = budget.training_lanes([tasks[i].job.spec for i in todo])
         lane_pool = owned.enter_context(ThreadPoolExecutor(max(1, lanes), thread_name_prefix="dlexp-train"))
         if on_done is not None:
             pending += [pool.submit(on_done, i) for i in skipped]
         running: list[Future] = []
-        planned = plan([tasks[i].job for i in todo])
         if lanes > 1 and sum(not uses_keras_fit(g) for g in planned) > 1:
             from dlexp.nn import tf_runtime
 
