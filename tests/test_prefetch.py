@@ -221,6 +221,7 @@ def test_a_stop_while_a_lane_waits_for_a_preparation_leaves_its_group_unstarted(
 
     monkeypatch.setattr(stack, "prepare", slow_prepare)
     monkeypatch.setattr(runner, "_fit_group", fit_group)
+    monkeypatch.setattr(runner, "share_cores", lambda groups, lanes, cost: groups)  # the four stacks as planned
     tasks, datasets = _four_stacks(compose, tmp_path)
     with ExitStack() as stack_, pytest.raises(RuntimeError, match="boom"):
         runner.execute_tasks(tasks, datasets, runner.Progress("none", stack_), lanes=2)

@@ -1,6 +1,7 @@
 """Smoke runs with a 1-2 epoch budget into tmp_path: every output file and its columns, per data set."""
 
 import json
+from dataclasses import replace
 import math
 import threading
 import time
@@ -203,12 +204,18 @@ def _two_stacks(compose, tmp_path, extra=(), same_shape=False):
     return tasks, runner.load_data([t.job for t in tasks])
 
 
+def _as_planned(monkeypatch):
+    """Train the planned stacks as they are: no stack cut to share the cores (runner.share_cores)."""
+    monkeypatch.setattr(runner, "share_cores", lambda groups, lanes, cost: groups)
+
+
 @pytest.mark.slow
 def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, monkeypatch):
     """Two stacks training at once share TF's thread pools; each must still compute what it computes
     alone (stateless seeds, no cross-stack state). Checks that they did overlap. Not to the bit:
     beside another stack TF runs each op on one thread (tf_runtime.one_thread_per_op), which splits
     some reductions differently in the last bits; cross-stack state would differ far more."""
+    _as_planned(monkeypatch)
     fit_group, spans = runner._fit_group, {}
 
     def timed(group, *args):
@@ -239,15 +246,17 @@ def test_stacks_on_two_lanes_give_the_numbers_of_one_lane(compose, tmp_path, mon
 @pytest.mark.slow
 def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp_path, monkeypatch):
     """Several stacks at once run each TF op on one thread (tf_runtime.one_thread_per_op) and fit_stack
-    hears that they share the cores; one lane keeps TF's default, and so does one stack on two lanes."""
+    hears that they share the cores; one lane keeps TF's default. One stack on two lanes is cut in
+    two (runner.share_cores), so it shares the cores too."""
     from dlexp.train.stack import fit as stack
     from dlexp.nn import tf_runtime
 
     calls, shared, fit_stack = [], [], stack.fit_stack
     monkeypatch.setattr(tf_runtime, "one_thread_per_op", lambda: calls.append(1) or True)
     monkeypatch.setattr(stack, "fit_stack", lambda *a, **k: shared.append(k["shared_cores"]) or fit_stack(*a, **k))
-    for lanes, same_shape, expected in ((1, False, ([], [False, False])), (2, False, ([1], [True, True])),
-                                        (2, True, ([], [False]))):  # same shape: one stack of four
+    # Two lanes: b ([8, 8]) is more than half the work, so it is cut in two beside a.
+    for lanes, same_shape, expected in ((1, False, ([], [False, False])), (2, False, ([1], [True, True, True])),
+                                        (2, True, ([1], [True, True]))):  # same shape: one stack of four, cut
         tasks, datasets = _two_stacks(compose, tmp_path / f"lanes{lanes}{same_shape}", ["trainer.epochs=1"],
                                       same_shape=same_shape)
         with ExitStack() as stack_:
@@ -260,6 +269,7 @@ def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp
 def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, monkeypatch):
     """When one group raises, the group training on the other lane stops after its current epoch
     with an 'interrupted' (resumable) summary, and the error reaches the caller."""
+    _as_planned(monkeypatch)
     fit_group = runner._fit_group
 
     def fail_a_once_b_trains(group, dataset, writers, *rest):
@@ -316,6 +326,29 @@ def test_a_group_with_probes_starts_before_a_costlier_one(compose):
     assert groups == [probed, big]
 
 
+def _jobs(compose, *extra):
+    base = ["dataset=moons_circles", "dataset.n_samples=120", "trainer.checkpoint=false", *extra]
+    return runner.experiment.expand(runner.experiment.plain_config(compose(base)))
+
+
+def test_a_stack_longer_than_a_lanes_share_is_cut_in_halves_of_its_runs(compose):
+    """share_cores: a stack alone on two lanes becomes two; stacks of equal work stay whole; the
+    cut keeps every job once, a run with its copies, and never sends a half through Keras' fit."""
+    cost = lambda g: float(len(g))  # work of a group: here its number of runs
+    four = _jobs(compose, "seeds=[0,1,2,3]")
+    halves = runner.share_cores([four], 2, cost)
+    assert [[j.spec.seed for j in g] for g in halves] == [[0, 1], [2, 3]]
+    assert runner.share_cores([four], 4, cost) == [[j] for j in four]  # a quarter each
+    assert runner.share_cores([four], 1, cost) == [four]
+    a, b = _jobs(compose, "seeds=[0,1]"), _jobs(compose, "seeds=[0,1]", "model.hidden=[8,8]")
+    assert runner.share_cores([a, b], 2, cost) == [a, b]  # equal shares: nothing to gain
+    copies = a + [replace(a[0], spec=replace(a[0].spec, variant="again"))]  # the same run under another name
+    assert runner.identical_runs(copies) == [0, 1, 0]
+    assert runner.share_cores([copies], 2, cost) == [[copies[0], copies[2]], [copies[1]]]
+    backed_up = _jobs(compose, "seeds=[0,1]", "trainer.checkpoint=true")  # one run alone would go through Keras
+    assert runner.share_cores([backed_up], 2, cost) == [backed_up]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("tsne", [True, False])
 def test_probes_write_their_table_and_tsne_only_when_asked(compose, tmp_path, tsne):
@@ -339,6 +372,7 @@ def test_identical_runs_in_two_experiments_train_once_and_fill_both_folders(comp
     get its complete files; the copy's summary names the folder that trained it."""
     from dlexp.train.stack import fit as stack
 
+    _as_planned(monkeypatch)  # one stack, not cut for the second core
     fit_stack, sizes = stack.fit_stack, []
     monkeypatch.setattr(stack, "fit_stack", lambda specs, *a, **k: sizes.append(len(specs)) or fit_stack(specs, *a, **k))
     base = ["trainer.progress=none", "trainer.checkpoint=false", "trainer.plots=false", "trainer.epochs=2",

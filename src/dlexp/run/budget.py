@@ -275,18 +275,19 @@ def _plan_memory(specs: Sequence[RunSpec], sizes: list[RunSize], groups: list[li
 
 
 def _fitting_lanes(plan: _Plan, cores: int, available: Optional[float]) -> int:
-    """One lane per core, no more than there are stacks, fewer while that many would not fit (0: not even one)."""
-    lanes = max(1, min(cores, len(plan.stack_peaks)))
+    """One lane per core, fewer while that many stacks would not fit (0: not even one)."""
+    lanes = max(1, cores)
     while available is not None and lanes > 0 and plan.total(lanes) > available:
         lanes -= 1
     return lanes
 
 
 def training_lanes(specs: Sequence[RunSpec], cores: Optional[int] = None) -> int:
-    """How many stacks the runner trains at once: one per usable core, as a stack's small ops keep
-    about one core busy (docs/performance.md), and fewer when that many of the largest stacks
+    """How many stacks the runner may train at once: one per usable core, as a stack's small ops
+    keep about one core busy (docs/performance.md), and fewer when that many of the largest stacks
     would not fit in the available memory beside the one prepared ahead. At least 1 (``check``
-    has refused what does not fit even then)."""
+    has refused what does not fit even then). Stacks split to share the cores are smaller than
+    these, so the estimate holds for them too."""
     if not specs:
         return 1
     sizes = sizes_of(specs)

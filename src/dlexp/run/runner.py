@@ -145,6 +145,37 @@ def identical_runs(group: list[Job]) -> list[int]:
     return [first.setdefault(spec_hash(replace(j.spec, name="", variant="")), i) for i, j in enumerate(group)]
 
 
+def share_cores(groups: list[list[Job]], lanes: int, cost: Callable[[list[Job]], float]) -> list[list[Job]]:
+    """``groups`` with each stack whose work is more than a lane's fair share (all the stacks' work
+    over ``lanes``) cut into halves of its distinct runs, until none is: a stack trained alone, or
+    one much longer than the others, then keeps several cores busy instead of one while the other
+    lanes idle. Members of a stack are independent, so a run's numbers do not depend on the cut
+    (beyond float rounding). A cut that would send a half through Keras' fit is not made."""
+    if lanes < 2:
+        return groups
+    share = sum(cost(g) for g in groups if not uses_keras_fit(g)) / lanes
+    out: list[list[Job]] = []
+    todo = list(groups)
+    while todo:
+        group = todo.pop(0)
+        halves = _halves(group) if not uses_keras_fit(group) and cost(group) > share else None
+        if halves is None or any(uses_keras_fit(h) for h in halves):
+            out.append(group)
+        else:
+            todo[:0] = halves
+    return out
+
+
+def _halves(group: list[Job]) -> Optional[list[list[Job]]]:
+    """The group's distinct runs in two halves, each run with its copies (``identical_runs``); None for one run."""
+    owner = identical_runs(group)
+    distinct = sorted(set(owner))
+    if len(distinct) < 2:
+        return None
+    first = set(distinct[:len(distinct) // 2])
+    return [[j for j, o in zip(group, owner) if o in first], [j for j, o in zip(group, owner) if o not in first]]
+
+
 def _fan_out(targets: list[Callable], copy: Callable) -> Callable:
     """One callback calling each of ``targets`` with its own copy of the argument."""
     if len(targets) == 1:
@@ -273,7 +304,9 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         planned = plan([tasks[i].job for i in todo])
         if lanes is None:
             lanes = budget.training_lanes([tasks[i].job.spec for i in todo])
-        lane_pool = owned.enter_context(ThreadPoolExecutor(max(1, lanes), thread_name_prefix="dlexp-train"))
+        planned = share_cores(planned, lanes, lambda g: _estimated_cost(g, datasets[data_key(g[0].spec)]))
+        lanes = max(1, min(lanes, len(planned)))
+        lane_pool = owned.enter_context(ThreadPoolExecutor(lanes, thread_name_prefix="dlexp-train"))
         if on_done is not None:
             pending += [pool.submit(on_done, i) for i in skipped]
         running: list[Future] = []
