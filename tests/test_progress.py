@@ -156,9 +156,10 @@ def test_train_in_a_pipe_prints_no_progress_garbage(run_dlexp, backend):
 
 
 @pytest.mark.slow
-def test_both_trainers_feed_the_display(compose, tmp_path):
+def test_both_trainers_feed_the_display(compose, tmp_path, monkeypatch):
     """Guards the wiring: a real stack (two runs) and a real Keras fit drive the one display: their
     epochs reach the lane lines and the totals, every line within 80 columns."""
+    monkeypatch.setattr(runner, "share_cores", lambda groups, lanes, cost: groups)  # the stack of two stays whole
     base = ["trainer.epochs=2", "trainer.checkpoint=false", "trainer.plots=false", "trainer.diagnostics=false",
             "dataset=moons_circles", "dataset.n_samples=120", "model.hidden=[8]"]
     tasks = []
