@@ -201,9 +201,6 @@ class Task:
         return self.base_dir / self.job.subdir
 
 
-# Stacks trained at once: one stack leaves the cores partly idle (its step is a chain of small ops,
-# and its tracing and per-epoch Python hold the GIL while TF runs without it), so a second lane
-# fills the gap, while a third adds memory (the reproduction's target is 1.5 GB) but no speed.
 def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_finished: bool = False,
                   background: Optional[Executor] = None, lanes: Optional[int] = None,
                   on_done: Optional[Callable[[int], None]] = None) -> list[dict]:
