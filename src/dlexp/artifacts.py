@@ -118,10 +118,16 @@ PATH_MAX, NAME_MAX = 4096, 255  # Linux's limits (bytes of a path, of one name i
 PATH_ROOM = 400  # what goes below an output folder: <name>/<stamp>/runs/<variant>/seed<k>/<file>
 
 
+def shortened(path) -> str:
+    """A path short enough for a one-line message: its start and its end."""
+    text = str(path)
+    return text if len(text) <= 80 else f"{text[:40]}...{text[-20:]}"
+
+
 def check_writable_folder(field: str, folder: str) -> None:
     """The folder runs will be written to exists as a writable folder, or can be made: checked
     before any run starts (a file there, or a read-only place, is one line, not a traceback)."""
-    shown = folder if len(str(folder)) <= 80 else f"{str(folder)[:40]}...{str(folder)[-20:]}"
+    shown = shortened(folder)
     path = Path(os.path.normpath(Path(folder).expanduser().absolute()))  # "a/../../.." is the root too
     if path == Path(path.anchor):
         raise ConfigError(field, folder, "a folder below the filesystem root, e.g. outputs")

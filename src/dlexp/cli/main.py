@@ -55,7 +55,7 @@ def cmd_list(args: list[str]) -> int:
     flags, rest = preflight.split_train_args(args)
     if rest or any(f not in ("-cd", "--config-dir") for f in flags):
         raise DlexpError(f"list: got {' '.join(args)!r}; allowed: `dlexp list` or `dlexp list -cd DIR`")
-    folder = flags.get("-cd") or flags.get("--config-dir")
+    folder = preflight.config_dir(flags)
     if folder is not None and not os.path.isdir(folder):
         raise DlexpError(f"--config-dir: got {folder!r}; allowed: an existing folder of configs")
     print("Presets (dlexp train +exp=NAME):")
@@ -129,10 +129,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         if err.errno != errno.ENAMETOOLONG or debug:
             raise
         # A path the user typed that no file system can hold, met where no field check saw it first.
+        from dlexp import artifacts
+
         name = str(err.filename or "")
-        shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]}"
-        return _error(f"path: got {shown!r}; allowed: names of at most 255 bytes, paths of at most 4096 "
-                      f"(this one is {len(name.encode())} bytes)")
+        return _error(f"path: got {artifacts.shortened(name)!r}; allowed: names of at most {artifacts.NAME_MAX} "
+                      f"bytes, paths of at most {artifacts.PATH_MAX} (this one is {len(name.encode())} bytes)")
 
 
 # Modules whose atexit hooks may still have work to do (queued records, worker processes to stop):

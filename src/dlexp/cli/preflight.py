@@ -64,6 +64,16 @@ def split_train_args(args: list[str]) -> tuple[dict, list[str]]:
     return flags, overrides
 
 
+def config_dir(flags: dict):
+    """The ``-cd``/``--config-dir`` folder of ``split_train_args``' flags, or None."""
+    return flags.get("-cd") or flags.get("--config-dir")
+
+
+def config_name(flags: dict) -> str:
+    """The ``-cn``/``--config-name`` of ``split_train_args``' flags (default: config)."""
+    return flags.get("-cn") or flags.get("--config-name") or "config"
+
+
 def flags_first(args: list[str]) -> list[str]:
     """The flags (with their values), then the overrides: Hydra's argparse takes the overrides as one
     positional list, so ``a=1 -cd DIR b=2`` would leave ``b=2`` unrecognized after the preflight passed."""
@@ -98,11 +108,10 @@ def preflight_jobs(args: list[str]) -> list:
     from dlexp.run import trackers
 
     flags, overrides = split_train_args(args)
-    config_dir = flags.get("-cd") or flags.get("--config-dir")
-    if config_dir is not None and not os.path.isdir(config_dir):
-        raise DlexpError(f"--config-dir: got {config_dir!r}; allowed: an existing folder of configs")
-    configs = compose_runs(overrides, config_name=flags.get("-cn") or flags.get("--config-name") or "config",
-                           multirun=bool(flags.get("multirun")))
+    folder = config_dir(flags)
+    if folder is not None and not os.path.isdir(folder):
+        raise DlexpError(f"--config-dir: got {folder!r}; allowed: an existing folder of configs")
+    configs = compose_runs(overrides, config_name=config_name(flags), multirun=bool(flags.get("multirun")))
     jobs = [job for cfg in configs for job in experiment.expand(cfg)]
     for root in dict.fromkeys(job.spec.output_root for job in jobs):
         artifacts.check_writable_folder("output_root", root)
@@ -169,8 +178,7 @@ def check_user_activations(jobs: list) -> None:
 @contextlib.contextmanager
 def user_config_dir(args: list[str]):
     """``-cd DIR``: the user's configs are searched before the packaged ones (same name: theirs wins)."""
-    flags = split_train_args(args)[0]
-    folder = flags.get("-cd") or flags.get("--config-dir")
+    folder = config_dir(split_train_args(args)[0])
     if not folder or folder is True:
         yield None
         return

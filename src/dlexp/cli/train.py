@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from dlexp.cli.preflight import (HYDRA_INFO_FLAGS, SUBCOMMANDS, check_budget, check_flags, check_import_path,
-                                 check_user_activations, flags_first, preflight_jobs, split_train_args,
+                                 check_user_activations, config_name, flags_first, preflight_jobs, split_train_args,
                                  user_config_dir)
 from dlexp.config.compose import register_resolvers
 from dlexp.errors import DlexpError
@@ -246,8 +246,7 @@ def _train(args: list[str]) -> int:
 
         # --cfg prints the composed config: a group option that does not exist is one line, not Hydra's traceback.
         flags, overrides = split_train_args(args)
-        compose_runs(overrides, config_name=flags.get("-cn") or flags.get("--config-name") or "config",
-                     multirun=bool(flags.get("multirun")))
+        compose_runs(overrides, config_name=config_name(flags), multirun=bool(flags.get("multirun")))
     if not info_only:
         jobs = preflight_jobs(args)
         from dlexp.run import native_log

@@ -98,9 +98,8 @@ def _check_initializer_param(key: str, value: Any) -> None:
         check(value in domain, f"params.{key}", value, "one of: " + ", ".join(domain))
         return
     number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    check(number, f"params.{key}", value, "a finite number" + (" > 0" if domain == "positive" else ""))
-    if domain == "positive":
-        check(value > 0, f"params.{key}", value, "a finite number > 0")
+    positive = domain == "positive"
+    check(number and (not positive or value > 0), f"params.{key}", value, "a finite number" + (" > 0" if positive else ""))
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,7 @@ def _check_folder_files(folder: Path, given: str) -> None:
                                            "with reproduction.json (found neither)")
     for path in paths:
         try:
-            content = json.loads(path.read_text())
+            content = artifacts.read_json(path)
         except (OSError, UnicodeDecodeError, ValueError):
             content = None
         if not isinstance(content, dict):
