@@ -295,3 +295,47 @@ def test_analysis_never_imports_tensorflow_or_pyplot():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- reproduce's analysis outputs -----------------------------------------------
+
+def _counting_analysis(monkeypatch):
+    """A no-training analysis whose figure records each seed it is drawn for."""
+    from dlexp.notebook.analysis import exercises as analysis
+    from dlexp.notebook.analysis.exercises import LazyFigures
+
+    drawn: list[int] = []
+
+    def fake_analysis(seed=42):
+        def draw():
+            drawn.append(seed)
+            fig = Figure(figsize=(1, 1))
+            fig.add_subplot().plot([0, seed])
+            return fig
+        return AnalysisResult(tables={"t": pd.DataFrame({"seed": [seed]})}, figures=LazyFigures({"curve": draw}),
+                              metrics={"m": float(seed)})
+
+    monkeypatch.setattr(analysis, "fake_analysis", fake_analysis, raising=False)
+    return drawn
+
+
+def test_analysis_figures_are_drawn_once_for_the_first_seed(monkeypatch, tmp_path):
+    from dlexp.notebook.exercises import Exercise
+    from dlexp.notebook.reproduce import analysis_outputs, write_analysis
+
+    drawn = _counting_analysis(monkeypatch)
+    ex = Exercise(name="fake", order=9, title="t", notebook="n", presets=(), analysis="fake")
+    outputs = analysis_outputs(ex, [1, 2, 3], tmp_path)
+    assert drawn == [1]  # not once per seed: nothing is on disk until all seeds are computed
+    assert [p.name for kind, p, _ in outputs if kind == "png"] == ["curve.png"]
+    assert [p.parent.name for kind, p, _ in outputs if kind == "json"] == ["seed1", "seed2", "seed3"]
+    write_analysis(tmp_path, outputs)
+
+    # seed 1 done and its figures written: a new seed draws nothing
+    drawn.clear()
+    assert not [o for o in analysis_outputs(ex, [1, 4], tmp_path) if o[0] == "png"] and drawn == []
+    # seed 1 done but its figures lost: the first seed computed here draws them, once
+    (tmp_path / "fake" / "analysis" / "plots" / "curve.png").unlink()
+    (tmp_path / "fake" / "analysis" / "plots").rmdir()
+    analysis_outputs(ex, [1, 5, 6], tmp_path)
+    assert drawn == [5]

@@ -182,6 +182,7 @@ def analysis_outputs(ex: Exercise, seeds: list[int], out: Path) -> list[tuple[st
     fn = getattr(analysis, f"{ex.analysis}_analysis")
     base = Path(ex.name) / "analysis"
     outputs: list[tuple[str, Path, object]] = []
+    draw = True  # only the first seed computed here may draw: nothing is written before all are computed
     for i, seed in enumerate(seeds):
         folder = base / f"seed{seed}"
         if (out / folder / "metrics.json").exists():
@@ -189,9 +190,10 @@ def analysis_outputs(ex: Exercise, seeds: list[int], out: Path) -> list[tuple[st
         result = fn(seed=seed) if "seed" in fn.__code__.co_varnames else fn()
         tables, figures, metrics = (_field(result, k) for k in ("tables", "figures", "metrics"))
         outputs += [("csv", folder / f"{name}.csv", frame) for name, frame in tables.items()]
-        if i == 0 or not (out / base / "plots").exists():
+        if draw and (i == 0 or not (out / base / "plots").exists()):
             outputs += [("png", base / "plots" / f"{name}.png", artifacts.figure_png(fig))
                         for name, fig in figures.items()]
+        draw = False
         outputs.append(("json", folder / "metrics.json", {k: float(v) for k, v in metrics.items()}))
     return outputs
 
