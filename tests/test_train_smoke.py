@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from dlexp import artifacts
+from dlexp.config import experiment
 from dlexp.run import runner
 from dlexp.errors import DlexpError
 
@@ -108,7 +109,6 @@ def test_divergence_is_recorded_and_keeps_finished_epochs(compose, tmp_path):
     """A NaN loss stops that run, marks it diverged, keeps its finished epochs; other runs go on."""
     import keras
 
-    from dlexp.config import experiment
     from dlexp.train import keras_fit as training
 
     class PoisonAfterEpoch2(keras.callbacks.Callback):
@@ -167,6 +167,15 @@ def test_reproduce_plans_all_presets_together(run_dlexp, tmp_path):
     assert all((ex / p / "results.csv").exists() for p in ("shallow_vs_deep", "shallow_vs_deep_depth", "shallow_vs_deep_width"))
 
 
+def _expand(compose, overrides):
+    """The jobs of a config composed from ``overrides``."""
+    return experiment.expand(experiment.plain_config(compose(overrides)))
+
+
+def _jobs(compose, *extra):
+    return _expand(compose, ["dataset=moons_circles", "dataset.n_samples=120", "trainer.checkpoint=false", *extra])
+
+
 def test_an_error_in_background_post_training_surfaces_after_the_other_groups_train(compose, tmp_path, monkeypatch):
     """Post-training work runs on a background thread while other groups train: an error
     there must not be lost, nor stop the other groups."""
@@ -184,8 +193,7 @@ def test_an_error_in_background_post_training_surfaces_after_the_other_groups_tr
             "dataset=moons_circles", "dataset.n_samples=120"]
     tasks = []
     for name, hidden in (("a", "[8]"), ("b", "[8,8]")):  # two shapes: two stacks, one after the other
-        plain = runner.experiment.plain_config(compose(base + [f"model.hidden={hidden}"]))
-        tasks += [runner.Task(job, tmp_path / name, {}) for job in runner.experiment.expand(plain)]
+        tasks += [runner.Task(job, tmp_path / name, {}) for job in _expand(compose, base + [f"model.hidden={hidden}"])]
     datasets = runner.load_data([t.job for t in tasks])
     with ExitStack() as stack, pytest.raises(OSError, match="disk full"):
         runner.execute_tasks(tasks, datasets, runner.Progress("none", stack))
@@ -199,8 +207,7 @@ def _two_stacks(compose, tmp_path, extra=(), same_shape=False):
             "dataset=moons_circles", "dataset.n_samples=120", "seeds=[0,1]", *extra]
     tasks = []
     for name, hidden in (("a", "[8]"), ("b", "[8]" if same_shape else "[8,8]")):  # two shapes: two stacks (else one)
-        plain = runner.experiment.plain_config(compose(base + [f"model.hidden={hidden}"]))
-        tasks += [runner.Task(job, tmp_path / name, {}) for job in runner.experiment.expand(plain)]
+        tasks += [runner.Task(job, tmp_path / name, {}) for job in _expand(compose, base + [f"model.hidden={hidden}"])]
     return tasks, runner.load_data([t.job for t in tasks])
 
 
@@ -317,18 +324,13 @@ def test_a_group_with_probes_starts_before_a_costlier_one(compose):
     """Probes and t-SNE run after training on the background thread: starting their group first
     lets that work overlap the other stacks instead of trailing them."""
     base = ["dataset=moons_circles", "dataset.n_samples=120"]
-    big, probed = (runner.experiment.expand(runner.experiment.plain_config(compose(base + extra))) for extra in
+    big, probed = (_expand(compose, base + extra) for extra in
                    (["model.hidden=[256,256,256]"], ["model.hidden=[8]", "trainer.probes=true"]))
     datasets = runner.load_data(big + probed)
     dataset = datasets[runner.data_key(big[0].spec)]
     assert runner._estimated_cost(big, dataset) > runner._estimated_cost(probed, dataset)
     groups = sorted([big, probed], key=lambda g: runner._start_key(g, dataset), reverse=True)
     assert groups == [probed, big]
-
-
-def _jobs(compose, *extra):
-    base = ["dataset=moons_circles", "dataset.n_samples=120", "trainer.checkpoint=false", *extra]
-    return runner.experiment.expand(runner.experiment.plain_config(compose(base)))
 
 
 def test_a_stack_longer_than_a_lanes_share_is_cut_in_halves_of_its_runs(compose):
@@ -379,8 +381,7 @@ def test_identical_runs_in_two_experiments_train_once_and_fill_both_folders(comp
             "dataset=moons_circles", "dataset.n_samples=120", "seeds=[0,1]", "model.hidden=[8]"]
     tasks = []
     for name in ("first", "second"):
-        plain = runner.experiment.plain_config(compose(base + [f"name={name}"]))
-        tasks += [runner.Task(job, tmp_path / name, {}) for job in runner.experiment.expand(plain)]
+        tasks += [runner.Task(job, tmp_path / name, {}) for job in _expand(compose, base + [f"name={name}"])]
     assert runner.identical_runs([t.job for t in tasks]) == [0, 1, 0, 1]  # seeds differ, names do not count
     datasets = runner.load_data([t.job for t in tasks])
     with ExitStack() as stack_:
