@@ -630,6 +630,22 @@ def test_stack_representations_equal_the_keras_models_layer_outputs(norm, moons)
                 np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
 
 
+def test_only_the_probed_members_representations_are_kept(moons):
+    """A stack's representations are (members, rows, width) per layer: the shared cache keeps only
+    the members whose probes read them (a 20-seed reproduction stacks Exercise 5's 20 probed runs
+    with Exercise 4's 100 unprobed ones); any other member's are computed alone and not kept."""
+    base = make_spec()
+    specs = [base, replace(base.with_seed(5), trainer=replace(base.trainer, probes=True)), base.with_seed(7)]
+    members = stack.fit_stack(specs, moons)
+    for m in (1, 2):
+        got = members[m].representations(moons.x_test)
+        want = training.hidden_representations(members[m].keras_model(), moons.x_test)
+        for name in ("Layer 1", "Layer 2"):
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
+    kept = members[1].representation_fn.func.__self__.reps
+    assert [r.shape[0] for reps in kept.values() for r in reps] == [1, 1]  # one member, two layers
+
+
 def test_weight_copies_are_made_only_for_stacks_that_use_them(moons):
     """EarlyStopping's best weights exist only with early stopping; the fused update's frozen copies
     only when members stop at different times, else at the first freeze (a diverging member)."""

@@ -494,9 +494,11 @@ class StackEngine:
         parts = [self.evaluate(xc, no_labels[:len(xc)])[2].numpy() for _, xc in self.chunks(x)]
         return np.concatenate(parts, axis=1).astype(int)
 
-    def representations(self, x: np.ndarray) -> list[np.ndarray]:
-        """Each hidden layer's inference-mode output for every member: (M, rows, width) per layer."""
-        parts = [[r.numpy() for r in self.representations_of(xc)] for _, xc in self.chunks(x)]
+    def representations(self, x: np.ndarray, members: list[int]) -> list[np.ndarray]:
+        """Each hidden layer's inference-mode output for ``members``: (len(members), rows, width) per
+        layer. The pass runs for all members; only the ones asked for are copied out."""
+        keep = tf.constant(members, tf.int32)
+        parts = [[tf.gather(r, keep).numpy() for r in self.representations_of(xc)] for _, xc in self.chunks(x)]
         return [np.concatenate([p[k] for p in parts], axis=1) for k in range(len(self.plan))]
 
     def layer_rows(self, epoch: int, x: np.ndarray, y: np.ndarray) -> list[list[dict]]:

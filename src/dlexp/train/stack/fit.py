@@ -90,11 +90,14 @@ def _best_epoch(rows: list[dict], monitor: str) -> Optional[int]:
 
 
 class _SharedPredictions:
-    """Class predictions and hidden representations of all members at once, served member by
-    member: the runner asks every member of a stack about the same points in turn."""
+    """Class predictions of all members and hidden representations of the ``probed`` ones at
+    once, served member by member: the runner asks every member of a stack about the same points
+    in turn. Representations are (members, rows, width) per layer, so only the members whose
+    probes read them are kept (a stack may hold many more members without probes)."""
 
-    def __init__(self, engine: StackEngine) -> None:
+    def __init__(self, engine: StackEngine, probed: list[int]) -> None:
         self.engine, self.points, self.classes = engine, None, None
+        self.probed = {m: i for i, m in enumerate(probed)}
         self.reps: dict[tuple, list] = {}
 
     def member(self, m: int, points: np.ndarray) -> np.ndarray:
@@ -104,13 +107,18 @@ class _SharedPredictions:
 
     def member_representations(self, m: int, x: np.ndarray) -> dict[str, np.ndarray]:
         """{"Input": x, "Layer 1": ..., ...} as ``training.hidden_representations`` gives them."""
-        key = (x.__array_interface__["data"][0], x.shape, x.strides)  # the same rows, even as a new view
-        if key not in self.reps:
-            if len(self.reps) >= 2:  # a run asks about its training rows, then its test rows
-                self.reps.clear()
-            self.reps[key] = self.engine.representations(np.ascontiguousarray(x, dtype="float32"))
+        rows = functools.partial(np.ascontiguousarray, x, dtype="float32")
+        if m not in self.probed:  # not asked for by the runner: this member alone, not kept
+            reps, i = self.engine.representations(rows(), [m]), 0
+        else:
+            key = (x.__array_interface__["data"][0], x.shape, x.strides)  # the same rows, even as a new view
+            if key not in self.reps:
+                if len(self.reps) >= 2:  # a run asks about its training rows, then its test rows
+                    self.reps.clear()
+                self.reps[key] = self.engine.representations(rows(), list(self.probed))
+            reps, i = self.reps[key], self.probed[m]
         out = {"Input": x}
-        out.update({f"Layer {k}": r[m] for k, r in enumerate(self.reps[key], start=1)})
+        out.update({f"Layer {k}": r[i] for k, r in enumerate(reps, start=1)})
         return out
 
 
@@ -337,7 +345,7 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
     engine.end_training()
     results = []
     weights = _SharedWeights(engine)
-    predictions = _SharedPredictions(engine)
+    predictions = _SharedPredictions(engine, [m for m, spec in enumerate(specs) if spec.trainer.probes])
     for m, spec in enumerate(specs):
         results.append(FitResult(
             status="diverged" if diverged_at[m] is not None else "completed",
