@@ -211,6 +211,35 @@ def _two_stacks(compose, tmp_path, extra=(), same_shape=False):
     return tasks, runner.load_data([t.job for t in tasks])
 
 
+def test_a_finished_stack_frees_its_weights_without_waiting_for_the_garbage_collector(compose, tmp_path, monkeypatch):
+    """An engine's tf.functions hold bound methods of it, a reference cycle: left to Python's
+    collector, a finished stack's variables lived on beside the next stacks and TensorFlow's pool
+    grew to hold them. Once a group's files are written the runner releases its results, which
+    drops the engine's weights at once."""
+    import gc
+    import weakref
+
+    from dlexp.train.stack import engine as stack_engine
+
+    weights = []
+    init = stack_engine.StackEngine.__init__
+
+    def tracked(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        weights.extend(weakref.ref(v) for v in self.params)
+
+    monkeypatch.setattr(stack_engine.StackEngine, "__init__", tracked)
+    tasks, datasets = _two_stacks(compose, tmp_path, extra=["trainer.epochs=1"])
+    gc.disable()  # a collection between here and the check would hide the cycle
+    try:
+        with ExitStack() as stack:
+            runner.execute_tasks(tasks, datasets, runner.Progress("none", stack))
+        alive = [ref() is not None for ref in weights]
+    finally:
+        gc.enable()
+    assert weights and not any(alive)
+
+
 def _as_planned(monkeypatch):
     """Train the planned stacks as they are: no stack cut to share the cores (runner.share_cores)."""
     monkeypatch.setattr(runner, "share_cores", lambda groups, lanes, cost: groups)

@@ -238,12 +238,17 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
 
     def finish(group: list[Job], writers: list[RunWriter], results: list, dataset: data.Dataset,
                complete: bool = False) -> None:
-        for job, w, r in zip(group, writers, results):
-            i = by_job[id(job)]
-            summaries[i] = w.finish(dataset, r)
-            progress.finished(labels[i], summaries[i])
-            if complete and on_done is not None:
-                on_done(i)
+        try:
+            for job, w, r in zip(group, writers, results):
+                i = by_job[id(job)]
+                summaries[i] = w.finish(dataset, r)
+                progress.finished(labels[i], summaries[i])
+                if complete and on_done is not None:
+                    on_done(i)
+        finally:  # the group's files are written: its stack's memory is free for the next ones
+            for r in results:
+                if r is not None:
+                    r.release()
 
     def train(group: list[Job], pool: Executor, shared: bool = False, ahead: Optional[StackPrefetch] = None,
               index: int = 0) -> None:

@@ -73,6 +73,15 @@ class FitResult:
     model_factory: Optional[Callable[[], keras.Model]] = None
     class_predictor: Optional[Callable[[np.ndarray], np.ndarray]] = None
     representation_fn: Optional[Callable[[np.ndarray], dict]] = None
+    on_release: Optional[Callable[[], None]] = None  # frees what the callables above use (a stack's weights)
+
+    def release(self) -> None:
+        """Drop the trained network and whatever answers for it: only the measured numbers stay
+        (``keras_model()`` is None from here on). The runner calls it once the run's files are
+        written, so that a finished stack's memory is free before the next stacks need it."""
+        if self.on_release is not None:
+            self.on_release()
+        self.model = self.model_factory = self.class_predictor = self.representation_fn = self.on_release = None
 
     def keras_model(self) -> Optional[keras.Model]:
         """The trained network (None if the run produced none)."""

@@ -432,6 +432,17 @@ class StackEngine:
         for name in ("train_epoch", "diagnostics", "act_stats", "keep_best", "restore_best", "_freeze_rows", "thaw"):
             setattr(self, name, None)
 
+    def close(self) -> None:
+        """Drop the weights and every function: nothing will ask this stack anything more.
+        Each tf.function holds a bound method of the engine, a reference cycle that Python frees
+        only at its next full collection, and TensorFlow's pool keeps room for the most that was
+        ever alive at once: left to the collector, finished stacks' weights would raise the pool
+        of the whole run."""
+        self.end_training()
+        self.evaluate = self.representations_of = self._full_step = None
+        self.params, self._state = [], []
+        self.mm = self.mv = self.clip_steps = None
+
     def _keep_best(self, mask):
         _copy_rows(self._state, self.best, mask)
 

@@ -357,5 +357,6 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
             model_factory=_ModelFactory(engine, spec, data, weights, m),
             class_predictor=functools.partial(predictions.member, m),
             representation_fn=functools.partial(predictions.member_representations, m),
+            on_release=engine.close,
         ))
     return results
