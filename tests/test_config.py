@@ -102,6 +102,18 @@ def test_seeds_repeat_every_variant(compose):
     assert jobs[0].subdir == "runs/shallow/seed1"
 
 
+def test_a_variant_naming_another_activation_starts_from_its_own_alpha(compose):
+    """Exercise 4's variants name their activation only: on a leaky_relu base (alpha 0.01) its elu
+    variant must train ELU with its own alpha, not the leaky slope; a variant's own alpha stays."""
+    jobs = experiment.expand(compose(["+exp=activation_comparison", "activation=leaky_relu"]))
+    alphas = {j.spec.variant: (j.spec.activation.name, j.spec.activation.alpha) for j in jobs}
+    assert alphas["elu"] == ("elu", None) and alphas["gelu"] == ("gelu", None)
+    cfg = experiment.plain_config(compose(["+exp=activation_comparison", "activation=leaky_relu"]))
+    cfg["variants"] = {"elu": {"activation": {"name": "elu", "alpha": 0.5}}, "same": {"activation": {"name": "leaky_relu"}}}
+    alphas = {j.spec.variant: j.spec.activation.alpha for j in experiment.expand(cfg)}
+    assert alphas == {"elu": 0.5, "same": 0.01}
+
+
 @pytest.mark.slow
 def test_config_module_does_not_import_tensorflow():
     import subprocess

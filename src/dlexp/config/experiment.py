@@ -125,6 +125,7 @@ def expand(cfg: Any) -> list[Job]:
         if not isinstance(delta, dict):
             raise ConfigError(f"variants.{vname}", delta, "a mapping of config changes")
         _known_keys(delta, RUN_KEYS, f"variants.{vname}.")
+        delta = _own_activation_defaults(base, delta)
         merged = OmegaConf.to_container(OmegaConf.merge(base, delta), resolve=True) if delta else base
         try:
             spec = to_spec(merged, variant=str(vname))
@@ -135,6 +136,17 @@ def expand(cfg: Any) -> list[Job]:
             subdir = "" if single else f"runs/{folder_name(str(vname))}/seed{seed}"
             jobs.append(Job(spec.with_seed(seed), subdir))
     return jobs
+
+
+def _own_activation_defaults(base: dict, delta: dict) -> dict:
+    """A variant that names another activation gets that activation's own ``alpha`` (unset) unless
+    it gives one, as ``activation=NAME`` on the command line does: merged onto a leaky_relu base, an
+    ``elu`` variant would otherwise train with the leaky slope as its alpha."""
+    act, base_act = delta.get("activation"), base.get("activation")
+    if (isinstance(act, dict) and isinstance(base_act, dict) and "name" in act and "alpha" not in act
+            and act["name"] != base_act.get("name") and base_act.get("alpha") is not None):
+        return {**delta, "activation": {**act, "alpha": None}}
+    return delta
 
 
 def _known_keys(node: dict, allowed: tuple, prefix: str) -> None:
