@@ -107,15 +107,14 @@ class _SharedPredictions:
 
     def member_representations(self, m: int, x: np.ndarray) -> dict[str, np.ndarray]:
         """{"Input": x, "Layer 1": ..., ...} as ``training.hidden_representations`` gives them."""
-        rows = functools.partial(np.ascontiguousarray, x, dtype="float32")
         if m not in self.probed:  # not asked for by the runner: this member alone, not kept
-            reps, i = self.engine.representations(rows(), [m]), 0
+            reps, i = self.engine.representations(np.ascontiguousarray(x, dtype="float32"), [m]), 0
         else:
             key = (x.__array_interface__["data"][0], x.shape, x.strides)  # the same rows, even as a new view
             if key not in self.reps:
                 if len(self.reps) >= 2:  # a run asks about its training rows, then its test rows
                     self.reps.clear()
-                self.reps[key] = self.engine.representations(rows(), list(self.probed))
+                self.reps[key] = self.engine.representations(np.ascontiguousarray(x, dtype="float32"), list(self.probed))
             reps, i = self.reps[key], self.probed[m]
         out = {"Input": x}
         out.update({f"Layer {k}": r[i] for k, r in enumerate(reps, start=1)})
