@@ -197,29 +197,40 @@ def test_stacks_prepared_ahead_train_to_the_bits_of_stacks_prepared_on_their_lan
 
 @pytest.mark.slow
 def test_a_stop_while_a_lane_waits_for_a_preparation_leaves_its_group_unstarted(compose, tmp_path, monkeypatch):
-    """One lane's stack fails while the next group is being prepared and the other lane waits for
-    it: execute_tasks raises after the preparation is done (nothing traces behind it), and the
-    waiting lane starts nothing (no folder, no training)."""
-    preparing, release = threading.Event(), threading.Event()
+    """One lane's stack fails while the other lane waits for the next group's preparation:
+    execute_tasks raises after the preparation is done (nothing traces behind it), the waiting
+    lane starts nothing, and neither does the failed lane's thread, which is free at once to take
+    the last group (no folder, no training). The order is forced by events, not by timing."""
+    waiting, release = threading.Event(), threading.Event()
     real_prepare, real_fit_group = stack.prepare, runner._fit_group
+    real_take, real_close = StackPrefetch.take, StackPrefetch.close
 
     def slow_prepare(*args, **kwargs):
         if threading.current_thread().name.startswith("dlexp-prepare"):
-            preparing.set()
-            release.wait(5)
+            assert release.wait(60)  # held until the caller closes the prefetch, after the stop
         return real_prepare(*args, **kwargs)
+
+    def take(self, i):
+        if i == 2:  # the lane that trained the second group now waits for the third's preparation
+            waiting.set()
+        return real_take(self, i)
+
+    def close(self):
+        release.set()
+        real_close(self)
 
     fitted = []
 
     def fit_group(group, *args, **kwargs):
         fitted.append(group[0].spec.model.hidden)
-        if len(fitted) == 1:  # the first lane's stack fails once the other lane's has queued a preparation
-            assert preparing.wait(5)
-            threading.Timer(0.5, release.set).start()  # the stop comes while it is under way
+        if len(fitted) == 1:  # the first lane's stack fails once the other lane waits
+            assert waiting.wait(60)
             raise RuntimeError("boom")
         return real_fit_group(group, *args, **kwargs)
 
     monkeypatch.setattr(stack, "prepare", slow_prepare)
+    monkeypatch.setattr(StackPrefetch, "take", take)
+    monkeypatch.setattr(StackPrefetch, "close", close)
     monkeypatch.setattr(runner, "_fit_group", fit_group)
     monkeypatch.setattr(runner, "share_cores", lambda groups, lanes, cost: groups)  # the four stacks as planned
     tasks, datasets = _four_stacks(compose, tmp_path)
@@ -227,6 +238,6 @@ def test_a_stop_while_a_lane_waits_for_a_preparation_leaves_its_group_unstarted(
         runner.execute_tasks(tasks, datasets, runner.Progress("none", stack_), lanes=2)
     assert release.is_set()  # close() waited for the preparation
     assert not [t for t in threading.enumerate() if t.name.startswith("dlexp-prepare")]
-    assert len(fitted) == 2  # the two first groups; the group prepared ahead was never started
+    assert len(fitted) == 2  # the two first groups; the third (prepared) and fourth never started
     started = {p.parent for p in tmp_path.rglob("summary.json")}
     assert len(started) == 4  # two groups of two seeds: their folders, and no others

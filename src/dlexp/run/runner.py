@@ -254,6 +254,16 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
               index: int = 0) -> None:
         """``shared``: other stacks train beside this one. ``ahead``: the
         batch's preparations (``prefetch``), where this is group ``index``."""
+        try:
+            train_group(group, pool, shared, ahead, index)
+        except BaseException:
+            # Set here, not only where the caller sees the error: this lane's thread takes the
+            # next queued group at once, before the caller wakes up.
+            stop.set()
+            raise
+
+    def train_group(group: list[Job], pool: Executor, shared: bool, ahead: Optional[StackPrefetch],
+                    index: int) -> None:
         if stop.is_set():  # a lane picked it up just as another failed: leave it unstarted, no folder
             return
         prepared = ahead.take(index) if ahead is not None else None
