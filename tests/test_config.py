@@ -5,7 +5,7 @@ import pytest
 from dlexp.config import schema as config
 from dlexp.config import experiment
 from dlexp.errors import ConfigError
-from dlexp.config.presets import group_options, list_presets
+from dlexp.config.presets import group_options, list_presets, read_group_option
 
 GROUPS = ["dataset", "model", "activation", "initializer", "normalization", "clipping", "optimizer", "trainer"]
 
@@ -112,6 +112,37 @@ def test_a_variant_naming_another_activation_starts_from_its_own_alpha(compose):
     cfg["variants"] = {"elu": {"activation": {"name": "elu", "alpha": 0.5}}, "same": {"activation": {"name": "leaky_relu"}}}
     alphas = {j.spec.variant: j.spec.activation.alpha for j in experiment.expand(cfg)}
     assert alphas == {"elu": 0.5, "same": 0.01}
+
+
+def test_a_variant_naming_another_optimizer_or_data_set_starts_from_its_own_file(compose):
+    """As ``optimizer=sgd`` on the command line: an sgd variant of an adam preset trains with
+    sgd.yaml's momentum (0.9) and learning rate, not adam's; an adam variant of an sgd base is not
+    refused for SGD's momentum; a data set variant does not inherit another set's noise. A
+    variant's own keys win; one that names the base's option keeps the base's settings."""
+    cfg = experiment.plain_config(compose(["+exp=shallow_vs_deep", "optimizer.learning_rate=0.002"]))
+    cfg["variants"] = {"sgd": {"optimizer": {"name": "sgd"}},
+                       "sgd_slow": {"optimizer": {"name": "sgd", "learning_rate": 0.001}},
+                       "same": {"optimizer": {"name": "adam"}}}
+    specs = {j.spec.variant: j.spec for j in experiment.expand(cfg)}
+    assert (specs["sgd"].optimizer.momentum, specs["sgd"].optimizer.learning_rate) == (0.9, 0.01)
+    assert (specs["sgd_slow"].optimizer.momentum, specs["sgd_slow"].optimizer.learning_rate) == (0.9, 0.001)
+    assert specs["same"].optimizer.learning_rate == 0.002
+    cfg = experiment.plain_config(compose(["+exp=shallow_vs_deep", "dataset=moons_circles"]))
+    cfg["variants"] = {"spiral": {"dataset": {"name": "spiral"}}}
+    (job,) = experiment.expand(cfg)
+    preset = experiment.expand(compose(["+exp=shallow_vs_deep"]))[0]  # spiral.yaml, as the preset chooses it
+    assert job.spec.dataset == preset.spec.dataset and job.spec.dataset.n_samples == read_group_option("dataset", "spiral")["n_samples"]
+    cfg = experiment.plain_config(compose(["+exp=shallow_vs_deep", "optimizer=sgd"]))
+    cfg["variants"] = {"adam": {"optimizer": {"name": "adam"}}}
+    (job,) = experiment.expand(cfg)
+    assert (job.spec.optimizer.momentum, job.spec.optimizer.learning_rate) == (0.0, 0.001)
+
+
+def test_a_momentum_the_optimizer_would_ignore_is_refused(compose):
+    with pytest.raises(ConfigError, match=r"optimizer.momentum: got 0.5; allowed: 0 with adam \(momentum applies to: rmsprop, sgd\)"):
+        experiment.expand(compose(["+exp=shallow_vs_deep", "optimizer.momentum=0.5"]))
+    jobs = experiment.expand(compose(["+exp=shallow_vs_deep", "optimizer=rmsprop", "optimizer.momentum=0.5"]))
+    assert [j.spec.optimizer.momentum for j in jobs] == [0.5, 0.5]
 
 
 @pytest.mark.slow

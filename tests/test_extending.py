@@ -129,6 +129,22 @@ def test_every_optimizer_conf_has_one_registry_entry():
     assert sorted(OPTIMIZERS) == group_options("optimizer")
 
 
+def test_the_optimizers_the_config_lets_take_momentum_are_those_whose_keras_optimizer_has_one():
+    """names.WITH_MOMENTUM decides, before TF, where a momentum other than 0 is allowed: it must
+    name exactly the optimizers whose Keras object takes it, and each must receive it."""
+    from dlexp.config.names import WITH_MOMENTUM
+    from dlexp.config.schema import OptimizerConfig
+    from dlexp.train.optimizers import OPTIMIZERS
+
+    for name, entry in OPTIMIZERS.items():
+        takes = name in WITH_MOMENTUM
+        built = entry.keras(OptimizerConfig(name, 0.01, momentum=0.5 if takes else 0.0))
+        assert hasattr(built, "momentum") == takes, name
+        if takes:
+            assert built.momentum == 0.5, name
+            assert entry.slots(OptimizerConfig(name, 0.01, momentum=0.5)) == entry.slots(OptimizerConfig(name, 0.01)) + 1
+
+
 def test_an_unknown_optimizer_is_refused_by_the_config(compose):
     from dlexp.config import experiment
     from dlexp.errors import ConfigError

@@ -78,7 +78,7 @@ def assert_same_run(solo, member) -> None:
 # cases below: Adam + batchnorm + clipvalue + diagnostics (stacks of three and one),
 # Adam + batchnorm + dropout + shuffling + global_clipnorm under XLA, dropout +
 # shuffling without batchnorm (the seed-spread test), RMSprop on a residual MLP
-# with mixed activations and initializers.
+# with mixed activations and initializers, RMSprop with momentum.
 EQUIVALENCE_CASES = {
     "adam_clipnorm": {"clipping": {"kind": "norm", "value": 0.1}},
     "sgd_momentum_global_clipnorm_binary": {
@@ -89,6 +89,7 @@ EQUIVALENCE_CASES = {
                    "normalization": {"kind": "batchnorm", "placement": "pre_activation"}},
     # the notebook's batches: one shuffled order repeated every epoch
     "sgd_one_order_every_epoch": {"optimizer": {"name": "sgd", "learning_rate": 0.05}, "trainer": {"reshuffle": False, "shuffle": True}},
+    "rmsprop_momentum": {"optimizer": {"name": "rmsprop", "learning_rate": 0.003, "momentum": 0.5}},
 }
 
 

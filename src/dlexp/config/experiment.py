@@ -125,8 +125,8 @@ def expand(cfg: Any) -> list[Job]:
         if not isinstance(delta, dict):
             raise ConfigError(f"variants.{vname}", delta, "a mapping of config changes")
         _known_keys(delta, RUN_KEYS, f"variants.{vname}.")
-        delta = _own_activation_defaults(base, delta)
-        merged = OmegaConf.to_container(OmegaConf.merge(base, delta), resolve=True) if delta else base
+        start = _own_group_defaults(base, delta)
+        merged = OmegaConf.to_container(OmegaConf.merge(start, delta), resolve=True) if delta else base
         try:
             spec = to_spec(merged, variant=str(vname))
         except ConfigError as err:
@@ -138,15 +138,26 @@ def expand(cfg: Any) -> list[Job]:
     return jobs
 
 
-def _own_activation_defaults(base: dict, delta: dict) -> dict:
-    """A variant that names another activation gets that activation's own ``alpha`` (unset) unless
-    it gives one, as ``activation=NAME`` on the command line does: merged onto a leaky_relu base, an
-    ``elu`` variant would otherwise train with the leaky slope as its alpha."""
-    act, base_act = delta.get("activation"), base.get("activation")
-    if (isinstance(act, dict) and isinstance(base_act, dict) and "name" in act and "alpha" not in act
-            and act["name"] != base_act.get("name") and base_act.get("alpha") is not None):
-        return {**delta, "activation": {**act, "alpha": None}}
-    return delta
+# Groups whose option a variant chooses by ``name``, as ``GROUP=NAME`` does on the command line.
+NAMED_GROUPS = ("activation", "optimizer", "initializer", "dataset")
+
+
+def _own_group_defaults(base: dict, delta: dict) -> dict:
+    """The base a variant merges onto: where it names another option of a group (another
+    activation, optimizer, initializer or data set), that group starts from the option's own file,
+    as ``GROUP=NAME`` on the command line does, not from the base's settings. Merged onto a
+    leaky_relu base, an ``elu`` variant would otherwise train with the leaky slope as its alpha,
+    and an ``adam`` variant of an SGD base would keep SGD's momentum and learning rate. An option
+    without a file (an activation given as an import path) starts from the schema's defaults."""
+    from dlexp.config.presets import read_group_option
+
+    start = base
+    for group in NAMED_GROUPS:
+        mine, theirs = delta.get(group), base.get(group)
+        if (isinstance(mine, dict) and isinstance(theirs, dict) and "name" in mine
+                and mine["name"] != theirs.get("name")):
+            start = {**start, group: read_group_option(group, str(mine["name"])) or {"name": mine["name"]}}
+    return start
 
 
 def _known_keys(node: dict, allowed: tuple, prefix: str) -> None:

@@ -19,6 +19,9 @@ def _packaged(group: str) -> tuple[str, ...]:
 ACTIVATIONS: tuple[str, ...] = _packaged("activation")
 # The optimizers: the files of conf/optimizer/ (each an entry of train/optimizers.py; a test checks).
 OPTIMIZERS: tuple[str, ...] = _packaged("optimizer")
+# Those whose update takes ``optimizer.momentum`` (their entries pass it to Keras; a test checks):
+# for the others a momentum other than 0 would be silently ignored, so the config refuses it.
+WITH_MOMENTUM: tuple[str, ...] = ("rmsprop", "sgd")
 
 # Keras initializer name -> the keyword arguments dlexp lets a config set.
 INITIALIZER_PARAMS: dict[str, tuple[str, ...]] = {

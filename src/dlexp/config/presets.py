@@ -44,3 +44,11 @@ def list_presets(user_dir: Optional[Path] = None) -> list[tuple[str, str]]:
 
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+def read_group_option(group: str, name: str) -> dict:
+    """The settings of ``conf/GROUP/NAME.yaml``; {} if the group has no such option."""
+    if name not in group_options(group):  # (also keeps a name like '../exp/x' inside the group)
+        return {}
+    data = read_yaml(conf_dir() / group / f"{name}.yaml")
+    return dict(data) if isinstance(data, dict) else {}

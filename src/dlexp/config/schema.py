@@ -28,7 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dlexp.checks import check, fraction, positive_int
 from dlexp.config.names import (ACTIVATIONS, INITIALIZER_DEFAULTS, INITIALIZER_DOMAINS, INITIALIZER_PARAMS,
-                                INITIALIZER_REQUIRED, OPTIMIZERS, is_import_path)
+                                INITIALIZER_REQUIRED, OPTIMIZERS, WITH_MOMENTUM, is_import_path)
 from dlexp.data.datasets import DATASETS
 from dlexp.errors import ConfigError
 
@@ -136,12 +136,14 @@ class ClippingConfig:
 class OptimizerConfig:
     name: str = "adam"
     learning_rate: float = 0.001
-    momentum: float = 0.0  # sgd only
+    momentum: float = 0.0  # sgd and rmsprop (names.WITH_MOMENTUM)
 
     def __post_init__(self) -> None:
         check(self.name in OPTIMIZERS, "name", self.name, "one of: " + ", ".join(OPTIMIZERS))
         check(0 < self.learning_rate <= 10, "learning_rate", self.learning_rate, "a number in (0, 10]")
         check(0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
+        check(self.momentum == 0 or self.name in WITH_MOMENTUM, "momentum", self.momentum,
+              f"0 with {self.name} (momentum applies to: {', '.join(WITH_MOMENTUM)})")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dlexp.config.schema import OptimizerConfig
 
 F32 = tf.float32
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults (both update paths)
-RMSPROP_RHO, RMSPROP_EPSILON = 0.9, 1e-7  # Keras' RMSprop defaults (not centered, no momentum)
+RMSPROP_RHO, RMSPROP_EPSILON = 0.9, 1e-7  # Keras' RMSprop defaults (not centered)
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,16 @@ def _sgd_update(var, g, slots, lr, step, cfg: OptimizerConfig):
 
 
 def _rmsprop_update(var, g, slots, lr, step, cfg: OptimizerConfig):
-    (vel,) = slots
+    vel = slots[0]
     vel_new = RMSPROP_RHO * vel + (1 - RMSPROP_RHO) * tf.square(g)
     vel.assign(vel_new)
-    return var - (lr * g) / tf.sqrt(vel_new + RMSPROP_EPSILON)
+    increment = (lr * g) / tf.sqrt(vel_new + RMSPROP_EPSILON)
+    if not cfg.momentum:
+        return var - increment
+    mom = slots[1]
+    mom_new = cfg.momentum * mom + increment
+    mom.assign(mom_new)
+    return var - mom_new
 
 
 OPTIMIZERS: dict[str, Rule] = {
@@ -85,8 +91,9 @@ OPTIMIZERS: dict[str, Rule] = {
     "sgd": Rule(keras=lambda cfg, **clip: keras.optimizers.SGD(learning_rate=cfg.learning_rate,
                                                                momentum=cfg.momentum, **clip),
                 slots=lambda cfg: 1 if cfg.momentum else 0, update=_sgd_update),
-    "rmsprop": Rule(keras=lambda cfg, **clip: keras.optimizers.RMSprop(learning_rate=cfg.learning_rate, **clip),
-                    slots=lambda cfg: 1, update=_rmsprop_update),
+    "rmsprop": Rule(keras=lambda cfg, **clip: keras.optimizers.RMSprop(learning_rate=cfg.learning_rate,
+                                                                       momentum=cfg.momentum, **clip),
+                    slots=lambda cfg: 2 if cfg.momentum else 1, update=_rmsprop_update),
 }
 
 
