@@ -153,6 +153,20 @@ def test_an_unknown_optimizer_is_refused_by_the_config(compose):
         experiment.expand(compose(["optimizer.name=adamw"]))
 
 
+def test_the_activations_the_config_lets_take_alpha_are_those_whose_function_uses_it():
+    """names.WITH_ALPHA decides, before TF, where activation.alpha may be set: exactly the
+    builders whose function changes with it."""
+    import numpy as np
+
+    from dlexp.config.names import ACTIVATIONS, WITH_ALPHA
+    from dlexp.nn import activations
+
+    x = np.linspace(-3, 3, 13, dtype="float32")[None]
+    for name in ACTIVATIONS:
+        default, other = (np.asarray(activations.get(name, a)(x)) for a in (None, 0.37))
+        assert (not np.allclose(default, other)) == (name in WITH_ALPHA), name
+
+
 def test_every_activation_conf_has_one_builder():
     from dlexp.config.names import ACTIVATIONS
     from dlexp.config.presets import group_options

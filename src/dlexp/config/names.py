@@ -17,6 +17,9 @@ def _packaged(group: str) -> tuple[str, ...]:
 # The built-in activations: the files of conf/activation/ (each has a builder in nn/activations.py,
 # which checks the two agree when it loads).
 ACTIVATIONS: tuple[str, ...] = _packaged("activation")
+# Those whose function takes ``activation.alpha`` (nn/activations.py; a test checks): for the
+# others an alpha would be silently ignored, so the config refuses it.
+WITH_ALPHA: tuple[str, ...] = ("elu", "leaky_relu")
 # The optimizers: the files of conf/optimizer/ (each an entry of train/optimizers.py; a test checks).
 OPTIMIZERS: tuple[str, ...] = _packaged("optimizer")
 # Those whose update takes ``optimizer.momentum`` (their entries pass it to Keras; a test checks):

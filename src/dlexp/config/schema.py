@@ -28,7 +28,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dlexp.checks import check, fraction, positive_int
 from dlexp.config.names import (ACTIVATIONS, INITIALIZER_DEFAULTS, INITIALIZER_DOMAINS, INITIALIZER_PARAMS,
-                                INITIALIZER_REQUIRED, OPTIMIZERS, WITH_MOMENTUM, is_import_path)
+                                INITIALIZER_REQUIRED, OPTIMIZERS, WITH_ALPHA, WITH_MOMENTUM,
+                                is_import_path)
 from dlexp.data.datasets import DATASETS
 from dlexp.errors import ConfigError
 
@@ -62,11 +63,13 @@ class ActivationConfig:
     """A registered activation name, or a user function as ``module:function``."""
 
     name: str = "relu"
-    alpha: Optional[float] = None  # leaky_relu slope / elu alpha; None = Keras default
+    alpha: Optional[float] = None  # leaky_relu slope / elu alpha (names.WITH_ALPHA); None = the default
 
     def __post_init__(self) -> None:
         allowed = ", ".join(ACTIVATIONS) + ", or an import path 'module:function'"
         check(self.name in ACTIVATIONS or is_import_path(self.name), "name", self.name, allowed)
+        check(self.alpha is None or self.name in WITH_ALPHA, "alpha", self.alpha,
+              f"null with {self.name} (alpha applies to: {', '.join(WITH_ALPHA)})")
 
 
 @dataclass(frozen=True)
