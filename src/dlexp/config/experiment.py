@@ -15,7 +15,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dlexp.config.schema import GROUP_SCHEMAS, MAX_SEED, RunSpec, to_spec
+from dlexp.config.schema import GROUP_SCHEMAS, MAX_SEED, RunSpec, plain_name, to_spec
 from dlexp.errors import ConfigError
 
 # Top-level keys that describe the experiment rather than one run.
@@ -114,8 +114,8 @@ def expand(cfg: Any) -> list[Job]:
                                       kind="unknown key, got")
         variants = {**variants, **grid_variants(cfg["grid"])}
     _known_keys(cfg, (*RUN_KEYS, *EXPERIMENT_KEYS), "")
-    if isinstance(cfg.get("name"), int) and not isinstance(cfg.get("name"), bool):
-        cfg["name"] = str(cfg["name"])  # name=2024, as to_spec reads it
+    if "name" in cfg:
+        cfg["name"] = plain_name(cfg["name"])  # the preset's folder and summaries use it as to_spec does
     base = {k: v for k, v in cfg.items() if k not in EXPERIMENT_KEYS and k != "hydra"}
     to_spec(base)  # the base config must be valid on its own: errors then name the user's field
     seeds = seeds_of(cfg)  # after to_spec, which has checked the trainer.seed it may read

@@ -398,9 +398,7 @@ def to_spec(cfg: Any, variant: str = "default") -> RunSpec:
     parts = {"dataset": _build(DATASETS[ds_name], dataset, "dataset")}
     for group, schema in GROUP_SCHEMAS.items():
         parts[group] = _build(schema, cfg.get(group), group)
-    name = cfg.get("name", "default")
-    if isinstance(name, int) and not isinstance(name, bool):
-        name = str(name)  # name=2024: Hydra reads digits as a number, the folder name is the same
+    name = plain_name(cfg.get("name", "default"))
     # The first character is a letter or digit: TF's name scopes (made from it) refuse '-' and '_' there.
     check(isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isascii() and name[0].isalnum()
           and name.replace("_", "").replace("-", "").isalnum(), "name", name,
@@ -413,6 +411,11 @@ def to_spec(cfg: Any, variant: str = "default") -> RunSpec:
     spec = RunSpec(name=name, variant=variant, output_root=root, **parts)
     check_consistency(spec)
     return spec
+
+
+def plain_name(name: Any) -> Any:
+    """``name=2024``: Hydra reads digits as a number; the run's name (and folder) is the text."""
+    return str(name) if isinstance(name, int) and not isinstance(name, bool) else name
 
 
 def check_consistency(spec: RunSpec) -> None:
