@@ -257,8 +257,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
         try:
             train_group(group, pool, shared, ahead, index)
         except BaseException:
-            # Set here, not only where the caller sees the error: this lane's thread takes the
-            # next queued group at once, before the caller wakes up.
+            # Set here (also for errors before training), not only where the caller sees the error:
+            # this lane's thread takes the next queued group at once, before the caller wakes up.
             stop.set()
             raise
 
@@ -299,6 +299,7 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                 raise
             progress.end_group(lane, keys)
         except BaseException as err:
+            stop.set()  # before the summaries below are written: no other lane starts a group meanwhile
             if is_disk_error(err) or isinstance(err, WriteError):
                 # Writing more would fail too: the summaries stay 'running' and read as interrupted
                 # once this process is gone; resume continues from the last backup.
