@@ -138,8 +138,40 @@ def test_a_variant_naming_another_optimizer_or_data_set_starts_from_its_own_file
     assert (job.spec.optimizer.momentum, job.spec.optimizer.learning_rate) == (0.0, 0.001)
 
 
+def test_a_renamed_group_starts_from_the_base_s_option_only_when_it_really_is_another(compose):
+    """A base group without ``name`` (or none at all) chooses the schema's default option: an adam
+    variant of {learning_rate: 0.05} keeps that rate; an sgd variant of no optimizer section gets
+    sgd.yaml's settings. report.compare's first-variant shortcut builds the same spec as expand."""
+    from dlexp.report import compare
+
+    cfg = experiment.plain_config(compose(["+exp=shallow_vs_deep"]))
+    cfg["optimizer"] = {"learning_rate": 0.05}
+    cfg["variants"] = {"adam": {"optimizer": {"name": "adam"}}, "sgd": {"optimizer": {"name": "sgd"}}}
+    specs = {j.spec.variant: j.spec.optimizer for j in experiment.expand(cfg)}
+    assert (specs["adam"].learning_rate, specs["sgd"].learning_rate, specs["sgd"].momentum) == (0.05, 0.01, 0.9)
+    del cfg["optimizer"]
+    cfg["variants"] = {"sgd": {"optimizer": {"name": "sgd"}}}
+    (job,) = experiment.expand(cfg)
+    assert (job.spec.optimizer.learning_rate, job.spec.optimizer.momentum) == (0.01, 0.9)
+    assert compare._first_spec(cfg) == job.spec
+
+
+def test_a_renamed_group_starts_from_the_user_s_file_with_a_config_dir(compose, tmp_path, monkeypatch):
+    """With ``-cd DIR`` (DLEXP_CONFIG_DIR) a variant naming sgd reads DIR/optimizer/sgd.yaml, as
+    optimizer=sgd would; the packaged file stays for options the folder does not have."""
+    (tmp_path / "optimizer").mkdir()
+    (tmp_path / "optimizer" / "sgd.yaml").write_text("name: sgd\nlearning_rate: 0.2\nmomentum: 0.5\n")
+    monkeypatch.setenv("DLEXP_CONFIG_DIR", str(tmp_path))
+    assert read_group_option("optimizer", "sgd")["momentum"] == 0.5
+    assert read_group_option("optimizer", "rmsprop")["learning_rate"] == 0.001
+    cfg = experiment.plain_config(compose(["+exp=shallow_vs_deep"]))
+    cfg["variants"] = {"sgd": {"optimizer": {"name": "sgd"}}}
+    (job,) = experiment.expand(cfg)
+    assert (job.spec.optimizer.learning_rate, job.spec.optimizer.momentum) == (0.2, 0.5)
+
+
 def test_a_momentum_the_optimizer_would_ignore_is_refused(compose):
-    with pytest.raises(ConfigError, match=r"optimizer.momentum: got 0.5; allowed: 0 with adam \(momentum applies to: rmsprop, sgd\)"):
+    with pytest.raises(ConfigError, match=r"optimizer.momentum: got 0.5; allowed: 0 with adam \(momentum applies to: rmsprop, sgd; optimizer=adam starts"):
         experiment.expand(compose(["+exp=shallow_vs_deep", "optimizer.momentum=0.5"]))
     jobs = experiment.expand(compose(["+exp=shallow_vs_deep", "optimizer=rmsprop", "optimizer.momentum=0.5"]))
     assert [j.spec.optimizer.momentum for j in jobs] == [0.5, 0.5]

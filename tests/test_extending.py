@@ -153,6 +153,36 @@ def test_an_unknown_optimizer_is_refused_by_the_config(compose):
         experiment.expand(compose(["optimizer.name=adamw"]))
 
 
+@pytest.mark.parametrize("name", ["sgd", "rmsprop"])
+def test_the_stacked_momentum_update_is_keras_own(name):
+    """The stacked rule with momentum (two members, one row each) takes the same three steps as the
+    Keras optimizer on each member's weights alone, and differs from the rule without momentum."""
+    import numpy as np
+    import tensorflow as tf
+
+    from dlexp.config.schema import OptimizerConfig
+    from dlexp.train.optimizers import OPTIMIZERS
+
+    rng = np.random.default_rng(0)
+    start, grads = rng.normal(size=(2, 3)).astype("float32"), rng.normal(size=(3, 2, 3)).astype("float32")
+
+    def stacked(cfg):
+        rule, var = OPTIMIZERS[name], tf.Variable(start)
+        slots = [tf.Variable(tf.zeros_like(start)) for _ in range(rule.slots(cfg))]
+        for step, g in enumerate(grads, start=1):
+            var.assign(rule.update(var, tf.constant(g), slots, tf.constant(cfg.learning_rate), tf.constant(float(step)), cfg))
+        return var.numpy()
+
+    cfg = OptimizerConfig(name, 0.05, momentum=0.5)
+    for m in range(2):
+        var = tf.Variable(start[m])
+        keras_opt = OPTIMIZERS[name].keras(cfg)
+        for g in grads:
+            keras_opt.apply_gradients([(tf.constant(g[m]), var)])
+        np.testing.assert_allclose(stacked(cfg)[m], var.numpy(), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(stacked(cfg), stacked(OptimizerConfig(name, 0.05)))
+
+
 def test_the_activations_the_config_lets_take_alpha_are_those_whose_function_uses_it():
     """names.WITH_ALPHA decides, before TF, where activation.alpha may be set: exactly the
     builders whose function changes with it."""

@@ -7,8 +7,8 @@ from dlexp.cli import main as cli
 
 @pytest.mark.parametrize("override,field,allowed", [
     ("activation=leaky_relu activation.alpha=inf", "activation.alpha", "a finite number"),
-    ("activation=relu activation.alpha=0.2", "activation.alpha", "null with relu (alpha applies to: elu, leaky_relu)"),
-    ("optimizer=adam optimizer.momentum=0.5", "optimizer.momentum", "0 with adam (momentum applies to: rmsprop, sgd)"),
+    ("activation=relu activation.alpha=0.2", "activation.alpha", "null with relu (alpha applies to: elu, leaky_relu; activation=relu starts"),
+    ("optimizer=adam optimizer.momentum=0.5", "optimizer.momentum", "0 with adam (momentum applies to: rmsprop, sgd; optimizer=adam starts"),
     ("clipping.value=inf", "clipping.value", "a finite number"),
     ("dataset.noise=inf", "dataset.noise", "a finite number"),
     ("dataset.noise=nan", "dataset.noise", "a number >= 0"),

@@ -125,8 +125,7 @@ def expand(cfg: Any) -> list[Job]:
         if not isinstance(delta, dict):
             raise ConfigError(f"variants.{vname}", delta, "a mapping of config changes")
         _known_keys(delta, RUN_KEYS, f"variants.{vname}.")
-        start = _own_group_defaults(base, delta)
-        merged = OmegaConf.to_container(OmegaConf.merge(start, delta), resolve=True) if delta else base
+        merged = variant_config(base, delta)
         try:
             spec = to_spec(merged, variant=str(vname))
         except ConfigError as err:
@@ -142,22 +141,32 @@ def expand(cfg: Any) -> list[Job]:
 NAMED_GROUPS = ("activation", "optimizer", "initializer", "dataset")
 
 
-def _own_group_defaults(base: dict, delta: dict) -> dict:
-    """The base a variant merges onto: where it names another option of a group (another
-    activation, optimizer, initializer or data set), that group starts from the option's own file,
-    as ``GROUP=NAME`` on the command line does, not from the base's settings. Merged onto a
-    leaky_relu base, an ``elu`` variant would otherwise train with the leaky slope as its alpha,
-    and an ``adam`` variant of an SGD base would keep SGD's momentum and learning rate. An option
-    without a file (an activation given as an import path) starts from the schema's defaults."""
+def variant_config(base: dict, delta: dict) -> dict:
+    """The config of a variant: ``delta`` merged onto the preset's ``base``. Where it names another
+    option of a group (another activation, optimizer, initializer or data set), that group starts
+    from the option's own file, as ``GROUP=NAME`` on the command line does, not from the base's
+    settings: merged onto a leaky_relu base, an ``elu`` variant would otherwise train with the
+    leaky slope as its alpha, and an ``adam`` variant of an SGD base would keep SGD's momentum. An
+    option without a file (an activation given as an import path) starts from the schema's defaults."""
+    if not delta:
+        return base
     from dlexp.config.presets import read_group_option
 
     start = base
     for group in NAMED_GROUPS:
-        mine, theirs = delta.get(group), base.get(group)
-        if (isinstance(mine, dict) and isinstance(theirs, dict) and "name" in mine
-                and mine["name"] != theirs.get("name")):
+        mine = delta.get(group)
+        if isinstance(mine, dict) and "name" in mine and mine["name"] != _option_name(base, group):
             start = {**start, group: read_group_option(group, str(mine["name"])) or {"name": mine["name"]}}
-    return start
+    return OmegaConf.to_container(OmegaConf.merge(start, delta), resolve=True)
+
+
+def _option_name(cfg: dict, group: str) -> Any:
+    """The option ``cfg`` chooses for ``group``: its ``name``, else the schema's default (None: none)."""
+    node = cfg.get(group)
+    if isinstance(node, dict) and "name" in node:
+        return node["name"]
+    schema = GROUP_SCHEMAS.get(group)
+    return getattr(schema, "name", None) if schema is not None else None
 
 
 def _known_keys(node: dict, allowed: tuple, prefix: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Optional
@@ -47,8 +48,15 @@ def group_options(group: str) -> list[str]:
 
 
 def read_group_option(group: str, name: str) -> dict:
-    """The settings of ``conf/GROUP/NAME.yaml``; {} if the group has no such option."""
-    if name not in group_options(group):  # (also keeps a name like '../exp/x' inside the group)
-        return {}
-    data = read_yaml(conf_dir() / group / f"{name}.yaml")
-    return dict(data) if isinstance(data, dict) else {}
+    """The settings of ``GROUP/NAME.yaml`` as ``GROUP=NAME`` would choose it: from the user's
+    ``-cd DIR`` if it has that file (the CLI passes the folder in DLEXP_CONFIG_DIR), else from the
+    packaged ``conf/``; {} if neither has that option."""
+    from hydra_plugins.dlexp_launcher.user_configs import ENV_VAR
+
+    roots = [Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []
+    for root in roots + [conf_dir()]:
+        # Only the folder's own option names: a name like '../exp/x' must not reach another folder.
+        if name in {p.stem for p in (root / group).glob("*.yaml")}:
+            data = read_yaml(root / group / f"{name}.yaml")
+            return dict(data) if isinstance(data, dict) else {}
+    return {}

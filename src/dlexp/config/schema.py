@@ -68,8 +68,9 @@ class ActivationConfig:
     def __post_init__(self) -> None:
         allowed = ", ".join(ACTIVATIONS) + ", or an import path 'module:function'"
         check(self.name in ACTIVATIONS or is_import_path(self.name), "name", self.name, allowed)
+        hint = f"; activation={self.name} starts from {self.name}'s own settings" if self.name in ACTIVATIONS else ""
         check(self.alpha is None or self.name in WITH_ALPHA, "alpha", self.alpha,
-              f"null with {self.name} (alpha applies to: {', '.join(WITH_ALPHA)})")
+              f"null with {self.name} (alpha applies to: {', '.join(WITH_ALPHA)}{hint})")
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ class OptimizerConfig:
         check(0 < self.learning_rate <= 10, "learning_rate", self.learning_rate, "a number in (0, 10]")
         check(0 <= self.momentum < 1, "momentum", self.momentum, "a number in [0, 1)")
         check(self.momentum == 0 or self.name in WITH_MOMENTUM, "momentum", self.momentum,
-              f"0 with {self.name} (momentum applies to: {', '.join(WITH_MOMENTUM)})")
+              f"0 with {self.name} (momentum applies to: {', '.join(WITH_MOMENTUM)}; "
+              f"optimizer={self.name} starts from {self.name}'s own settings)")
 
 
 @dataclass(frozen=True)

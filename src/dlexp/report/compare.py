@@ -185,8 +185,6 @@ def _test_points(cfg: dict):
 
 def _first_spec(cfg: dict):
     """``experiment.expand(cfg)[0].spec`` without building (and validating) every other variant."""
-    from omegaconf import OmegaConf
-
     from dlexp.config import experiment
 
     cfg = experiment.plain_config(cfg)
@@ -197,5 +195,4 @@ def _first_spec(cfg: dict):
     if not variants:
         return experiment.to_spec(base).with_seed(experiment.seeds_of(cfg)[0])
     vname, delta = next(iter(variants.items()))
-    merged = OmegaConf.to_container(OmegaConf.merge(base, delta), resolve=True) if delta else base
-    return experiment.to_spec(merged, variant=str(vname)).with_seed(experiment.seeds_of(cfg)[0])
+    return experiment.to_spec(experiment.variant_config(base, delta), variant=str(vname)).with_seed(experiment.seeds_of(cfg)[0])

@@ -10,7 +10,8 @@ An entry says:
   learning rate (``train/stack/engine.py`` freezes stopped members itself then).
 
 A new optimizer is one entry here plus ``conf/optimizer/NAME.yaml``; the config accepts the
-names of that folder, and ``tests/test_extending.py`` checks the two agree.
+names of that folder, and ``tests/test_extending.py`` checks the two agree. One that takes
+``optimizer.momentum`` is also listed in ``config/names.py: WITH_MOMENTUM``.
 
 Example:
     >>> OPTIMIZERS["sgd"].slots(OptimizerConfig("sgd", 0.1, momentum=0.9))  # doctest: +SKIP
