@@ -7,7 +7,7 @@ of its parts: building the engine, the first epoch call (tracing, TF's instantia
 compile, one epoch), the later epochs, the layer diagnostics. Run it alone on the machine: CPU
 seconds drift with the host's load like wall time does. Asserts nothing.
 
-    /work/venv/bin/python benchmarks/profile_stacks.py [--seeds 1] [--exercises NAME ...] [--jit]
+    python benchmarks/profile_stacks.py [--seeds 1] [--exercises NAME ...] [--jit]
 """
 
 from __future__ import annotations
