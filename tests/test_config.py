@@ -117,7 +117,7 @@ def test_a_variant_naming_another_activation_starts_from_its_own_alpha(compose):
 def test_a_variant_naming_another_optimizer_or_data_set_starts_from_its_own_file(compose):
     """As ``optimizer=sgd`` on the command line: an sgd variant of an adam preset trains with
     sgd.yaml's momentum (0.9) and learning rate, not adam's; an adam variant of an sgd base is not
-    refused for SGD's momentum; a data set variant does not inherit another set's noise. A
+    refused for SGD's momentum; a data set variant does not inherit another set's sizes. A
     variant's own keys win; one that names the base's option keeps the base's settings."""
     cfg = experiment.plain_config(compose(["+exp=shallow_vs_deep", "optimizer.learning_rate=0.002"]))
     cfg["variants"] = {"sgd": {"optimizer": {"name": "sgd"}},

@@ -165,8 +165,7 @@ def _option_name(cfg: dict, group: str) -> Any:
     node = cfg.get(group)
     if isinstance(node, dict) and "name" in node:
         return node["name"]
-    schema = GROUP_SCHEMAS.get(group)
-    return getattr(schema, "name", None) if schema is not None else None
+    return getattr(GROUP_SCHEMAS.get(group), "name", None)
 
 
 def _known_keys(node: dict, allowed: tuple, prefix: str) -> None:

@@ -43,8 +43,9 @@ def list_presets(user_dir: Optional[Path] = None) -> list[tuple[str, str]]:
     return out
 
 
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+def group_options(group: str, root: Optional[Path] = None) -> list[str]:
+    """The options of a config group: the files of ``root/GROUP/`` (default: the packaged conf/)."""
+    return sorted(p.stem for p in ((root or conf_dir()) / group).glob("*.yaml"))
 
 
 def read_group_option(group: str, name: str) -> dict:
@@ -55,8 +56,7 @@ def read_group_option(group: str, name: str) -> dict:
 
     roots = [Path(os.environ[ENV_VAR])] if os.environ.get(ENV_VAR) else []
     for root in roots + [conf_dir()]:
-        # Only the folder's own option names: a name like '../exp/x' must not reach another folder.
-        if name in {p.stem for p in (root / group).glob("*.yaml")}:
+        if name in group_options(group, root):  # (so a name like '../exp/x' reaches no other folder)
             data = read_yaml(root / group / f"{name}.yaml")
             return dict(data) if isinstance(data, dict) else {}
     return {}
