@@ -103,14 +103,29 @@ def test_sign_flip_p_with_ties_is_scipys():
     assert stats.sign_flip_p(d, "<", 0) == pytest.approx(_scipy_p(d, "less"), abs=1e-12)
 
 
-def test_monte_carlo_beyond_16_seeds_agrees_with_the_exact_p():
+@pytest.mark.parametrize("n", [17, 20, 23])
+def test_exact_sign_flip_p_counts_every_pattern_beyond_16_seeds(n):
+    """Meet in the middle gives the p of listing all 2**n pattern sums, ties included."""
+    rng = np.random.default_rng(n)
+    values = np.round(rng.normal(0.01, 0.02, n), 2)  # two decimals: many patterns tie with the observed sum
+    values[0] = 0.0
+    d = stats._centred(values, 0.0)
+    every = stats._pattern_sums(d)
+    tol = 1e-12 * np.abs(d).sum()
+    assert stats.sign_flip_p(values, ">", 0.0) == pytest.approx(np.mean(every >= d.sum() - tol), abs=1e-15)
+    assert stats.sign_flip_p(values, "<", 0.0) == pytest.approx(np.mean(every <= d.sum() + tol), abs=1e-15)
+
+
+def test_monte_carlo_beyond_the_exact_range_agrees_with_the_exact_p(monkeypatch):
     values = np.random.default_rng(7).normal(0.2, 1.0, 17)
-    exact = _scipy_p(values, "greater")  # all 2**17 patterns
+    exact = stats.sign_flip_p(values, ">", 0.0)
+    assert exact == pytest.approx(_scipy_p(values, "greater"), abs=1e-12)  # all 2**17 patterns
+    monkeypatch.setattr(stats, "EXACT_UP_TO", 16)
     p = stats.sign_flip_p(values, ">", 0.0)
-    assert p == pytest.approx(exact, abs=0.005)
+    assert p != exact and p == pytest.approx(exact, abs=0.005)
     assert stats.sign_flip_p(values, ">", 0.0) == p  # fixed seed: reproducible
     # the +1 correction: no Monte Carlo p is 0, even when no random pattern reaches the observed one
-    assert stats.sign_flip_p([1.0] * 30, ">", 0.0) == 1 / (stats.PATTERNS + 1)
+    assert stats.sign_flip_p([1.0] * 40, ">", 0.0) == 1 / (stats.PATTERNS + 1)
 
 
 def test_smallest_p_and_seeds_needed():

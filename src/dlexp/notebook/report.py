@@ -32,8 +32,8 @@ same seed); for a claim about one configuration it is the metric itself. `mean o
 `seeds` seeds and `95% CI` a paired bootstrap percentile interval (10,000 resamples, fixed random seed), \
 which stays within the per-seed values, so an accuracy's interval stays in [0, 1]; with few seeds it \
 is too narrow, so it describes the spread and the test decides. \
-**Test:** the exact sign-flip permutation test of the mean (all 2^n sign patterns of n seeds; no normal \
-distribution assumed): `p` is the one-sided p-value of the side the data favour. No p is below 2^-n \
+**Test:** the exact sign-flip permutation test of the mean (all 2^n sign patterns of n seeds, up to 32 \
+seeds; beyond, 100,000 random ones; no normal distribution assumed): `p` is the one-sided p-value of the side the data favour. No p is below 2^-n \
 (5 seeds: 0.031). **Many claims at once:** Holm's step-down correction over every tested claim keeps the \
 chance of any false verdict among them at 0.05; the `reason` gives each claim's p and the Holm threshold \
 it had to meet, and how many seeds could meet it. Claims under variations are a second family. \
