@@ -64,3 +64,44 @@ def test_stack_counts_each_members_clipped_steps_like_the_keras_path():
     solo = keras_fit.fit_one(specs[3], data)
     assert 0 < shares[3][0] <= 1
     assert np.allclose(shares[3], [row["clipped_share"] for row in solo.history], atol=0.15)
+
+
+def _entrywise_changed(clipped, grads):
+    """The rule stated entry by entry: some entry moved by more than CHANGED_RTOL of itself."""
+    from dlexp.train.stack import ops
+
+    return np.any([np.any(np.abs(c.numpy() - g) > ops.CHANGED_RTOL * np.abs(g), axis=1)
+                   for c, g in zip(clipped, grads)], axis=0)
+
+
+@pytest.mark.parametrize("kinds", [["value"] * 6, ["norm"] * 6, ["global_norm"] * 6,
+                                   ["value", "norm", "global_norm", "none", "value", "norm"]])
+def test_stacked_clipping_reads_the_change_from_its_factors_as_the_entrywise_rule(kinds):
+    """Per member, whether clipping changed the gradient: binding, not binding, and within
+    rounding of the bound (a ratio of 1 + 3e-5 changes it, 1 + 3e-6 does not)."""
+    import tensorflow as tf
+
+    from dlexp.train.stack import ops
+
+    rng = np.random.default_rng(0)
+    sizes = [[6, 3], [4]]  # two variables side by side in the first tensor, one in the second
+    grads = [rng.normal(0, 1, (6, 9)).astype("float32"), rng.normal(0, 1, (6, 4)).astype("float32")]
+    ratios = [0.5, 2.0, 1 + 3e-5, 1 + 3e-6, 1.0, 1 - 3e-5]  # member m's size over its bound
+    value = []
+    for m, (kind, ratio) in enumerate(zip(kinds, ratios)):
+        if kind == "value":
+            largest = max(np.abs(g[m]).max() for g in grads)
+            value.append(largest / ratio)
+        elif kind == "norm":  # the first variable's norm decides (the others are far below)
+            for g in grads:
+                g[m] *= 0.01
+            grads[0][m, :6] *= 100.0
+            value.append(np.linalg.norm(grads[0][m, :6]) / ratio)
+        else:
+            value.append(np.sqrt(sum(np.sum(g[m] ** 2) for g in grads)) / ratio)
+    value = tf.constant(value, tf.float32)
+    clipped, changed = ops.clip_members(kinds, [tf.constant(g) for g in grads], value, sizes)
+    want = _entrywise_changed(clipped, grads)
+    assert list(changed.numpy()) == list(want)
+    binding = [k != "none" and r > 1 + 1e-5 for k, r in zip(kinds, ratios)]
+    assert list(want) == binding  # the cases are what they say

@@ -351,9 +351,8 @@ class StackEngine:
 
     def _clip_and_apply(self, grad, alive):
         """Each member's clipping, then the optimizer step for the ``alive`` ones (for all: fused)."""
-        clipped = ops.clip_members(self.clip_kinds, grad, self.clip_value, self.param_sizes)
-        if any(kind != "none" for kind in self.clip_kinds):
-            changed = tf.reduce_any(tf.stack([ops.changed_rows(c, g) for c, g in zip(clipped, grad)]), axis=0)
+        clipped, changed = ops.clip_members(self.clip_kinds, grad, self.clip_value, self.param_sizes)
+        if changed is not None:
             self.clip_steps.assign_add(tf.cast(tf.logical_and(changed, alive), tf.float32))
         if self.fused:
             self.opt.apply_fused(clipped)

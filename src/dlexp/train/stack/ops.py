@@ -320,16 +320,27 @@ def _per_variable_norms(gs: Sequence[tf.Tensor], sizes: Sequence[Sequence[int]])
 CHANGED_RTOL = 1e-5  # float32 rounding is ~1e-7 relative; a clip that binds changes g far more
 
 
-def changed_rows(clipped: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
-    """Per member (row), whether clipping changed its gradient by more than rounding: (M,) bool."""
-    return tf.reduce_any(tf.abs(clipped - grad) > CHANGED_RTOL * tf.abs(grad), axis=1)
+def _scaled(factor: tf.Tensor) -> tf.Tensor:
+    """Per member, whether a factor (M,) or (M, V) scales some gradient by more than rounding."""
+    changed = 1.0 - factor > CHANGED_RTOL
+    return tf.reduce_any(changed, axis=1) if changed.shape.rank == 2 else changed
+
+
+def _beyond(gs: Sequence[tf.Tensor], bound: tf.Tensor) -> tf.Tensor:
+    """Per member, whether clipping at +-``bound`` (M, 1) moves some entry by more than rounding:
+    |g| - bound > CHANGED_RTOL * |g|, which the largest |g| decides."""
+    largest = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g), axis=1) for g in gs], axis=1), axis=1)
+    return largest * (1.0 - CHANGED_RTOL) > bound[:, 0]
 
 
 def clip_members(kinds: Sequence[str], gs: Sequence[tf.Tensor], value: tf.Tensor,
-                 sizes: Sequence[Sequence[int]]) -> list[tf.Tensor]:
-    """``clip`` with each member's own kind (none / value / norm / global_norm).
+                 sizes: Sequence[Sequence[int]]) -> tuple[list[tf.Tensor], Optional[tf.Tensor]]:
+    """``clip`` with each member's own kind (none / value / norm / global_norm), and per member
+    whether clipping changed its gradient by more than rounding (M,) bool (None: no clipping).
 
-    One kind: ``clip``. Mixed kinds: each member's factor per variable (clipnorm), per member
+    The change is read from the clip factors and the largest |g|, not by comparing the clipped
+    and the original gradient entry by entry: the same rule, two passes over the gradient
+    fewer. One kind: ``clip``. Mixed kinds: each member's factor per variable (clipnorm), per member
     (global_clipnorm) or 1 is built at (M, V) size and applied in one pass, then clipvalue
     members are clipped (the others' bound is +inf): the step is memory-bound on the
     gradient, so this beats computing every kind for the whole stack.
@@ -345,26 +356,30 @@ def clip_members(kinds: Sequence[str], gs: Sequence[tf.Tensor], value: tf.Tensor
     ones = tf.ones_like(per_var)
     factor = tf.where(is_kind["norm"], per_var, tf.where(is_kind["global_norm"], per_member * ones, ones))
     bound = tf.where(is_kind["value"], c, tf.fill(tf.shape(c), np.float32(np.inf)))
-    return [tf.clip_by_value(g, -bound, bound)
-            for g in _map_per_variable(gs, sizes, lambda part, v: part * factor[:, v:v + 1])]
+    scaled = _map_per_variable(gs, sizes, lambda part, v: part * factor[:, v:v + 1])
+    changed = _scaled(factor)
+    if "value" in kinds:
+        changed = tf.logical_or(changed, _beyond(scaled, bound))
+    return [tf.clip_by_value(g, -bound, bound) for g in scaled], changed
 
 
-def clip(kind: str, gs: Sequence[tf.Tensor], value: tf.Tensor, sizes: Sequence[Sequence[int]]) -> list[tf.Tensor]:
+def clip(kind: str, gs: Sequence[tf.Tensor], value: tf.Tensor,
+         sizes: Sequence[Sequence[int]]) -> tuple[list[tf.Tensor], Optional[tf.Tensor]]:
     """Keras' optimizer clipping, per member, of a gradient laid out as (M, n) tensors ``gs``
     (``sizes``: the variables in each): clipvalue; clipnorm on each variable; global_clipnorm
-    over all of them."""
+    over all of them. With whether it changed each member's gradient, as ``clip_members``."""
     c = value[:, None]
     if kind == "value":
-        return [tf.clip_by_value(g, -c, c) for g in gs]
+        return [tf.clip_by_value(g, -c, c) for g in gs], _beyond(gs, c)
     if kind == "norm":  # tf.clip_by_norm on each (member, variable) slice: t * clip_norm / max(l2norm, clip_norm)
         denom = tf.maximum(_per_variable_norms(gs, sizes)[1], c)
-        return _map_per_variable(gs, sizes, lambda part, v: part * c / denom[:, v:v + 1])
+        return _map_per_variable(gs, sizes, lambda part, v: part * c / denom[:, v:v + 1]), _scaled(c / denom)
     if kind == "global_norm":  # keras.src.optimizers.base_optimizer.clip_by_global_norm
         squares = [tf.reduce_sum(tf.square(g), axis=1) for g in gs]
         norm = tf.sqrt(squares[0] if len(squares) == 1 else tf.reduce_sum(tf.stack(squares, axis=1), axis=1))
         scale = value * tf.minimum(1.0 / norm, 1.0 / value) + (norm - norm)
-        return [g * scale[:, None] for g in gs]
-    return list(gs)
+        return [g * scale[:, None] for g in gs], _scaled(scale)
+    return list(gs), None
 
 
 class Optimizer:
