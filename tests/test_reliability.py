@@ -123,3 +123,26 @@ def test_an_interrupt_swallowed_by_library_code_still_stops_training(monkeypatch
         stack.fit_stack([spec], ds)
     monkeypatch.setattr(interrupts, "_requested", False)
     assert training.fit_one(spec, ds).epochs_run == 3
+
+
+def test_the_spec_hash_that_skips_finished_runs_ignores_only_display_and_outputs():
+    import copy
+    from dataclasses import replace
+
+    from dlexp.config import schema as C
+    from dlexp.run import writer
+
+    spec = C.to_spec({"dataset": {"name": "moons_circles", "n_samples": 100}, "model": {"hidden": [8]},
+                      "trainer": {"epochs": 2, "progress": "none"}})
+    h = writer.spec_hash(spec)
+    t = spec.trainer
+    same = [replace(spec, trainer=replace(t, progress="plain")), replace(spec, trainer=replace(t, threads=1)),
+            replace(spec, trainer=replace(t, backend="keras")), replace(spec, trainer=replace(t, plots=not t.plots)),
+            replace(spec, logger=replace(spec.logger, tensorboard=not spec.logger.tensorboard))]
+    assert [writer.spec_hash(s) for s in same] == [h] * len(same)
+    other = [spec.with_seed(spec.seed + 1), replace(spec, trainer=replace(t, epochs=3)),
+             replace(spec, optimizer=replace(spec.optimizer, learning_rate=0.5))]
+    assert len({h, *(writer.spec_hash(s) for s in other)}) == 4
+    as_dict = writer.spec_to_dict(spec)
+    before = copy.deepcopy(as_dict)
+    assert writer.spec_hash(spec, as_dict) == h and as_dict == before  # the caller's dict is left as it was

@@ -43,17 +43,17 @@ def spec_to_dict(spec: config.RunSpec) -> dict:
     return d
 
 
-def spec_hash(spec: config.RunSpec) -> str:
-    """Identifies what a run computed (everything but progress display), to skip finished runs safely."""
-    d = spec_to_dict(spec)
-    d["trainer"].pop("progress", None)
-    d["trainer"].pop("threads", None)
-    d["trainer"].pop("backend", None)
-    d["trainer"].pop("plots", None)  # output only: plots and trackers change nothing computed
-    d.pop("logger", None)
+_NOT_HASHED = ("progress", "threads", "backend", "plots")  # trainer fields that change only the display and outputs
+
+
+def spec_hash(spec: config.RunSpec, as_dict: Optional[dict] = None) -> str:
+    """Identifies what a run computed (everything but progress display), to skip finished runs safely.
+    ``as_dict``: ``spec_to_dict(spec)`` when the caller has it (not modified)."""
+    d = spec_to_dict(spec) if as_dict is None else as_dict
+    # Output only: trackers (logger) and the trainer fields above change nothing computed.
+    d = {**{k: v for k, v in d.items() if k != "logger"},
+         "trainer": {k: v for k, v in d["trainer"].items() if k not in _NOT_HASHED}}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 
 
 def is_finished(folder: Path, spec: config.RunSpec) -> bool:
@@ -94,10 +94,11 @@ class RunWriter:
             else:
                 (folder / log).unlink(missing_ok=True)
         spec = job.spec
+        as_dict = spec_to_dict(spec)
         if job.subdir:  # a single-run experiment's folder already holds the full config
-            artifacts.write_yaml(folder / artifacts.CONFIG, spec_to_dict(spec))
+            artifacts.write_yaml(folder / artifacts.CONFIG, as_dict)
         self.summary = {"kind": "run", "name": spec.name, "variant": spec.variant, "seed": spec.seed,
-                        "status": "running", "spec_hash": spec_hash(spec), "epochs_planned": spec.trainer.epochs,
+                        "status": "running", "spec_hash": spec_hash(spec, as_dict), "epochs_planned": spec.trainer.epochs,
                         **artifacts.process_identity(), **meta}
         artifacts.write_json(folder / artifacts.SUMMARY, self.summary)
         self.metrics = artifacts.CsvLog(folder / artifacts.METRICS, artifacts.METRICS_COLUMNS)
@@ -105,7 +106,7 @@ class RunWriter:
         from dlexp.run import trackers as loggers
 
         self.logger = loggers.for_spec(spec)
-        self._safe(self.logger.start, spec, folder, spec_to_dict(spec))
+        self._safe(self.logger.start, spec, folder, as_dict)
 
     def _safe(self, fn, *args) -> None:
         """Trackers (TensorBoard, MLflow) must never fail a run: their errors become warnings."""
