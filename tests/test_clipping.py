@@ -75,7 +75,8 @@ def _entrywise_changed(clipped, grads):
 
 
 @pytest.mark.parametrize("kinds", [["value"] * 6, ["norm"] * 6, ["global_norm"] * 6,
-                                   ["value", "norm", "global_norm", "none", "value", "norm"]])
+                                   ["value", "norm", "global_norm", "none", "value", "norm"],
+                                   ["norm", "value", "value", "value", "global_norm", "none"]])
 def test_stacked_clipping_reads_the_change_from_its_factors_as_the_entrywise_rule(kinds):
     """Per member, whether clipping changed the gradient: binding, not binding, and within
     rounding of the bound (a ratio of 1 + 3e-5 changes it, 1 + 3e-6 does not)."""

@@ -328,7 +328,8 @@ def _scaled(factor: tf.Tensor) -> tf.Tensor:
 
 def _beyond(gs: Sequence[tf.Tensor], bound: tf.Tensor) -> tf.Tensor:
     """Per member, whether clipping at +-``bound`` (M, 1) moves some entry by more than rounding:
-    |g| - bound > CHANGED_RTOL * |g|, which the largest |g| decides."""
+    |g| - bound > CHANGED_RTOL * |g|, which the largest |g| decides. (A gradient with a NaN or
+    inf entry, whose member diverges at this step, may count otherwise than entry by entry.)"""
     largest = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g), axis=1) for g in gs], axis=1), axis=1)
     return largest * (1.0 - CHANGED_RTOL) > bound[:, 0]
 
