@@ -68,9 +68,9 @@ def test_stack_counts_each_members_clipped_steps_like_the_keras_path():
 
 def _entrywise_changed(clipped, grads):
     """The rule stated entry by entry: some entry moved by more than CHANGED_RTOL of itself."""
-    from dlexp.train.stack import ops
+    from dlexp.train.optimizers import CHANGED_RTOL
 
-    return np.any([np.any(np.abs(c.numpy() - g) > ops.CHANGED_RTOL * np.abs(g), axis=1)
+    return np.any([np.any(np.abs(c.numpy() - g) > CHANGED_RTOL * np.abs(g), axis=1)
                    for c, g in zip(clipped, grads)], axis=0)
 
 

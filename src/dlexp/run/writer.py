@@ -47,8 +47,8 @@ _NOT_HASHED = ("progress", "threads", "backend", "plots")  # trainer fields that
 
 
 def spec_hash(spec: config.RunSpec, as_dict: Optional[dict] = None) -> str:
-    """Identifies what a run computed (everything but progress display), to skip finished runs safely.
-    ``as_dict``: ``spec_to_dict(spec)`` when the caller has it (not modified)."""
+    """Identifies what a run computed (everything but display, outputs and trackers), to skip
+    finished runs safely. ``as_dict``: ``spec_to_dict(spec)`` when the caller has it (not modified)."""
     d = spec_to_dict(spec) if as_dict is None else as_dict
     # Output only: trackers (logger) and the trainer fields above change nothing computed.
     d = {**{k: v for k, v in d.items() if k != "logger"},

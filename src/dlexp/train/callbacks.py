@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from dlexp.train import interrupts
+from dlexp.train.optimizers import CHANGED_RTOL
 from dlexp.config.schema import diagnostics_due
 from dlexp.train.diagnostics import ActivationSummary, LayerState, layer_row
 
@@ -23,9 +24,6 @@ Row = dict
 Sink = Callable[[Row], None]
 
 METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-
-
-CHANGED_RTOL = 1e-5  # float32 rounding is ~1e-7 relative; a clip that binds changes g far more
 
 
 class ClipCount:

@@ -31,6 +31,9 @@ from dlexp.config.schema import OptimizerConfig
 F32 = tf.float32
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' Adam defaults (both update paths)
 RMSPROP_RHO, RMSPROP_EPSILON = 0.9, 1e-7  # Keras' RMSprop defaults (not centered)
+# A step counts as clipped (metrics.csv: clipped_share, both trainers) when clipping moved some
+# gradient entry by more than this share of itself: float32 rounding is ~1e-7, a clip that binds far more.
+CHANGED_RTOL = 1e-5
 
 
 @dataclass(frozen=True)

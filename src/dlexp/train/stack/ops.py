@@ -317,13 +317,9 @@ def _per_variable_norms(gs: Sequence[tf.Tensor], sizes: Sequence[Sequence[int]])
     return l2sum, tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
 
 
-CHANGED_RTOL = 1e-5  # float32 rounding is ~1e-7 relative; a clip that binds changes g far more
-
-
 def _scaled(factor: tf.Tensor) -> tf.Tensor:
-    """Per member, whether a factor (M,) or (M, V) scales some gradient by more than rounding."""
-    changed = 1.0 - factor > CHANGED_RTOL
-    return tf.reduce_any(changed, axis=1) if changed.shape.rank == 2 else changed
+    """Per member, whether its factors (M, V) scale some gradient by more than rounding."""
+    return tf.reduce_any(1.0 - factor > optimizers.CHANGED_RTOL, axis=1)
 
 
 def _beyond(gs: Sequence[tf.Tensor], bound: tf.Tensor) -> tf.Tensor:
@@ -331,7 +327,7 @@ def _beyond(gs: Sequence[tf.Tensor], bound: tf.Tensor) -> tf.Tensor:
     |g| - bound > CHANGED_RTOL * |g|, which the largest |g| decides. (A gradient with a NaN or
     inf entry, whose member diverges at this step, may count otherwise than entry by entry.)"""
     largest = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g), axis=1) for g in gs], axis=1), axis=1)
-    return largest * (1.0 - CHANGED_RTOL) > bound[:, 0]
+    return largest * (1.0 - optimizers.CHANGED_RTOL) > bound[:, 0]
 
 
 def clip_members(kinds: Sequence[str], gs: Sequence[tf.Tensor], value: tf.Tensor,
@@ -379,7 +375,7 @@ def clip(kind: str, gs: Sequence[tf.Tensor], value: tf.Tensor,
         squares = [tf.reduce_sum(tf.square(g), axis=1) for g in gs]
         norm = tf.sqrt(squares[0] if len(squares) == 1 else tf.reduce_sum(tf.stack(squares, axis=1), axis=1))
         scale = value * tf.minimum(1.0 / norm, 1.0 / value) + (norm - norm)
-        return [g * scale[:, None] for g in gs], _scaled(scale)
+        return [g * scale[:, None] for g in gs], _scaled(scale[:, None])
     return list(gs), None
 
 
