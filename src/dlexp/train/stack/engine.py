@@ -227,13 +227,34 @@ class StackEngine:
         by_weight = np.split(flat, np.cumsum(self.layout.sizes)[:-1], axis=1)
         return [np.concatenate([by_weight[i] for i in g], axis=1) for g in self.groups]
 
-    def _flat(self, arrays: list[np.ndarray]) -> np.ndarray:
-        """The variables' (M, n) arrays put back together as one (M, P) array in ``layout`` order."""
+    def _by_weight(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """The variables' (M, n) arrays as (M, size) views, one per weight in ``layout`` order."""
         by_weight: list = [None] * len(self.layout.sizes)
         for group, sizes, a in zip(self.groups, self.param_sizes, arrays):
             for i, part in zip(group, np.split(a, np.cumsum(sizes)[:-1], axis=1)):
                 by_weight[i] = part
-        return np.concatenate(by_weight, axis=1)
+        return by_weight
+
+    def _flat(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """The variables' (M, n) arrays put back together as one (M, P) array in ``layout`` order."""
+        return np.concatenate(self._by_weight(arrays), axis=1)
+
+    def _add_flat(self, total: Optional[np.ndarray], arrays: list[np.ndarray]) -> np.ndarray:
+        """``total + self._flat(arrays).astype(float64)`` (a zero ``total`` when None), the same sums
+        added in place weight by weight: no float32 and float64 copies of the whole (M, P) array,
+        which for a large stack's layer diagnostics were tens of MB of heap at every measured epoch."""
+        if total is None:
+            total = np.zeros((len(self.seeds), sum(self.layout.sizes)))
+        offsets = np.cumsum([0, *self.layout.sizes])
+        for i, part in enumerate(self._by_weight(arrays)):
+            view = total[:, offsets[i]:offsets[i + 1]]
+            np.add(view, part, out=view)
+        return total
+
+    def _named_arrays(self, arrays: list[np.ndarray]) -> dict:
+        """``layout.split(self._flat(arrays))`` as views of ``arrays``, without the flat copy."""
+        parts = self._by_weight(arrays)
+        return {n: p.reshape((-1,) + s) for n, p, s in zip(self.layout.names, parts, self.layout.shapes)}
 
     def flat_weights(self) -> np.ndarray:
         """The trainables as one (M, P) array, in ``layout`` order."""
@@ -520,21 +541,22 @@ class StackEngine:
         them (large data sets) only need the forward pass, in inference chunks."""
         n = min(GRAD_SAMPLES, len(x))
         cuts = [*range(0, n, self.diag_chunk), n, *range(n + self.chunk, len(x), self.chunk), len(x)]
-        stats, grad = [], 0.0
+        stats, grad = [], None
         for start, stop in zip(cuts, cuts[1:]):
             if start == stop:
                 continue
             if stop <= n:
                 parts, g = self.diagnostics(x[start:stop], y[start:stop])
-                grad = grad + self._flat([part.numpy() for part in g]).astype(np.float64)
+                grad = self._add_flat(grad, [part.numpy() for part in g])
             else:
                 parts = self.act_stats(x[start:stop])
             stats.append([(a.numpy(), t.numpy(), q.numpy()) for a, t, q in parts])
         maxabs = [np.max([p[k][0] for p in stats], axis=0) for k in range(len(self.plan))]
         total = [np.sum([p[k][1] for p in stats], axis=0) for k in range(len(self.plan))]
         total_sq = [np.sum([p[k][2] for p in stats], axis=0) for k in range(len(self.plan))]
-        grads = self.layout.split(grad / n)
-        kernels = self.layout.split(self.flat_weights())
+        grad /= n
+        grads = self.layout.split(grad)
+        kernels = self._named_arrays([p.numpy() for p in self.params])
         out = []
         for m in range(len(self.seeds)):
             rows = []
