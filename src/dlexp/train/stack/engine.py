@@ -241,8 +241,8 @@ class StackEngine:
 
     def _add_flat(self, total: Optional[np.ndarray], arrays: list[np.ndarray]) -> np.ndarray:
         """``total + self._flat(arrays).astype(float64)`` (a zero ``total`` when None), the same sums
-        added in place weight by weight: no float32 and float64 copies of the whole (M, P) array,
-        which for a large stack's layer diagnostics were tens of MB of heap at every measured epoch."""
+        added in place weight by weight, so that a large stack's layer diagnostics do not make
+        float32 and float64 copies of the whole (M, P) gradient, tens of MB, at every measured epoch."""
         if total is None:
             total = np.zeros((len(self.seeds), sum(self.layout.sizes)))
         offsets = np.cumsum([0, *self.layout.sizes])
