@@ -251,11 +251,6 @@ class StackEngine:
             np.add(view, part, out=view)
         return total
 
-    def _named_arrays(self, arrays: list[np.ndarray]) -> dict:
-        """``layout.split(self._flat(arrays))`` as views of ``arrays``, without the flat copy."""
-        parts = self._by_weight(arrays)
-        return {n: p.reshape((-1,) + s) for n, p, s in zip(self.layout.names, parts, self.layout.shapes)}
-
     def flat_weights(self) -> np.ndarray:
         """The trainables as one (M, P) array, in ``layout`` order."""
         return self._flat([p.numpy() for p in self.params])
@@ -556,7 +551,7 @@ class StackEngine:
         total_sq = [np.sum([p[k][2] for p in stats], axis=0) for k in range(len(self.plan))]
         grad /= n
         grads = self.layout.split(grad)
-        kernels = self._named_arrays([p.numpy() for p in self.params])
+        kernels = self.layout.named(self._by_weight([p.numpy() for p in self.params]))  # views: no flat copy
         out = []
         for m in range(len(self.seeds)):
             rows = []

@@ -89,9 +89,12 @@ class Layout:
         kernels (M, fan_in, units), vectors (M, 1, units) so they broadcast over the batch without a
         slice per layer (a StridedSlice and its gradient are ~10 ops of per-step overhead each)."""
         if isinstance(theta, np.ndarray):
-            parts = np.split(theta, np.cumsum(self.sizes)[:-1], axis=1)
-            return {n: p.reshape((-1,) + s) for n, p, s in zip(self.names, parts, self.shapes)}
+            return self.named(np.split(theta, np.cumsum(self.sizes)[:-1], axis=1))
         return self.shaped(range(len(self.names)), split_columns(theta, self.sizes))
+
+    def named(self, parts: list[np.ndarray]) -> dict:
+        """Named (M, *shape) views of the weights' (M, size) arrays, given one per weight in order."""
+        return {n: p.reshape((-1,) + s) for n, p, s in zip(self.names, parts, self.shapes)}
 
     def shaped(self, indices, parts: list) -> dict:
         """Named forward-pass views of weights ``indices``, given as (M, size) tensors (reshapes: no copy)."""
