@@ -134,7 +134,8 @@ def test_reproduce_reruns_only_the_variants_a_variation_needs():
 def test_reproduce_measures_layers_where_the_report_reads_them(flags, diagnostics, every):
     """Exercise 2's report and claims read per-layer stats at epoch 0 and the last epoch only, so
     reproduce measures just those (`--diagnostics`: every epoch); Exercise 7's curve every 5th
-    epoch; Exercise 6 reads every epoch; Exercise 4 none at all."""
+    epoch; Exercise 6 reads every epoch (its gradient norms at initialization only); Exercise 4
+    none at all."""
     from dlexp.notebook import exercises
     from dlexp.notebook import reproduce
 
@@ -144,6 +145,9 @@ def test_reproduce_measures_layers_where_the_report_reads_them(flags, diagnostic
     trainer = {ex.name: jobs[0].spec.trainer for ex, _, _, jobs in plans}
     assert (trainer["vanishing_gradients"].diagnostics, trainer["vanishing_gradients"].diagnostics_every) == (diagnostics, every)
     assert (trainer["dead_relu"].diagnostics, trainer["dead_relu"].diagnostics_every) == (True, 1)
+    # ... but its gradient norms only at initialization (and the last epoch)
+    assert trainer["dead_relu"].grad_norm_every == (0 if not flags else None)
+    assert trainer["vanishing_gradients"].grad_norm_every is None
     assert trainer["gradient_clipping"].diagnostics_every == (5 if not flags else 1)
     assert trainer["activation_comparison"].diagnostics is bool(flags)
 
@@ -155,7 +159,8 @@ def test_exercise_layer_stats_field_is_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(exercises, "exercises_dir", lambda: tmp_path)
     for text, message in [("layer_stats: sometimes", "layer_stats: got 'sometimes'; allowed: true or false"),
                           ("layer_stats_every: -1", "layer_stats_every: got -1; allowed: an integer >= 0"),
-                          ("layer_stats_every: ends", "layer_stats_every: got 'ends'; allowed: an integer >= 0")]:
+                          ("layer_stats_every: ends", "layer_stats_every: got 'ends'; allowed: an integer >= 0"),
+                          ("grad_norm_every: -2", "grad_norm_every: got -2; allowed: null or an integer >= 0")]:
         (tmp_path / "odd.yaml").write_text(f"presets: [dead_relu]\n{text}\n")
         with pytest.raises(ConfigError, match=message):
             exercises.load("odd")

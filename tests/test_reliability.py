@@ -143,6 +143,8 @@ def test_the_spec_hash_that_skips_finished_runs_ignores_only_display_and_outputs
             replace(spec, trainer=replace(t, backend="keras")), replace(spec, trainer=replace(t, plots=not t.plots)),
             replace(spec, logger=replace(spec.logger, tensorboard=not spec.logger.tensorboard))]
     assert [writer.spec_hash(s) for s in same] == [h] * len(same)
+    # A run without gradient norms at some epochs computed something else.
+    assert writer.spec_hash(replace(spec, trainer=replace(t, grad_norm_every=0))) != h
     other = [spec.with_seed(spec.seed + 1), replace(spec, trainer=replace(t, epochs=3)),
              replace(spec, optimizer=replace(spec.optimizer, learning_rate=0.5))]
     assert len({h, *(writer.spec_hash(s) for s in other)}) == 4

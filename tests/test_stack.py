@@ -267,6 +267,58 @@ def test_diagnostics_every_n_epochs_and_the_last_one_trained_match_fit_one(moons
             assert r_member["dead_fraction"] == r_solo["dead_fraction"]
 
 
+def test_gradient_norms_only_where_due_and_no_backward_pass_elsewhere(moons, monkeypatch):
+    """trainer.grad_norm_every=0 with diagnostics every epoch: every epoch's activation columns,
+    gradient norms at epoch 0 and the last epoch only (NaN between), in the stack as in the solo
+    fit; the columns it does measure are those of a fit measuring everything, and the stack runs
+    its backward pass only at the epochs with gradient norms."""
+    base = make_spec(trainer={"diagnostics": True, "epochs": 3})
+    lean = replace(base, trainer=replace(base.trainer, grad_norm_every=0))
+    backward: list[int] = []
+    real = stack_engine.StackEngine.layer_rows
+
+    def counted(self, epoch, x, y, gradients=None):
+        calls = []
+        diagnostics = self.diagnostics
+        self.diagnostics = lambda *a: calls.append(1) or diagnostics(*a)
+        try:
+            return real(self, epoch, x, y, gradients)
+        finally:
+            self.diagnostics = diagnostics
+            backward.append(len(calls))
+
+    monkeypatch.setattr(stack_engine.StackEngine, "layer_rows", counted)
+    [full] = stack.fit_stack([base.with_seed(3)], moons)
+    backward.clear()
+    [member] = stack.fit_stack([lean.with_seed(3)], moons)
+    assert [n > 0 for n in backward] == [True, False, False, True]
+    solo = training.fit_one(lean.with_seed(3), moons)
+    for rows in (member.layer_stats, solo.layer_stats):
+        assert [r["epoch"] for r in rows] == [0, 0, 1, 1, 2, 2, 3, 3]
+        assert [math.isnan(r["grad_norm"]) for r in rows] == [False, False, True, True, True, True, False, False]
+    for r_full, r_member, r_solo in zip(full.layer_stats, member.layer_stats, solo.layer_stats):
+        for key in ("dead_fraction", "weight_proxy_dead_fraction", "act_mean", "act_std"):
+            assert r_member[key] == pytest.approx(r_full[key], rel=1e-12, abs=1e-15), key
+            assert r_member[key] == pytest.approx(r_solo[key], rel=1e-4, abs=1e-6), key
+        if not math.isnan(r_member["grad_norm"]):
+            assert r_member["grad_norm"] == r_full["grad_norm"]
+            assert r_member["grad_norm"] == pytest.approx(r_solo["grad_norm"], rel=1e-3)
+
+
+def test_grad_norm_every_is_checked():
+    from dlexp.errors import ConfigError
+
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ConfigError, match="grad_norm_every"):
+            replace(make_spec().trainer, grad_norm_every=bad)
+    from dlexp.config.schema import gradients_due
+
+    t = replace(make_spec().trainer, diagnostics_every=2, grad_norm_every=4)
+    assert [e for e in range(10) if gradients_due(t, e, 9)] == [0, 4, 8, 9]
+    assert [e for e in range(10) if gradients_due(replace(t, grad_norm_every=None), e, 9)] == [0, 2, 4, 6, 8, 9]
+    assert gradients_due(replace(t, grad_norm_every=0), 3, 9, stopping=True)
+
+
 def test_diagnostics_due():
     from dlexp.config.schema import diagnostics_due
 

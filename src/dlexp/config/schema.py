@@ -183,6 +183,9 @@ class TrainerConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     diagnostics: bool = True  # per-epoch dead units, activation stats, gradient norms
     diagnostics_every: int = 1  # ... after every N-th epoch and the last one trained (0: that one only); diagnostics_due
+    # The gradient norms (a backward pass over the gradient rows) only at some of those epochs:
+    # after every N-th and the last one trained (0: that one only); None: at every measured epoch.
+    grad_norm_every: Optional[int] = None
     probes: bool = False  # after training: linear probe + t-SNE of each layer's output (Exercise 5)
     tsne: bool = True  # with probes: also embed each layer with t-SNE and draw plots/tsne.png
     plots: bool = True  # per-run PNGs (learning curves, dead units, gradient norms, decision boundary)
@@ -196,6 +199,9 @@ class TrainerConfig:
         positive_int("batch_size", self.batch_size)
         check(self.diagnostics_every >= 0, "diagnostics_every", self.diagnostics_every,
               "an integer >= 0 (0: only before training and after the last epoch)")
+        check(self.grad_norm_every is None or (type(self.grad_norm_every) is int and self.grad_norm_every >= 0),
+              "grad_norm_every", self.grad_norm_every,
+              "null (at every measured epoch) or an integer >= 0 (0: only before training and after the last epoch)")
         fraction("validation_split", self.validation_split)
         fraction("test_size", self.test_size)
         check(self.progress in ("auto", "rich", "plain", "none"), "progress", self.progress,
@@ -210,6 +216,14 @@ def diagnostics_due(every: int, epoch: int, epochs: int, stopping: bool = False)
     after every ``every``-th epoch (0: none) and the last one trained (the budget's, or the one
     after which the run ``stopping``: early stopping, divergence). Epoch 0 (before training) always."""
     return epoch == 0 or epoch == epochs or stopping or (every > 0 and epoch % every == 0)
+
+
+def gradients_due(t: "TrainerConfig", epoch: int, epochs: int, stopping: bool = False) -> bool:
+    """Whether the layer diagnostics after ``epoch`` also take the gradient norms (else only the
+    forward pass's columns; grad_norm is then NaN): ``t.grad_norm_every`` read as ``diagnostics_due``
+    reads ``every``, at the epochs the diagnostics measure."""
+    return (diagnostics_due(t.diagnostics_every, epoch, epochs, stopping)
+            and (t.grad_norm_every is None or diagnostics_due(t.grad_norm_every, epoch, epochs, stopping)))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,10 @@ class Exercise:
     # How often they need them: reproduce sets trainer.diagnostics_every to it (0: only at epoch 0
     # and the last epoch; N: also every N-th epoch).
     layer_stats_every: int = 1
+    # Of those epochs, the ones whose gradient norms they read: reproduce sets
+    # trainer.grad_norm_every to it (a backward pass over the gradient rows saved at the others;
+    # None: all of them).
+    grad_norm_every: int | None = None
     # Variations of the setup the claims are also judged under (name -> Variation); see Variation.
     variations: dict = field(default_factory=dict)
 
@@ -83,6 +87,8 @@ def load(name: str) -> Exercise:
                     layer_stats=_checked(name, "layer_stats", d.get("layer_stats", True), bool, "true or false"),
                     layer_stats_every=_checked(name, "layer_stats_every", d.get("layer_stats_every", 1), int,
                                                "an integer >= 0", lambda v: v >= 0),
+                    grad_norm_every=_checked(name, "grad_norm_every", d.get("grad_norm_every"), (int, type(None)),
+                                             "null or an integer >= 0", lambda v: v is None or v >= 0),
                     variations=_variations(name, d))
 
 

@@ -99,7 +99,7 @@ def seeds_for(n: int) -> list[int]:
 
 
 def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, layer_stats: bool = True,
-                     layer_stats_every: int = 1) -> list[str]:
+                     layer_stats_every: int = 1, grad_norm_every: int | None = None) -> list[str]:
     # Reproductions continue at run granularity (finished runs are skipped), so the
     # per-epoch backup that `dlexp train resume=` needs is not worth its cost here.
     over = [f"+exp={preset}", f"seeds=[{','.join(map(str, seeds))}]", f"trainer.progress={args.progress}",
@@ -111,8 +111,11 @@ def preset_overrides(preset: str, seeds: list[int], args: argparse.Namespace, la
         over.append(f"trainer.epochs={args.epochs}")
     if not (layer_stats or args.diagnostics):
         over.append("trainer.diagnostics=false")
-    elif layer_stats_every != 1 and not args.diagnostics:
-        over.append(f"trainer.diagnostics_every={layer_stats_every}")
+    elif not args.diagnostics:
+        if layer_stats_every != 1:
+            over.append(f"trainer.diagnostics_every={layer_stats_every}")
+        if grad_norm_every is not None:
+            over.append(f"trainer.grad_norm_every={grad_norm_every}")
     return over + list(args.overrides)
 
 
@@ -139,7 +142,8 @@ def compose_jobs(exercises: list[Exercise], seeds: list[int], args: argparse.Nam
                                 for p, variants in on.items()]
             for preset, extra, only in presets:
                 try:
-                    cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats, ex.layer_stats_every) + extra)
+                    cfg = compose("config", preset_overrides(preset, seeds, args, ex.layer_stats, ex.layer_stats_every,
+                                                               ex.grad_norm_every) + extra)
                 except (HydraException, OmegaConfBaseException) as err:
                     base = compose("config", [])
                     raise DlexpError(unknown_key_message(err, base) or merge_message(err, base)

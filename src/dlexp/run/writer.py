@@ -46,13 +46,19 @@ def spec_to_dict(spec: config.RunSpec) -> dict:
 _NOT_HASHED = ("progress", "threads", "backend", "plots")  # trainer fields that change only the display and outputs
 
 
+# Trainer fields added after runs were saved, left out at their default (which computes what
+# those runs did), so that resuming an earlier output folder still finds its runs finished.
+_NEWER_FIELDS = {"grad_norm_every": None}
+
+
 def spec_hash(spec: config.RunSpec, as_dict: Optional[dict] = None) -> str:
     """Identifies what a run computed (everything but display, outputs and trackers), to skip
     finished runs safely. ``as_dict``: ``spec_to_dict(spec)`` when the caller has it (not modified)."""
     d = spec_to_dict(spec) if as_dict is None else as_dict
     # Output only: trackers (logger) and the trainer fields above change nothing computed.
     d = {**{k: v for k, v in d.items() if k != "logger"},
-         "trainer": {k: v for k, v in d["trainer"].items() if k not in _NOT_HASHED}}
+         "trainer": {k: v for k, v in d["trainer"].items()
+                     if k not in _NOT_HASHED and not (k in _NEWER_FIELDS and v == _NEWER_FIELDS[k])}}
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -129,16 +129,19 @@ class LayerDiagnostics(keras.callbacks.Callback):
         chunk: inputs per forward pass, to bound memory on large data sets.
         every: measure after every ``every``-th epoch and after the last one trained (0: the
             last one only); see ``config.diagnostics_due``.
+        grad_every: the gradient norms only at some of those epochs, read as ``every`` (None: at
+            all of them); elsewhere ``grad_norm`` is NaN (``config.gradients_due``).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, loss_fn, sink: Callable[[list[Row]], None],
-                 grad_samples: int = 1024, chunk: int = 8192, measure_initial: bool = True, every: int = 1) -> None:
+                 grad_samples: int = 1024, chunk: int = 8192, measure_initial: bool = True, every: int = 1,
+                 grad_every: Optional[int] = None) -> None:
         super().__init__()
         self.x, self.y = x, y
         self.loss_fn, self.sink = loss_fn, sink
         self.grad_samples, self.chunk = grad_samples, chunk
         self.measure_initial = measure_initial
-        self.every = every
+        self.every, self.grad_every = every, grad_every
         self.rows: list[Row] = []
 
     def on_train_begin(self, logs=None) -> None:
@@ -167,10 +170,11 @@ class LayerDiagnostics(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         # stop_training: set by NonFiniteStop and EarlyStopping, which fit_one puts before this callback.
-        if diagnostics_due(self.every, epoch + 1, self.params["epochs"], self.model.stop_training):
-            self._measure(epoch + 1)
+        epochs, stopping = self.params["epochs"], self.model.stop_training
+        if diagnostics_due(self.every, epoch + 1, epochs, stopping):
+            self._measure(epoch + 1, self.grad_every is None or diagnostics_due(self.grad_every, epoch + 1, epochs, stopping))
 
-    def _measure(self, epoch: int) -> None:
+    def _measure(self, epoch: int, gradients: bool = True) -> None:
         summaries: Optional[list[ActivationSummary]] = None
         for start in range(0, len(self.x), self.chunk):
             acts = [a.numpy() for a in self._activations(self.x[start:start + self.chunk])]
@@ -180,7 +184,7 @@ class LayerDiagnostics(keras.callbacks.Callback):
                 for s, a in zip(summaries, acts):
                     s.add(a)
         n = min(self.grad_samples, len(self.x))
-        grads = self._gradients(self.x[:n], self.y[:n])
+        grads = self._gradients(self.x[:n], self.y[:n]) if gradients else [None] * len(self.denses)
         rows = []
         for name, dense, s, g in zip(self.names, self.denses, summaries, grads):
             state = LayerState(s, keras.ops.convert_to_numpy(dense.kernel), None if g is None else g.numpy())

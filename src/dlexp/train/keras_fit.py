@@ -221,7 +221,8 @@ def fit_one(
     diag = None
     if t.diagnostics:  # after the stoppers: it measures after the last epoch, which they decide
         diag = cb.LayerDiagnostics(data.x_train[:cut], data.y_train[:cut], loss, on_layer_rows,
-                                   measure_initial=start_epoch == 0, every=t.diagnostics_every)
+                                   measure_initial=start_epoch == 0, every=t.diagnostics_every,
+                                   grad_every=t.grad_norm_every)
         callbacks.append(diag)
     callbacks += progress or []
 

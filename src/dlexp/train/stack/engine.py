@@ -203,13 +203,13 @@ class StackEngine:
         self._freeze_rows = _compile(self._freeze, input_signature=[mask_sig])
         self.thaw = _compile(self._thaw, input_signature=[mask_sig])
 
-    def trace(self, diagnostics: bool, long_diagnostics: bool, early_stopping: bool) -> None:
+    def trace(self, diagnostics: bool, forward_only: bool, early_stopping: bool) -> None:
         """Trace, without running, the functions a fit calls: the epoch, the layer diagnostics
-        (``long_diagnostics``: and the forward-only pass for rows after GRAD_SAMPLES), the
-        early-stopping snapshot, the fused update's freeze and thaw."""
+        (``forward_only``: and their forward-only pass, for rows after GRAD_SAMPLES and epochs
+        without gradient norms), the early-stopping snapshot, the fused update's freeze and thaw."""
         functions = [self.train_epoch]
         functions += [self.diagnostics] if diagnostics else []
-        functions += [self.act_stats] if long_diagnostics else []
+        functions += [self.act_stats] if forward_only else []
         functions += [self.keep_best, self.restore_best] if early_stopping else []
         functions += [self._freeze_rows, self.thaw] if self.frozen else []
         for fn in functions:
@@ -527,20 +527,24 @@ class StackEngine:
         parts = [[tf.gather(r, keep).numpy() for r in self.representations_of(xc)] for _, xc in self.chunks(x)]
         return [np.concatenate([p[k] for p in parts], axis=1) for k in range(len(self.plan))]
 
-    def layer_rows(self, epoch: int, x: np.ndarray, y: np.ndarray) -> list[list[dict]]:
+    def layer_rows(self, epoch: int, x: np.ndarray, y: np.ndarray, gradients: Optional[np.ndarray] = None
+                   ) -> list[list[dict]]:
         """LayerDiagnostics' rows for every member: dead units and activation stats on all of x,
-        the weight proxy, and the kernel-gradient norm on the first GRAD_SAMPLES rows.
+        the weight proxy, and the kernel-gradient norm on the first GRAD_SAMPLES rows for the
+        ``gradients`` members (a bool per member; None: all), NaN for the others.
 
         The first GRAD_SAMPLES rows give activation stats and the gradient from one pass, in
         chunks of ``diag_chunk`` rows to bound the memory of the backward pass; the rows after
-        them (large data sets) only need the forward pass, in inference chunks."""
+        them (large data sets), and all rows when no member needs the gradient, only need the
+        forward pass. The chunks are the same either way, so are the activation stats' sums."""
+        gradients = np.ones(len(self.seeds), bool) if gradients is None else np.asarray(gradients, bool)
         n = min(GRAD_SAMPLES, len(x))
         cuts = [*range(0, n, self.diag_chunk), n, *range(n + self.chunk, len(x), self.chunk), len(x)]
         stats, grad = [], None
         for start, stop in zip(cuts, cuts[1:]):
             if start == stop:
                 continue
-            if stop <= n:
+            if stop <= n and gradients.any():
                 parts, g = self.diagnostics(x[start:stop], y[start:stop])
                 grad = self._add_flat(grad, [part.numpy() for part in g])
             else:
@@ -549,8 +553,10 @@ class StackEngine:
         maxabs = [np.max([p[k][0] for p in stats], axis=0) for k in range(len(self.plan))]
         total = [np.sum([p[k][1] for p in stats], axis=0) for k in range(len(self.plan))]
         total_sq = [np.sum([p[k][2] for p in stats], axis=0) for k in range(len(self.plan))]
-        grad /= n
-        grads = self.layout.split(grad)
+        grads = None
+        if grad is not None:
+            grad /= n
+            grads = self.layout.split(grad)
         kernels = self.layout.named(self._by_weight([p.numpy() for p in self.params]))  # views: no flat copy
         out = []
         for m in range(len(self.seeds)):
@@ -558,7 +564,8 @@ class StackEngine:
             for k, layer in enumerate(self.plan):
                 summary = ActivationSummary(max_abs=maxabs[k][m], total=float(total[k][m]),
                                             total_sq=float(total_sq[k][m]), count=len(x) * layer.width)
-                state = LayerState(summary, kernels[f"kernel_{k}"][m], grads[f"kernel_{k}"][m])
+                state = LayerState(summary, kernels[f"kernel_{k}"][m],
+                                   grads[f"kernel_{k}"][m] if grads is not None and gradients[m] else None)
                 rows.append(layer_row(epoch, layer.index, layer.width, state))  # what LayerDiagnostics writes
             out.append(rows)
         return out

@@ -45,7 +45,7 @@ import tensorflow as tf
 
 from dlexp.train import interrupts
 from dlexp.nn import models
-from dlexp.config.schema import RunSpec, diagnostics_due
+from dlexp.config.schema import RunSpec, diagnostics_due, gradients_due
 from dlexp.data.datasets import Dataset, epoch_order, validation_cut
 from dlexp.train.stack.engine import GRAD_SAMPLES, StackEngine
 from dlexp.train.stack.groups import norm_key, stack_groups, stack_key  # noqa: F401 (part of this module's API)
@@ -182,7 +182,8 @@ def prepare(specs: list[RunSpec], data: Dataset, *, jit: bool = False, shared_co
     engine = StackEngine(specs, data, cut, jit)
     if trace:
         t = specs[0].trainer
-        engine.trace(diagnostics=t.diagnostics, long_diagnostics=t.diagnostics and cut > GRAD_SAMPLES,
+        engine.trace(diagnostics=t.diagnostics,
+                     forward_only=t.diagnostics and (cut > GRAD_SAMPLES or t.grad_norm_every is not None),
                      early_stopping=any(s.trainer.early_stopping.enabled for s in specs))
     return PreparedStack(specs, data, shared_cores, engine, cut)
 
@@ -284,7 +285,8 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
                                       for e, r in zip(epochs, running)])
         if not members.any():
             return
-        for m, rows in enumerate(engine.layer_rows(epoch, x_fit, y_fit)):
+        grads = members & np.array([gradients_due(t, epoch, e, not r) for e, r in zip(epochs, running)])
+        for m, rows in enumerate(engine.layer_rows(epoch, x_fit, y_fit, grads)):
             if members[m]:
                 layer_stats[m].extend(rows)
                 on_layer_rows[m](rows)
