@@ -35,6 +35,7 @@ def test_every_preset_has_a_description():
 
 
 BAD_VALUES = [
+    (["trainer.grad_norm_every=-1"], "trainer.grad_norm_every", "-1"),
     (["trainer.epochs=-1"], "trainer.epochs", "-1"),
     (["trainer.epochs=0"], "trainer.epochs", "0"),
     (["trainer.batch_size=0"], "trainer.batch_size", "0"),

@@ -184,7 +184,8 @@ class TrainerConfig:
     diagnostics: bool = True  # per-epoch dead units, activation stats, gradient norms
     diagnostics_every: int = 1  # ... after every N-th epoch and the last one trained (0: that one only); diagnostics_due
     # The gradient norms (a backward pass over the gradient rows) only at some of those epochs:
-    # after every N-th and the last one trained (0: that one only); None: at every measured epoch.
+    # before training, after every N-th and the last one trained (0: before and last); None: at
+    # every measured epoch. gradients_due
     grad_norm_every: Optional[int] = None
     probes: bool = False  # after training: linear probe + t-SNE of each layer's output (Exercise 5)
     tsne: bool = True  # with probes: also embed each layer with t-SNE and draw plots/tsne.png
@@ -218,12 +219,12 @@ def diagnostics_due(every: int, epoch: int, epochs: int, stopping: bool = False)
     return epoch == 0 or epoch == epochs or stopping or (every > 0 and epoch % every == 0)
 
 
-def gradients_due(t: "TrainerConfig", epoch: int, epochs: int, stopping: bool = False) -> bool:
+def gradients_due(every: int, grad_every: Optional[int], epoch: int, epochs: int, stopping: bool = False) -> bool:
     """Whether the layer diagnostics after ``epoch`` also take the gradient norms (else only the
-    forward pass's columns; grad_norm is then NaN): ``t.grad_norm_every`` read as ``diagnostics_due``
-    reads ``every``, at the epochs the diagnostics measure."""
-    return (diagnostics_due(t.diagnostics_every, epoch, epochs, stopping)
-            and (t.grad_norm_every is None or diagnostics_due(t.grad_norm_every, epoch, epochs, stopping)))
+    forward pass's columns; grad_norm is then NaN): at the epochs they measure (``every``), those
+    ``grad_every`` selects, read as ``diagnostics_due`` reads ``every`` (None: all of them)."""
+    return (diagnostics_due(every, epoch, epochs, stopping)
+            and (grad_every is None or diagnostics_due(grad_every, epoch, epochs, stopping)))
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ class Exercise:
     # and the last epoch; N: also every N-th epoch).
     layer_stats_every: int = 1
     # Of those epochs, the ones whose gradient norms they read: reproduce sets
-    # trainer.grad_norm_every to it (a backward pass over the gradient rows saved at the others;
-    # None: all of them).
+    # trainer.grad_norm_every to it, and the other measured epochs skip the backward pass
+    # (None: all of them).
     grad_norm_every: int | None = None
     # Variations of the setup the claims are also judged under (name -> Variation); see Variation.
     variations: dict = field(default_factory=dict)
@@ -106,7 +106,7 @@ def _variations(name: str, d: dict) -> dict:
     return found
 
 
-def _checked(name: str, key: str, value, kind: type, allowed: str, ok=lambda v: True):
+def _checked(name: str, key: str, value, kind: "type | tuple[type, ...]", allowed: str, ok=lambda v: True):
     if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)) and ok(value):
         return value
     raise ConfigError(f"exercises/{name}.yaml: {key}", value, allowed)

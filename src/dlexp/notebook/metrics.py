@@ -176,6 +176,7 @@ METRICS: dict[str, Callable[[RunRecord], float]] = {
     "dead_fraction_init": lambda r: _unit_weighted(_final_layers(r, "first"), "dead_fraction"),
     # first hidden layer's kernel-gradient norm over the last hidden layer's, at initialization
     "grad_ratio_init": _grad_ratio_init,
+    # over the trained epochs with gradient norms (trainer.grad_norm_every may skip some)
     "mean_grad_norm": lambda r: float(r.layer_stats.loc[r.layer_stats["epoch"] > 0, "grad_norm"].mean())
     if not r.layer_stats.empty else math.nan,
     "probe_accuracy_last": lambda r: _probe(r, "last"),

@@ -254,7 +254,7 @@ def gradient_norms(layer_stats: pd.DataFrame, title: str = "Gradient norm per la
     fig = Figure(figsize=(8, 4.5))
     ax = fig.subplots()
     for i, (layer, df) in enumerate(layer_stats.groupby("layer")):
-        df = df[df["grad_norm"].notna()]  # epochs measured without gradients (trainer.grad_norm_every)
+        df = df[df["grad_norm"].notna()]  # no value: measured without gradients (trainer.grad_norm_every), or diverged
         vals = df["grad_norm"].clip(lower=1e-30)
         ax.plot(df["epoch"], vals, color=f"C{i % 10}", lw=2, marker="o", ms=3, label=f"layer {layer}")
     ax.set_yscale("log")

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from dlexp.train import interrupts
 from dlexp.train.optimizers import CHANGED_RTOL
-from dlexp.config.schema import diagnostics_due
+from dlexp.config.schema import diagnostics_due, gradients_due
 from dlexp.train.diagnostics import ActivationSummary, LayerState, layer_row
 
 Row = dict
@@ -172,7 +172,7 @@ class LayerDiagnostics(keras.callbacks.Callback):
         # stop_training: set by NonFiniteStop and EarlyStopping, which fit_one puts before this callback.
         epochs, stopping = self.params["epochs"], self.model.stop_training
         if diagnostics_due(self.every, epoch + 1, epochs, stopping):
-            self._measure(epoch + 1, self.grad_every is None or diagnostics_due(self.grad_every, epoch + 1, epochs, stopping))
+            self._measure(epoch + 1, gradients_due(self.every, self.grad_every, epoch + 1, epochs, stopping))
 
     def _measure(self, epoch: int, gradients: bool = True) -> None:
         summaries: Optional[list[ActivationSummary]] = None

@@ -79,6 +79,7 @@ def _gradient_norms(ex_dir: Path, runs: list[Run], order: list[str]):
     layers = layer_frame(runs)
     if layers.empty or "grad_norm" not in layers or not layers["grad_norm"].notna().any():
         return None
+    layers = layers[layers["grad_norm"].notna()]  # epochs measured without them (trainer.grad_norm_every)
     per_epoch = (layers.groupby(["variant", "seed", "epoch"], as_index=False)["grad_norm"].mean())
     n, spread = aggregate.n_seeds(per_epoch), aggregate.spread_for(aggregate.n_seeds(per_epoch))
     fig = charts.metric_curves(per_epoch, [("grad_norm", "", "Mean kernel-gradient norm over layers (log)")],
