@@ -329,6 +329,46 @@ def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, mon
     assert done == []  # neither a failed nor an interrupted run is complete
 
 
+def test_the_error_reaches_the_caller_even_when_the_lane_it_stopped_ends_first(compose, tmp_path, monkeypatch):
+    """The failing lane sets the stop and then writes its own summaries; the other lane may meet
+    the stop and end (an interrupt, which only the stop caused) before that. The caller still gets
+    the error, not that interrupt: a slow summary on the failing lane forces that order here."""
+    _as_planned(monkeypatch)
+    fit_group, finish = runner._fit_group, runner.RunWriter.finish
+
+    def fail_a_once_b_trains(group, dataset, writers, *rest):
+        if tmp_path / "a" not in writers[0].folder.parents:
+            return fit_group(group, dataset, writers, *rest)
+        deadline = time.time() + 120
+        while not any(len(m.read_text().splitlines()) > 1 for m in (tmp_path / "b").glob("**/metrics.csv")):
+            assert time.time() < deadline, "stack b never trained an epoch"
+            time.sleep(0.02)
+        raise DlexpError("model.hidden: boom")
+
+    def slow_on_a(self, *args):
+        if tmp_path / "a" in self.folder.parents:
+            deadline = time.time() + 120  # until stack b has stopped and written its summaries
+            while not all((t.folder / "summary.json").exists() and "interrupted" in (t.folder / "summary.json").read_text()
+                          for t in tasks[2:]):
+                assert time.time() < deadline, "stack b never stopped"
+                time.sleep(0.02)
+            time.sleep(0.3)  # and its lane has ended
+        return finish(self, *args)
+
+    monkeypatch.setattr(runner, "_fit_group", fail_a_once_b_trains)
+    monkeypatch.setattr(runner.RunWriter, "finish", slow_on_a)
+    tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=400", "trainer.early_stopping.enabled=false"])
+    try:
+        with ExitStack() as stack:
+            runner.execute_tasks(tasks, datasets, runner.Progress("none", stack), lanes=2)
+    except KeyboardInterrupt:
+        pytest.fail("the other lane's interrupt reached the caller instead of the error")
+    except DlexpError as err:
+        assert "boom" in str(err)
+    else:
+        pytest.fail("no error reached the caller")
+
+
 def test_on_done_reports_each_complete_task_once_on_the_background_thread(compose, tmp_path, monkeypatch):
     """reproduce draws an exercise's figures from on_done: it must fire once per task, after the
     task's folder is complete, on the one background thread, and also for tasks skipped as finished."""

@@ -347,6 +347,11 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                 ahead = owned.enter_context(closing(StackPrefetch(groups, _preparer(datasets, shared), PREFETCH_DEPTH)))
                 running = [lane_pool.submit(train, g, pool, shared, ahead, i) for i, g in enumerate(groups)]
                 wait(running, return_when=FIRST_EXCEPTION)
+                if any(_failed(f) for f in running):
+                    # The others stop at their next epoch; wait for them, so that the error that
+                    # set the stop is the one raised, not an interrupt it caused on a faster lane.
+                    stop.set()
+                    wait(running)
                 _raise_first(running)
                 ahead.close()
         except BaseException:
@@ -423,11 +428,16 @@ def _diagnosed_share(t: config.TrainerConfig) -> float:
     return estimate.diagnosed_epochs(t.diagnostics_every, t.epochs) / t.epochs  # counted, not looped over
 
 
+def _failed(f: Future) -> bool:
+    return f.done() and not f.cancelled() and f.exception() is not None
+
+
 def _raise_first(futures: list[Future]) -> None:
-    """Re-raise the error of the first finished future that failed, if any."""
-    for f in futures:
-        if f.done() and not f.cancelled() and f.exception() is not None:
-            raise f.exception()
+    """Re-raise the error of the first finished future that failed, if any; a KeyboardInterrupt
+    only when none failed otherwise (a lane meeting another's stop ends with one)."""
+    errors = [f.exception() for f in futures if _failed(f)]
+    if errors:
+        raise next((e for e in errors if not isinstance(e, KeyboardInterrupt)), errors[0])
 
 
 def _wait_all(futures: list[Future], quiet: bool = False) -> None:
