@@ -351,6 +351,8 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                     # The others stop at their next epoch; wait for them, so that the error that
                     # set the stop is the one raised, not an interrupt it caused on a faster lane.
                     stop.set()
+                    for f in running:
+                        f.cancel()  # not started yet: no folder is made
                     wait(running)
                 _raise_first(running)
                 ahead.close()
