@@ -302,13 +302,10 @@ def test_side_by_side_stacks_get_one_thread_per_op_and_shared_cores(compose, tmp
         shared.clear()
 
 
-def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, monkeypatch):
-    """When one group raises, the group training on the other lane stops after its current epoch
-    with an 'interrupted' (resumable) summary, and the error reaches the caller."""
-    _as_planned(monkeypatch)
-    fit_group = runner._fit_group
+def _failing_a_once_b_trains(tmp_path, fit_group):
+    """runner._fit_group, but stack a (under tmp_path/a) raises once stack b has trained an epoch."""
 
-    def fail_a_once_b_trains(group, dataset, writers, *rest):
+    def fit(group, dataset, writers, *rest):
         if tmp_path / "a" not in writers[0].folder.parents:
             return fit_group(group, dataset, writers, *rest)
         deadline = time.time() + 120
@@ -317,7 +314,14 @@ def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, mon
             time.sleep(0.02)
         raise DlexpError("model.hidden: boom")
 
-    monkeypatch.setattr(runner, "_fit_group", fail_a_once_b_trains)
+    return fit
+
+
+def test_a_failing_lane_stops_the_stack_on_the_other_lane(compose, tmp_path, monkeypatch):
+    """When one group raises, the group training on the other lane stops after its current epoch
+    with an 'interrupted' (resumable) summary, and the error reaches the caller."""
+    _as_planned(monkeypatch)
+    monkeypatch.setattr(runner, "_fit_group", _failing_a_once_b_trains(tmp_path, runner._fit_group))
     tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=400", "trainer.early_stopping.enabled=false"])
     done = []
     with ExitStack() as stack, pytest.raises(DlexpError, match="boom"):
@@ -334,16 +338,7 @@ def test_the_error_reaches_the_caller_even_when_the_lane_it_stopped_ends_first(c
     the stop and end (an interrupt, which only the stop caused) before that. The caller still gets
     the error, not that interrupt: a slow summary on the failing lane forces that order here."""
     _as_planned(monkeypatch)
-    fit_group, finish = runner._fit_group, runner.RunWriter.finish
-
-    def fail_a_once_b_trains(group, dataset, writers, *rest):
-        if tmp_path / "a" not in writers[0].folder.parents:
-            return fit_group(group, dataset, writers, *rest)
-        deadline = time.time() + 120
-        while not any(len(m.read_text().splitlines()) > 1 for m in (tmp_path / "b").glob("**/metrics.csv")):
-            assert time.time() < deadline, "stack b never trained an epoch"
-            time.sleep(0.02)
-        raise DlexpError("model.hidden: boom")
+    finish = runner.RunWriter.finish
 
     def slow_on_a(self, *args):
         if tmp_path / "a" in self.folder.parents:
@@ -355,7 +350,7 @@ def test_the_error_reaches_the_caller_even_when_the_lane_it_stopped_ends_first(c
             time.sleep(0.3)  # and its lane has ended
         return finish(self, *args)
 
-    monkeypatch.setattr(runner, "_fit_group", fail_a_once_b_trains)
+    monkeypatch.setattr(runner, "_fit_group", _failing_a_once_b_trains(tmp_path, runner._fit_group))
     monkeypatch.setattr(runner.RunWriter, "finish", slow_on_a)
     tasks, datasets = _two_stacks(compose, tmp_path, ["trainer.epochs=400", "trainer.early_stopping.enabled=false"])
     try:
