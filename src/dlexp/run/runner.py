@@ -336,6 +336,16 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
             _wait_all(pending, quiet=quiet)
 
         ahead: Optional[StackPrefetch] = None
+
+        def stop_lanes() -> None:
+            """Stop every lane at its next epoch and wait for them; groups not started never start."""
+            stop.set()
+            if ahead is not None:  # nothing more is prepared; one under way ends before this returns
+                ahead.close()
+            for f in running:
+                f.cancel()  # not started yet: no folder is made
+            wait(running)
+
         try:
             for keras_group, groups in batches:
                 if keras_group:
@@ -348,21 +358,13 @@ def execute_tasks(tasks: list[Task], datasets: dict, progress: Progress, skip_fi
                 running = [lane_pool.submit(train, g, pool, shared, ahead, i) for i, g in enumerate(groups)]
                 wait(running, return_when=FIRST_EXCEPTION)
                 if any(_failed(f) for f in running):
-                    # The others stop at their next epoch; wait for them, so that the error that
-                    # set the stop is the one raised, not an interrupt it caused on a faster lane.
-                    stop.set()
-                    for f in running:
-                        f.cancel()  # not started yet: no folder is made
-                    wait(running)
+                    # Wait for the others, so that the error that stopped them is the one raised,
+                    # not an interrupt it caused on a lane that ended first.
+                    stop_lanes()
                 _raise_first(running)
                 ahead.close()
         except BaseException:
-            stop.set()
-            if ahead is not None:  # nothing more is prepared; one under way ends before this raises
-                ahead.close()
-            for f in running:
-                f.cancel()  # not started yet: no folder is made
-            wait(running)
+            stop_lanes()
             drain(quiet=True)
             raise
         drain()

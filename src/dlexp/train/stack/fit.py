@@ -285,7 +285,8 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
                                       for e, r in zip(epochs, running)])
         if not members.any():
             return
-        grads = members & np.array([gradients_due(t.diagnostics_every, t.grad_norm_every, epoch, e, not r) for e, r in zip(epochs, running)])
+        grads = members & np.array([gradients_due(t.diagnostics_every, t.grad_norm_every, epoch, e, not r)
+                                    for e, r in zip(epochs, running)])
         for m, rows in enumerate(engine.layer_rows(epoch, x_fit, y_fit, grads)):
             if members[m]:
                 layer_stats[m].extend(rows)
