@@ -74,6 +74,7 @@ def test_prefetch_leaves_a_queued_group_to_the_lane_and_reports_failures_as_none
     assert ahead.take(1) is None  # failed: the lane prepares it again and meets the error there
     prepare.gate.clear()
     ahead.top_up()  # queues c behind nothing: it starts and waits on the gate
+    _until(lambda: "c" in prepare.started)  # under way before the lane asks (not yet started, it would be the lane's)
     holder = StackPrefetch(["x", "y"], prepare, depth=2)
     holder.top_up()  # x runs (held), y waits in the queue
     assert holder.take(1) is None  # queued, not started: cancelled, the lane does it itself
