@@ -757,3 +757,84 @@ def test_weight_copies_are_made_only_for_stacks_that_use_them(moons):
     stopping = [make_spec(trainer={"early_stopping": {"enabled": True}}).with_seed(s) for s in (1, 2)]
     engine = stack_engine.StackEngine(stopping, moons, n_fit, False)
     assert len(engine.best) == len(engine._state) == len(engine.frozen)
+
+
+# ---------------------------------------------------------------- shrinking to the running members
+
+
+def _varied_stoppers(moons) -> list:
+    """Members that stop at different epochs and differ in everything a stack lets them: BN (the
+    BN members stop first, so the last engine has no BN weights at all), dropout, clipping, their
+    own epochs, early stopping with its best copies."""
+    base = make_spec(trainer={"shuffle": True, "epochs": 7, "diagnostics": True}, model={"hidden": [16, 8], "dropout": 0.2})
+    bn = C.NormalizationConfig("batchnorm")
+    stopping = {"enabled": True, "patience": 2, "monitor": "val_loss", "restore_best": True}
+    return [
+        replace(base, normalization=bn, trainer=replace(base.trainer, epochs=2)),
+        replace(base, clipping=C.ClippingConfig("global_norm", 0.3)).with_seed(5),
+        replace(base, normalization=bn, clipping=C.ClippingConfig("value", 0.05), trainer=replace(base.trainer, epochs=3)),
+        make_spec(trainer={"shuffle": True, "epochs": 7, "diagnostics": True, "early_stopping": stopping},
+                  model={"hidden": [16, 8]}, optimizer={"learning_rate": 0.1}),
+        replace(base, trainer=replace(base.trainer, epochs=4)).with_seed(9),
+        replace(base, model=replace(base.model, dropout=0.0)).with_seed(11),
+    ]
+
+
+def _shrinking(monkeypatch) -> tuple[dict, list[int]]:
+    """Shrinking forced on whenever a member stopped (``switch["on"]``) or off; and the number of
+    members of each new engine."""
+    switch, sizes = {"on": False}, []
+    real_shrunk = stack_engine.StackEngine.shrunk
+
+    def shrunk(engine, rows):
+        new = real_shrunk(engine, rows)
+        sizes.append(len(new.specs))
+        return new
+
+    monkeypatch.setattr(stack_engine.StackEngine, "shrunk", shrunk)
+    monkeypatch.setattr(stack._Training, "worth_shrinking", lambda self, running, left: switch["on"] and not running.all())
+    return switch, sizes
+
+
+def _timeless(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("epoch_seconds", "wall_seconds")} for r in rows]
+
+
+def test_members_moved_to_a_smaller_engine_train_as_in_the_whole_stack(moons, monkeypatch):
+    """Exact while the engines hold 4-6 members; a 2-member engine's batched matmuls round
+    differently (measured: weights 5e-7, metrics 3e-7 apart), hence the tolerances. A member given
+    another's state, or a lost optimizer slot or best copy, would be far outside them."""
+    specs = _varied_stoppers(moons)
+    switch, sizes = _shrinking(monkeypatch)
+    whole = stack.fit_stack(specs, moons)
+    assert sizes == []
+    switch["on"] = True
+    moved = stack.fit_stack(specs, moons)
+    assert sizes == [5, 4, 3, 2]  # from the second on without BN: their members never had it
+    # Member 3's best weights (epoch 3) are taken before the engine it ends on: they must move too.
+    assert [m.epochs_run for m in whole] == [2, 7, 3, 5, 4, 7] and whole[3].best_epoch == 3
+    assert [m.status for m in whole] == ["completed"] * 6
+    for a, b in zip(whole, moved):
+        assert (a.status, a.epochs_run, a.best_epoch) == (b.status, b.epochs_run, b.best_epoch)
+        assert max_weight_diff(a, b) < 1e-5
+        for ra, rb in zip(_timeless(a.history), _timeless(b.history)):
+            assert ra == pytest.approx(rb, rel=1e-5, abs=1e-6)
+        assert [r["epoch"] for r in a.layer_stats] == [r["epoch"] for r in b.layer_stats]
+        for ra, rb in zip(a.layer_stats, b.layer_stats):
+            assert ra == pytest.approx(rb, rel=1e-5, abs=1e-6, nan_ok=True)
+        assert (a.test_loss, a.test_accuracy) == pytest.approx((b.test_loss, b.test_accuracy), rel=1e-5)
+
+
+def test_members_move_to_a_smaller_engine_only_when_the_epochs_left_repay_its_build():
+    """The rule on measured times: a build of 1 s and a first epoch 2 s longer than the others
+    cost 3 s; halving a 1 s epoch saves 0.5 s an epoch, so it pays from 7 epochs left on."""
+    class Engine:
+        build_seconds, specs = 1.0, [None] * 10
+
+    training = stack._Training(Engine(), 10)
+    half = np.arange(10) < 5
+    assert not training.worth_shrinking(half, 10)  # no epochs measured yet
+    training.epochs = [3.0, 1.0]
+    assert [training.worth_shrinking(half, left) for left in (5, 6, 7)] == [False, False, True]
+    assert not training.worth_shrinking(np.ones(10, bool), 100)  # nobody stopped
+    assert training.worth_shrinking(np.arange(10) < 9, 31) and not training.worth_shrinking(np.arange(10) < 9, 30)
