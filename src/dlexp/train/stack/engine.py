@@ -10,7 +10,6 @@ math is in ``stack_ops.py``.
 from __future__ import annotations
 
 import itertools
-import time
 from typing import Optional
 
 import keras
@@ -143,12 +142,8 @@ def fused_update(specs: list[RunSpec]) -> bool:
 class StackEngine:
     """The stacked buffers and the compiled functions that train and measure them."""
 
-    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, jit: bool = False,
-                 start: Optional[tuple[dict, np.ndarray, np.ndarray]] = None) -> None:
-        """``jit``: XLA-compile the whole step (TF's public ``jit_compile``); off by default.
-        ``start``: the members' weights to begin from instead of their initial ones, as
-        ({weight name: (M, size)}, moving means, moving variances) (``shrunk`` passes them)."""
-        began = time.perf_counter()
+    def __init__(self, specs: list[RunSpec], data: Dataset, n_fit: int, jit: bool = False) -> None:
+        """``jit``: XLA-compile the whole step (TF's public ``jit_compile``); off by default."""
         s0 = specs[0]
         self.n_fit = n_fit
         self.plan = ops.layer_plan(s0.model.kind, s0.model.hidden, s0.model.block_size)
@@ -156,13 +151,7 @@ class StackEngine:
         batchnorm = any(s.normalization.kind == "batchnorm" for s in specs)
         self.with_bn = tf.constant([s.normalization.kind == "batchnorm" for s in specs])[:, None]
         self.layout = ops.Layout(data.input_dim, self.plan, models.output_units(data.n_classes)[0], batchnorm)
-        if start is None:
-            theta, mm, mv = _initial_buffers(specs, data, self.layout, self.plan)
-        else:
-            named, mm, mv = start
-            theta = np.concatenate([named[n] for n in self.layout.names], axis=1)
-            if not self.layout.stat_sizes:
-                mm = mv = np.zeros((len(specs), 0), "float32")
+        theta, mm, mv = _initial_buffers(specs, data, self.layout, self.plan)
         self.groups = param_groups(self.layout.sizes, len(specs))
         self.param_sizes = [[self.layout.sizes[i] for i in g] for g in self.groups]
         parts = self._grouped(theta)
@@ -213,9 +202,6 @@ class StackEngine:
         self.restore_best = _compile(self._restore_best, input_signature=[mask_sig])
         self._freeze_rows = _compile(self._freeze, input_signature=[mask_sig])
         self.thaw = _compile(self._thaw, input_signature=[mask_sig])
-        self.specs, self.data, self.jit = specs, data, jit
-        # Wall seconds this engine took to build and trace (``trace``): what building a smaller one costs.
-        self.build_seconds = time.perf_counter() - began
 
     def trace(self, diagnostics: bool, forward_only: bool, early_stopping: bool) -> None:
         """Trace, without running, the functions a fit calls: the epoch, the layer diagnostics
@@ -226,10 +212,8 @@ class StackEngine:
         functions += [self.act_stats] if forward_only else []
         functions += [self.keep_best, self.restore_best] if early_stopping else []
         functions += [self._freeze_rows, self.thaw] if self.frozen else []
-        began = time.perf_counter()
         for fn in functions:
             fn.get_concrete_function()
-        self.build_seconds += time.perf_counter() - began
 
     def _named(self) -> dict:
         """Named (M, *shape) views of the trainables for the forward pass."""
@@ -266,62 +250,6 @@ class StackEngine:
             view = total[:, offsets[i]:offsets[i + 1]]
             np.add(view, part, out=view)
         return total
-
-    def _columns(self, variables: list) -> dict[str, np.ndarray]:
-        """{weight name: (M, size) array} of variables grouped like ``params`` (the trainables, their
-        best copies, an optimizer slot), copied so that they can be written."""
-        return dict(zip(self.layout.names, (np.array(a) for a in self._by_weight([v.numpy() for v in variables]))))
-
-    def shrunk(self, rows: np.ndarray) -> "StackEngine":
-        """A new engine for the members at ``rows`` only, carrying on where they are: weights, BN
-        moving statistics, early stopping's best copies, the optimizer's slots and step counts.
-        Its epochs cost what its own members do; this engine keeps the others (``take_back``).
-        Its ``build_seconds`` include the copies."""
-        rows = np.asarray(rows)
-        began = time.perf_counter()
-
-        def stats(variables: list) -> list:  # (M, S) moving means and variances, or (M, 0) without BN
-            return [v.numpy()[rows] for v in variables]
-
-        weights = {n: a[rows] for n, a in self._columns(self.params).items()}
-        new = StackEngine([self.specs[m] for m in rows], self.data, self.n_fit, self.jit,
-                          start=(weights, *stats([self.mm, self.mv])))
-        if new.best:
-            best = {n: a[rows] for n, a in self._columns(self.best[:len(self.params)]).items()}
-            new._load(new.best, best, *(stats(self.best[-2:]) if new.layout.stat_sizes else [new.mm, new.mv]))
-        new.opt.iterations.assign(self.opt.iterations.numpy()[rows])
-        for k in range(len(self.opt.slots[0])):
-            slot = self._columns([slots[k] for slots in self.opt.slots])
-            new._load([slots[k] for slots in new.opt.slots], {n: a[rows] for n, a in slot.items()})
-        new.build_seconds = time.perf_counter() - began
-        return new
-
-    def take_back(self, rows: np.ndarray, other: "StackEngine") -> None:
-        """``other``'s (a ``shrunk`` engine's) weights, BN statistics and best copies into this
-        engine's ``rows``, once it trains no more: this engine's results then read them."""
-        rows = np.asarray(rows)
-        pairs = [(self.params, other.params)] + ([(self.best[:len(self.params)], other.best[:len(other.params)])]
-                                                 if self.best and other.best else [])
-        for mine, theirs in pairs:
-            columns, given = self._columns(mine), other._columns(theirs)
-            for name, part in given.items():
-                columns[name][rows] = part
-            self._load(mine, columns)
-        stats = [(self.mm, other.mm), (self.mv, other.mv)]
-        if self.best and other.best:
-            stats += [(self.best[-2], other.best[-2]), (self.best[-1], other.best[-1])]
-        if other.layout.stat_sizes:
-            for mine, theirs in stats:
-                value = mine.numpy().copy()
-                value[rows] = theirs.numpy()
-                mine.assign(value)
-
-    def _load(self, variables: list, columns: dict, *stats) -> None:
-        """{weight name: (M, size)} into variables grouped like ``params``, then any (M, S) ``stats``
-        into the variables after them (the best copies' moving means and variances)."""
-        flat = np.concatenate([columns[n] for n in self.layout.names], axis=1)
-        for var, value in zip(variables, [*self._grouped(flat), *stats]):
-            var.assign(value)
 
     def flat_weights(self) -> np.ndarray:
         """The trainables as one (M, P) array, in ``layout`` order."""
@@ -510,21 +438,14 @@ class StackEngine:
             total = tf.reduce_sum(ops.member_losses(self.arch.binary, logits, y))
         return self._summaries(acts), tape.gradient(total, self.params)
 
-    def retire(self) -> None:
-        """Train no more (a ``shrunk`` engine took the running members over): drop the optimizer's
-        slots, the frozen copies and the functions that captured them. The weights and best copies
-        stay, for ``take_back`` and the end of training."""
-        self.opt = self.frozen = None
-        for name in ("train_epoch", "diagnostics", "act_stats", "keep_best", "_freeze_rows", "thaw"):
-            setattr(self, name, None)
-
     def end_training(self) -> None:
         """Drop what only training uses: the optimizer's slots, the best and frozen copies and the
         functions that captured them. The trained weights stay for the finished runs' post-training
         work (predictions, probes), which may wait on the background thread while the next stacks
         train, so a finished stack then holds one copy of its weights instead of up to five."""
-        self.retire()
-        self.best = self.restore_best = None
+        self.opt = self.best = self.frozen = None
+        for name in ("train_epoch", "diagnostics", "act_stats", "keep_best", "restore_best", "_freeze_rows", "thaw"):
+            setattr(self, name, None)
 
     def close(self) -> None:
         """Drop the weights and every function: nothing will ask this stack anything more.
@@ -579,7 +500,7 @@ class StackEngine:
     def test_metrics(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-member mean loss and accuracy on (x, y), through the epoch's graph with 0 batches
         when the rows fit in one chunk (one trace less per stack), else ``mean_metrics``."""
-        if len(x) > self.chunk or self.train_epoch is None:  # None: retired
+        if len(x) > self.chunk:
             return self.mean_metrics(x, y)
         m = len(self.seeds)
         out = self.train_epoch(np.zeros((m, self.n_fit), "int32"), np.zeros(m, bool),

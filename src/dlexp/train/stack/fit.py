@@ -19,9 +19,7 @@ rounds it as a Python float, so over many steps its weights drift slowly from
 ``training.fit_one``'s while the losses stay equal to a few decimals (the
 stack-vs-Keras tests bound the drift). A stopped or
 diverged member is frozen (masked updates; with the fused kernel, a copy of its
-state put back after training); the others go on. When the epochs left make it pay, the
-running members move to a smaller engine of their own (``_Training``), and the stopped ones are
-put back at the end.
+state put back after training); the others go on.
 
 Modules: this one groups specs and keeps each member's books (rows, early
 stopping, results); ``stack_engine`` holds the stacked buffers and compiled
@@ -183,16 +181,11 @@ def prepare(specs: list[RunSpec], data: Dataset, *, jit: bool = False, shared_co
         raise ValueError(f"fit_stack: jit must be True or False; got {jit!r}")
     engine = StackEngine(specs, data, cut, jit)
     if trace:
-        _trace(engine)
+        t = specs[0].trainer
+        engine.trace(diagnostics=t.diagnostics,
+                     forward_only=t.diagnostics and (cut > GRAD_SAMPLES or t.grad_norm_every is not None),
+                     early_stopping=any(s.trainer.early_stopping.enabled for s in specs))
     return PreparedStack(specs, data, shared_cores, engine, cut)
-
-
-def _trace(engine: StackEngine) -> None:
-    """Trace the functions fitting ``engine``'s members calls (``StackEngine.trace``)."""
-    t = engine.specs[0].trainer
-    engine.trace(diagnostics=t.diagnostics,
-                 forward_only=t.diagnostics and (engine.n_fit > GRAD_SAMPLES or t.grad_norm_every is not None),
-                 early_stopping=any(s.trainer.early_stopping.enabled for s in engine.specs))
 
 
 def fit_stack(
@@ -258,63 +251,6 @@ def _epoch(engine: StackEngine, active: np.ndarray, freeze: Callable[[np.ndarray
     return out
 
 
-class _Training:
-    """The engine that trains the members still running, and where its members sit in the stack.
-
-    When members stop (early stopping, their own epoch budgets, divergence), the stack's epochs
-    still cost all members: the fused update masks no one. Once the time a smaller engine would
-    save over the epochs left exceeds what building it costs, the running members move to one
-    (``StackEngine.shrunk``) and the stopped ones stay behind, frozen; at the end every engine's
-    members go back to the stack's first engine (``take_back``), whose results the runs read.
-    Both sides of that trade are measured on this stack, in this run: the build, and the epochs.
-    """
-
-    def __init__(self, engine: StackEngine, m_count: int) -> None:
-        self.first = self.engine = engine
-        self.rows = np.arange(m_count)  # the stack's members that self.engine holds, in its order
-        self.epochs: list[float] = []  # wall seconds of self.engine's epochs
-
-    def local(self, mask: np.ndarray) -> np.ndarray:
-        return mask[self.rows]
-
-    def spread(self, values: np.ndarray, fill=0) -> np.ndarray:
-        """self.engine's per-member values as the stack's, ``fill`` for the members it does not hold."""
-        out = np.full(len(self.first.specs), fill, dtype=values.dtype)
-        out[self.rows] = values
-        return out
-
-    def worth_shrinking(self, running: np.ndarray, epochs_left: int) -> bool:
-        """Whether moving the ``running`` members to an engine of their own pays: an epoch's time
-        taken as proportional to the members (an upper bound on what goes: part of an epoch does not
-        shrink), against this engine's build plus its first epoch's extra time (tracing,
-        TF's graph optimization), which a new engine pays again."""
-        keep, held = int(running.sum()), len(self.rows)
-        if keep == held or keep == 0 or len(self.epochs) < 2:
-            return False
-        cost = self.engine.build_seconds + max(0.0, self.epochs[0] - self.epochs[-1])
-        return (1 - keep / held) * self.epochs[-1] * epochs_left > cost
-
-    def shrink(self, running: np.ndarray, frozen: np.ndarray) -> None:
-        """The ``running`` members onto a new engine; the others' state is put back (thawed) and,
-        if this is not the first engine, handed to it."""
-        old = self.engine
-        if old.freezes and self.local(frozen).any():
-            old.thaw(self.local(frozen))
-        keep = np.flatnonzero(self.local(running))
-        new = old.shrunk(keep)
-        _trace(new)
-        self.settle()
-        if old is self.first:
-            old.retire()
-        self.engine, self.rows, self.epochs = new, self.rows[keep], []
-
-    def settle(self) -> None:
-        """This engine's members back into the first engine (after their frozen state is put back)."""
-        if self.engine is not self.first:
-            self.first.take_back(self.rows, self.engine)
-            self.engine.close()
-
-
 def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: list, cut: int,
          engine: StackEngine) -> list[FitResult]:
     """fit_stack's training: the epochs, the members' books."""
@@ -336,11 +272,10 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
     running = np.ones(m_count, bool)  # neither stopped nor diverged
     diverged_at: list[Optional[int]] = [None] * m_count
     frozen = np.zeros(m_count, bool)  # stopped members whose state engine.freeze kept (fused updates mask no one)
-    now = _Training(engine, m_count)
 
-    def freeze(members: np.ndarray) -> None:  # members: the stack's
-        if now.engine.freezes and now.local(members).any():
-            now.engine.freeze(now.local(members))
+    def freeze(members: np.ndarray) -> None:
+        if engine.freezes and members.any():
+            engine.freeze(members)
             frozen[members] = True
 
     def measure_layers(epoch: int, members: np.ndarray) -> None:
@@ -352,7 +287,7 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
             return
         grads = members & np.array([gradients_due(t.diagnostics_every, t.grad_norm_every, epoch, e, not r)
                                     for e, r in zip(epochs, running)])
-        for m, rows in zip(now.rows, now.engine.layer_rows(epoch, x_fit, y_fit, now.local(grads))):
+        for m, rows in enumerate(engine.layer_rows(epoch, x_fit, y_fit, grads)):
             if members[m]:
                 layer_stats[m].extend(rows)
                 on_layer_rows[m](rows)
@@ -364,30 +299,26 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
         if not running.any():
             break
         e_start = time.perf_counter()
-        cur = now.engine
-        perm = np.stack([epoch_order(specs[m].seed, epoch if t.reshuffle else 0, cut, t.shuffle)
-                         for m in now.rows]).astype("int32")
+        perm = np.stack([epoch_order(s.seed, epoch if t.reshuffle else 0, cut, t.shuffle) for s in specs]).astype("int32")
         was_frozen = frozen.copy()
-        cur.clip_steps.assign(tf.zeros_like(cur.clip_steps))
-        out = _epoch(cur, now.local(running), lambda local: freeze(now.spread(local, False)), perm,
-                     cur.dropout_seeds(epoch), (x_fit_t, y_fit_t, x_val_t, y_val_t))
-        loss_sum, hit_sum, count, finite, val_loss_sum, val_hit_sum = (now.spread(v) for v in out)
+        engine.clip_steps.assign(tf.zeros_like(engine.clip_steps))
+        loss_sum, hit_sum, count, finite, val_loss_sum, val_hit_sum = _epoch(
+            engine, running, freeze, perm, engine.dropout_seeds(epoch), (x_fit_t, y_fit_t, x_val_t, y_val_t))
         if (frozen & ~was_frozen).any():  # frozen mid-epoch: measured below (chunked validation, layers) as frozen
-            cur.thaw(now.local(frozen & ~was_frozen))
+            engine.thaw(frozen & ~was_frozen)
         loss = loss_sum.astype(np.float64) / np.maximum(count, 1)
         acc = hit_sum.astype(np.float64) / np.maximum(count, 1)
         if fused_val:
             val_loss, val_acc = (v.astype(np.float64) / len(x_val) for v in (val_loss_sum, val_hit_sum))
         else:
-            val_loss, val_acc = (now.spread(v) for v in cur.mean_metrics(x_val, y_val))
-        clipped = now.spread(cur.clip_steps.numpy()) / cur.n_batches
-        now_s = time.perf_counter()
-        now.epochs.append(now_s - e_start)
+            val_loss, val_acc = engine.mean_metrics(x_val, y_val)
+        clipped = engine.clip_steps.numpy() / engine.n_batches
+        now = time.perf_counter()
         members = running.copy()
         for m in np.flatnonzero(members):
             row = {"epoch": epoch + 1, "loss": _f32(loss[m]), "accuracy": _f32(acc[m]),
                    "val_loss": _f32(val_loss[m]), "val_accuracy": _f32(val_acc[m]), "lr": lrs[m],
-                   "clipped_share": float(clipped[m]), "epoch_seconds": now_s - e_start, "wall_seconds": now_s - start}
+                   "clipped_share": float(clipped[m]), "epoch_seconds": now - e_start, "wall_seconds": now - start}
             history[m].append(row)
             on_epoch[m](row)
             if not finite[m] or not math.isfinite(row["loss"]):
@@ -401,15 +332,11 @@ def _fit(specs: list[RunSpec], data: Dataset, on_epoch: list, on_layer_rows: lis
             running[m] &= epoch + 1 < epochs[m]
         measure_layers(epoch + 1, members)  # after the stops: a member's last epoch is always measured
         if improved.any():
-            cur.keep_best(now.local(improved))
+            engine.keep_best(improved)
         if running.any():  # the members that stopped now keep their state (the fused update goes on for them)
             freeze(members & ~running & ~frozen)
-            if now.worth_shrinking(now.local(running), max(epochs[m] for m in np.flatnonzero(running)) - epoch - 1):
-                now.shrink(running, frozen)
-    if now.local(frozen).any():
-        now.engine.thaw(now.local(frozen))
-    now.settle()
-    engine = now.first
+    if frozen.any():
+        engine.thaw(frozen)
     # EarlyStopping.on_train_end restores best_weights always, once they exist.
     restore = np.array([bool(h) and e.enabled and e.restore_best for h, e in zip(history, es)])
     if restore.any():
