@@ -12,7 +12,6 @@ will, measures this machine's available memory and words the refusal. No TensorF
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
