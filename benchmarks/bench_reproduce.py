@@ -19,10 +19,15 @@ and 7, linear probes + t-SNE for Exercise 5, the claims and the report; the run 
 printed next to the times.
 
     python benchmarks/bench_reproduce.py [--seeds 1 5 20] [--repeat N] [--baseline-onednn]
-                                         [--env NAME=VALUE]
+                                         [--env NAME=VALUE] [--like-for-like]
 
 --env NAME=VALUE runs every reproduction twice per round, without and with that variable set,
 alternating (a mechanism's A/B: read the within-round ratio of the two).
+
+--like-for-like also runs, alternating, each reproduction restricted to the baseline's own 18
+networks (LIKE_FOR_LIKE: Exercise 1 without its depth and width sweeps, Exercise 2 without its
+deep nets, Exercise 7 with the notebook's two variants), from an edited copy of the installed
+package put first on PYTHONPATH; the rest (diagnostics, probes, report) is as in the full run.
 
 This machine's speed drifts 15-40% over hours (the steal column shows other guests), so
 compare only ratios measured in one run; --repeat N runs N rounds (each ratio against its own
@@ -107,6 +112,50 @@ def show(label: str, what: str, m: dict) -> None:
           f"  steal {m['steal']:5.1f} s" + (f"  (exit {m['rc']})" if m["rc"] else ""), flush=True)
 
 
+# The work the baseline does not do, taken out of a copy of the package: file (relative to the
+# dlexp package) -> (top-level key, what stays). Exercise presets are a one-line list; a preset's
+# variants are one line each.
+LIKE_FOR_LIKE = {
+    "notebook/exercises/shallow_vs_deep.yaml": ("presets", ["shallow_vs_deep"]),
+    "notebook/exercises/vanishing_gradients.yaml": ("presets", []),
+    "conf/exp/gradient_clipping.yaml": ("variants", ["no_clipping", "clipvalue"]),
+}
+
+
+def like_for_like_package(where: Path) -> Path:
+    """A copy of the installed dlexp (with its conf) under ``where``, edited by LIKE_FOR_LIKE; the
+    folder to put first on PYTHONPATH. Stops if a file no longer has the shape the edit expects."""
+    import importlib.resources
+    import importlib.util
+
+    import yaml
+
+    package = Path(importlib.util.find_spec("dlexp").origin).parent
+    copy = where / "dlexp"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    if not (copy / "conf").exists():  # an editable install: conf/ lives beside src/, not inside the package
+        shutil.copytree(Path(str(importlib.resources.files("dlexp.conf"))), copy / "conf",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for name, (key, keep) in LIKE_FOR_LIKE.items():
+        path = copy / name
+        text = path.read_text()
+        if key == "presets":
+            lines = [f"presets: [{', '.join(keep)}]" if line.startswith("presets:") else line
+                     for line in text.splitlines()]
+        else:
+            drop = set((yaml.safe_load(text).get(key) or {})) - set(keep)
+            lines = [line for line in text.splitlines() if line.split(":")[0].strip() not in drop
+                     or not line.startswith("  ")]
+        edited = "\n".join(lines) + "\n"
+        got, before = yaml.safe_load(edited).get(key), yaml.safe_load(text).get(key)
+        if (list(got) if got is not None else []) != keep or (
+                isinstance(got, dict) and any(got[k] != before[k] for k in keep)):
+            raise SystemExit(f"benchmark: --like-for-like cannot edit {name} ({key}: {got!r} after the edit, "
+                             f"expected {keep!r}); update LIKE_FOR_LIKE")
+        path.write_text(edited)
+    return where
+
+
 TARGETS = {1: 0.15, 5: 0.30, 20: 1.0}  # issue 32's ratios against A
 RSS_TARGET_MB = 1536  # issue 32: peak RSS of the 20-seed reproduction
 
@@ -120,9 +169,15 @@ def main() -> None:
                         help="also time the baseline with TF's oneDNN kernels on (A'), in the last round")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="also run each reproduction with this variable set, alternating (A/B)")
+    parser.add_argument("--like-for-like", action="store_true",
+                        help="also run each reproduction on the baseline's own 18 networks, alternating")
     opts = parser.parse_args()
     variants = [("", {})] + [(f" [{e}]", dict([e.split("=", 1)])) for e in opts.env]
     work = tempfile.mkdtemp(prefix="dlexp-bench-")
+    if opts.like_for_like:
+        path = str(like_for_like_package(Path(work) / "like-for-like"))
+        variants.append((" [like for like]", {"PYTHONPATH": os.pathsep.join(
+            p for p in (path, os.environ.get("PYTHONPATH")) if p)}))
     print(f"machine: {platform.node()} {cpu_model()}, {os.cpu_count()} cores, python {platform.python_version()}")
     ratios: dict[tuple, list[float]] = {}
     rss: dict[tuple, list[float]] = {}
