@@ -144,8 +144,12 @@ def like_for_like_package(where: Path) -> Path:
                      for line in text.splitlines()]
         else:
             drop = set((yaml.safe_load(text).get(key) or {})) - set(keep)
-            lines = [line for line in text.splitlines() if line.split(":")[0].strip() not in drop
-                     or not line.startswith("  ")]
+            lines, inside = [], False
+            for line in text.splitlines():
+                if not line.startswith((" ", "#")):  # a top-level key: are we in ``key``'s block?
+                    inside = line.startswith(f"{key}:")
+                if not (inside and line.startswith("  ") and line.split(":")[0].strip() in drop):
+                    lines.append(line)
         edited = "\n".join(lines) + "\n"
         got, before = yaml.safe_load(edited).get(key), yaml.safe_load(text).get(key)
         if (list(got) if got is not None else []) != keep or (
