@@ -113,8 +113,7 @@ def show(label: str, what: str, m: dict) -> None:
 
 
 # The work the baseline does not do, taken out of a copy of the package: file (relative to the
-# dlexp package) -> (top-level key, what stays). Exercise presets are a one-line list; a preset's
-# variants are one line each.
+# dlexp package) -> (top-level key, the entries of its list or mapping that stay).
 LIKE_FOR_LIKE = {
     "notebook/exercises/shallow_vs_deep.yaml": ("presets", ["shallow_vs_deep"]),
     "notebook/exercises/vanishing_gradients.yaml": ("presets", []),
@@ -124,7 +123,7 @@ LIKE_FOR_LIKE = {
 
 def like_for_like_package(where: Path) -> Path:
     """A copy of the installed dlexp (with its conf) under ``where``, edited by LIKE_FOR_LIKE; the
-    folder to put first on PYTHONPATH. Stops if a file no longer has the shape the edit expects."""
+    folder to put first on PYTHONPATH. Stops if an entry to keep is no longer there."""
     import importlib.resources
     import importlib.util
 
@@ -139,24 +138,15 @@ def like_for_like_package(where: Path) -> Path:
     for name, (key, keep) in LIKE_FOR_LIKE.items():
         path = copy / name
         text = path.read_text()
-        if key == "presets":
-            lines = [f"presets: [{', '.join(keep)}]" if line.startswith("presets:") else line
-                     for line in text.splitlines()]
-        else:
-            drop = set((yaml.safe_load(text).get(key) or {})) - set(keep)
-            lines, inside = [], False
-            for line in text.splitlines():
-                if not line.startswith((" ", "#")):  # a top-level key: are we in ``key``'s block?
-                    inside = line.startswith(f"{key}:")
-                if not (inside and line.startswith("  ") and line.split(":")[0].strip() in drop):
-                    lines.append(line)
-        edited = "\n".join(lines) + "\n"
-        got, before = yaml.safe_load(edited).get(key), yaml.safe_load(text).get(key)
-        if (list(got) if got is not None else []) != keep or (
-                isinstance(got, dict) and any(got[k] != before[k] for k in keep)):
-            raise SystemExit(f"benchmark: --like-for-like cannot edit {name} ({key}: {got!r} after the edit, "
-                             f"expected {keep!r}); update LIKE_FOR_LIKE")
-        path.write_text(edited)
+        data = yaml.safe_load(text)
+        have = data.get(key) or []
+        if any(k not in have for k in keep):
+            raise SystemExit(f"benchmark: --like-for-like: {name} has {key} {list(have)}, not all of "
+                             f"{keep}; update LIKE_FOR_LIKE")
+        data[key] = {k: have[k] for k in keep} if isinstance(have, dict) else list(keep)
+        # Hydra reads a preset's package from its header comment, which safe_dump would drop.
+        header = "".join(line + "\n" for line in text.splitlines() if line.startswith("# @package"))
+        path.write_text(header + yaml.safe_dump(data, sort_keys=False))
     return where
 
 
