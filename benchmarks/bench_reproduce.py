@@ -1,25 +1,27 @@
-"""How `dlexp reproduce` scales with seeds, against the notebook's way, measured side by side in one run.
+"""How `dlexp reproduce` scales with seeds, against plain Keras, measured side by side in one run.
 
 Runs, each in a fresh process on this machine, in every round:
-  A.   benchmarks/notebook_baseline.py          (plain Keras, one model.fit per network, 1 seed)
+  A.   benchmarks/notebook_baseline.py              (the notebook's 18 networks, one model.fit each)
+  W.   benchmarks/notebook_baseline.py --same-work  (every network the reproduction trains, 32 fits)
   S1.  dlexp reproduce <the eight exercises> --seeds 1 --no-variations
-  S5.  ... --seeds 5,  S20. ... --seeds 20      (--seeds picks the counts)
-and prints wall seconds, CPU seconds and peak RSS of each, and each S/A ratio against its target
-(issue 32: S1 <= 0.15, S5 <= 0.30, S20 <= 1.0, peak RSS of S20 <= 1.5 GB; the redesign's guard rails
-were S1 <= 0.20, S5 <= 0.50). The reproductions pass --no-variations: the claims' variations
-(presets rerun with one setting changed) are work the notebook does not do.
+  S5.  ... --seeds 5,  S20. ... --seeds 20          (--seeds picks the counts)
+and prints wall seconds, CPU seconds and peak RSS of each, and each S/A and S/W ratio against
+its target (issue 32: S1 <= 0.15, S5 <= 0.30, S20 <= 1.0, peak RSS of S20 <= 1.5 GB). The
+reproductions pass --no-variations: the claims' variations (presets rerun with one setting
+changed) are work the notebook does not do. --no-same-work skips W.
+
+A is what the notebook's own code trains. The reproduction trains more: Exercise 2's six real
+10/20-layer nets, Exercise 1's depth and width sweeps (Your Turn; incl. a 500-wide net, the
+largest arithmetic of the lot) and two more clipping variants; W trains those too, the same
+way, so S/W compares the same training. Neither baseline does dlexp's per-layer diagnostics
+for Exercises 2, 6 and 7, its probes of every layer, its claims and its report. The run
+counts are printed next to the times.
 A runs with TensorFlow's own default for its oneDNN kernels (off on AMD CPUs such as this
 machine's); dlexp turns them on. --baseline-onednn adds A' (the baseline with
 TF_ENABLE_ONEDNN_OPTS=1) in the last round, so the ratios can be read against both.
 
-dlexp still does more work than the baseline: Exercise 2's six real 10/20-layer nets, the
-depth/width sweeps of Exercise 1 (Your Turn; incl. a 500-wide net, the largest
-arithmetic of the lot), two more clipping variants, per-layer diagnostics for Exercises 2, 6
-and 7, linear probes + t-SNE for Exercise 5, the claims and the report; the run counts are
-printed next to the times.
-
     python benchmarks/bench_reproduce.py [--seeds 1 5 20] [--repeat N] [--baseline-onednn]
-                                         [--env NAME=VALUE] [--like-for-like]
+                                         [--env NAME=VALUE] [--like-for-like] [--no-same-work]
 
 --env NAME=VALUE runs every reproduction twice per round, without and with that variable set,
 alternating (a mechanism's A/B: read the within-round ratio of the two).
@@ -165,6 +167,9 @@ def main() -> None:
                         help="also run each reproduction with this variable set, alternating (A/B)")
     parser.add_argument("--like-for-like", action="store_true",
                         help="also run each reproduction on the baseline's own 18 networks, alternating")
+    parser.add_argument("--same-work", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time W, plain Keras training every network the reproduction trains "
+                             "(default; --no-same-work skips it)")
     opts = parser.parse_args()
     variants = [("", {})] + [(f" [{e}]", dict([e.split("=", 1)])) for e in opts.env]
     work = tempfile.mkdtemp(prefix="dlexp-bench-")
@@ -175,9 +180,13 @@ def main() -> None:
     print(f"machine: {platform.node()} {cpu_model()}, {os.cpu_count()} cores, python {platform.python_version()}")
     ratios: dict[tuple, list[float]] = {}
     rss: dict[tuple, list[float]] = {}
+    same: dict[tuple, list[float]] = {}  # against W
     for r in range(opts.repeat):
         a = measure([sys.executable, str(HERE / "notebook_baseline.py")], work)
         show("A", "plain Keras, notebook's way (18 fits)", a)
+        if opts.same_work:
+            w = measure([sys.executable, str(HERE / "notebook_baseline.py"), "--same-work"], work)
+            show("W", "plain Keras, the reproduction's networks (32 fits)", w)
         last: dict[tuple, float] = {}
         for seeds in opts.seeds:
             order = variants if r % 2 == 0 else variants[::-1]  # alternate which goes first
@@ -188,19 +197,25 @@ def main() -> None:
                 show(f"S{seeds}", f"dlexp reproduce, {seeds} seed(s){tag} ({count_runs(out)} runs)", m)
                 key = (seeds, tag)
                 ratios.setdefault(key, []).append(m["wall"] / a["wall"])
+                if opts.same_work and "like for like" not in tag:  # W trains what the whole reproduction trains
+                    same.setdefault(key, []).append(m["wall"] / w["wall"])
                 rss.setdefault(key, []).append(m["rss"])
                 last[key] = m["wall"]
                 shutil.rmtree(out, ignore_errors=True)
         if opts.baseline_onednn and r == opts.repeat - 1:
             a_onednn = measure([sys.executable, str(HERE / "notebook_baseline.py")], work, onednn="1")
             show("A'", "plain Keras as A, TF_ENABLE_ONEDNN_OPTS=1", a_onednn)
-            print("against A': " + ", ".join(f"S{s}{t}/A' = {w / a_onednn['wall']:.2f}" for (s, t), w in last.items()))
-        print(f"round {r + 1}: " + ", ".join(f"S{s}{t}/A = {v[-1]:.2f}" for (s, t), v in ratios.items()), flush=True)
+            print("against A': " + ", ".join(f"S{s}{t}/A' = {secs / a_onednn['wall']:.2f}" for (s, t), secs in last.items()))
+        print(f"round {r + 1}: " + ", ".join([f"S{s}{t}/A = {v[-1]:.2f}" for (s, t), v in ratios.items()]
+                                             + [f"S{s}{t}/W = {v[-1]:.2f}" for (s, t), v in same.items()]), flush=True)
     for (seeds, tag), values in ratios.items():
         target = f" (target <= {TARGETS[seeds]:.2f})" if seeds in TARGETS else ""
         print(f"ratio S{seeds}{tag}/A = {statistics.median(values):.2f}{target}" + rounds(values)
               + f"; peak RSS {max(rss[seeds, tag]):.0f} MB"
               + (f" (target <= {RSS_TARGET_MB} MB)" if seeds == 20 else ""))
+    for (seeds, tag), values in same.items():
+        target = f" (target <= {TARGETS[seeds]:.2f})" if seeds in TARGETS else ""
+        print(f"ratio S{seeds}{tag}/W = {statistics.median(values):.2f}{target}" + rounds(values))
     shutil.rmtree(work, ignore_errors=True)
 
 

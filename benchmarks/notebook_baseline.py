@@ -5,7 +5,14 @@ stopping as the eight exercises (Exercises 2 and 3 train nothing; their numpy
 work is included). No dlexp code is used here, only its data generators' maths
 re-typed, so this is the reference the benchmark compares dlexp against.
 
-    python benchmarks/notebook_baseline.py            # prints seconds per exercise and the total
+--same-work also trains, the same way, the other networks `dlexp reproduce` trains for these
+exercises (each distinct network once, as dlexp trains it once): Exercise 1's depth and width
+sweeps (Your Turn), Exercise 2's six 10- and 20-layer nets with their first and last hidden
+layers' gradient norms at initialization and after training, and Exercise 7's clipnorm and
+global_clipnorm variants. That is plain Keras doing the reproduction's training; dlexp's layer
+diagnostics, probes for every layer and report are still not done here.
+
+    python benchmarks/notebook_baseline.py [--same-work] [SEED]   # seconds per exercise and the total
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ def moons_circles():
     return x, np.hstack([y1, y2 + 2])
 
 
-def run(seed: int = 42) -> dict[str, float]:
+def run(seed: int = 42, same_work: bool = False) -> dict[str, float]:
     import keras
     from keras import layers
     from sklearn.model_selection import train_test_split
@@ -65,7 +72,9 @@ def run(seed: int = 42) -> dict[str, float]:
     t = time.perf_counter()
     x, y = spiral()
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y)
-    for sizes in ([1000], [100, 100, 100]):
+    # The sweeps' 3x100 net (depth 3, width 100) is the deep net above: trained once, as dlexp does.
+    sweeps = [[100] * 2, [100] * 4, [100] * 5, [50] * 3, [200] * 3, [500] * 3] if same_work else []
+    for sizes in [[1000], [100, 100, 100]] + sweeps:
         m = mlp(sizes, 2, 3)
         fit(m, xtr, ytr, 50)
         m.evaluate(xte, yte, verbose=0)
@@ -79,6 +88,22 @@ def run(seed: int = 42) -> dict[str, float]:
     for d in (lambda z: (1 / (1 + np.exp(-z))) * (1 - 1 / (1 + np.exp(-z))), lambda z: 1 - np.tanh(z) ** 2,
               lambda z: float(z > 0)):
         np.array([[np.prod([d(np.random.randn()) for _ in range(20)])] for _ in range(100)])
+    if same_work:  # the real nets: gradient norms of the first and last hidden layer before and after training
+        import tensorflow as tf
+
+        def grad_norms(model):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(ytr, model(xtr.astype("float32"))))
+            grads = tape.gradient(loss, model.trainable_variables)
+            return float(tf.norm(grads[0])), float(tf.norm(grads[-4]))
+
+        for depth in (10, 20):
+            for act in ("sigmoid", "tanh", "relu"):
+                m = mlp([64] * depth, 2, 3, act=act)
+                grad_norms(m)
+                fit(m, xtr, ytr, 20)
+                grad_norms(m)
+                m.evaluate(xte, yte, verbose=0)
     times["vanishing_gradients+modern_activations"] = time.perf_counter() - t
 
     # Exercise 4
@@ -133,10 +158,10 @@ def run(seed: int = 42) -> dict[str, float]:
     np.random.seed(42)
     xu, yu = np.random.randn(1000, 10) * 10, np.random.randint(0, 2, 1000)
     xtr_u, xte_u, ytr_u, yte_u = train_test_split(xu, yu, test_size=0.2, random_state=42)
-    for clip in (None, 1.0):
+    clips = [{}, {"clipvalue": 1.0}] + ([{"clipnorm": 1.0}, {"global_clipnorm": 1.0}] if same_work else [])
+    for clip in clips:
         m = mlp([128] * 4, 10, 1, act="tanh")
-        opt = keras.optimizers.Adam(clipvalue=clip) if clip else keras.optimizers.Adam()
-        fit(m, xtr_u, ytr_u, 50, loss="binary_crossentropy", optimizer=opt)
+        fit(m, xtr_u, ytr_u, 50, loss="binary_crossentropy", optimizer=keras.optimizers.Adam(**clip))
     times["gradient_clipping"] = time.perf_counter() - t
 
     # Exercise 8
@@ -162,7 +187,8 @@ if __name__ == "__main__":
     start = time.perf_counter()
     import keras  # noqa: F401  (import cost counted in the total, as a notebook pays it once)
 
-    times = run(int(sys.argv[1]) if len(sys.argv) > 1 else 42)
+    args = [a for a in sys.argv[1:] if a != "--same-work"]
+    times = run(int(args[0]) if args else 42, same_work="--same-work" in sys.argv[1:])
     for name, sec in times.items():
         print(f"{name:40s} {sec:7.1f} s")
     print(f"{'total (including TF import)':40s} {time.perf_counter() - start:7.1f} s")
