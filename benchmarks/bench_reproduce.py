@@ -153,6 +153,9 @@ def like_for_like_package(where: Path) -> Path:
 
 
 TARGETS = {1: 0.15, 5: 0.30, 20: 1.0}  # issue 32's ratios against A
+# Runs a seed of the whole reproduction that W's 32 fits were written for (depth 3 and width 100 of
+# Exercise 1's sweeps are its deep net, trained once): another count means W needs updating.
+RUNS_PER_SEED = 34
 RSS_TARGET_MB = 1536  # issue 32: peak RSS of the 20-seed reproduction
 
 
@@ -194,7 +197,11 @@ def main() -> None:
                 out = Path(work) / f"rep{seeds}-{r}"
                 m = measure(dlexp_exe() + ["reproduce", *EIGHT, "--seeds", str(seeds), "--out", str(out),
                                            "--progress", "none", "--no-variations"], work, extra_env=env)
-                show(f"S{seeds}", f"dlexp reproduce, {seeds} seed(s){tag} ({count_runs(out)} runs)", m)
+                runs = count_runs(out)
+                show(f"S{seeds}", f"dlexp reproduce, {seeds} seed(s){tag} ({runs} runs)", m)
+                if opts.same_work and "like for like" not in tag and runs != RUNS_PER_SEED * seeds:
+                    print(f"  warning: W was written for {RUNS_PER_SEED} runs a seed, this reproduction has "
+                          f"{runs / seeds:g}: update notebook_baseline.py's --same-work networks", flush=True)
                 key = (seeds, tag)
                 ratios.setdefault(key, []).append(m["wall"] / a["wall"])
                 if opts.same_work and "like for like" not in tag:  # W trains what the whole reproduction trains
