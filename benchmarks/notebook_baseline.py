@@ -1,7 +1,7 @@
 """The notebook's training work done the notebook's way, in plain Keras: one model.fit per network.
 
 Same data, architectures, epochs, batch sizes, validation split and early
-stopping as the eight exercises (Exercises 2 and 3 train nothing; their numpy
+stopping as the eight exercises (the notebook's Exercises 2 and 3 train nothing; their numpy
 work is included). No dlexp code is used here, only its data generators' maths
 re-typed, so this is the reference the benchmark compares dlexp against.
 
@@ -17,8 +17,8 @@ diagnostics, probes for every layer and report are still not done here.
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -80,7 +80,7 @@ def run(seed: int = 42, same_work: bool = False) -> dict[str, float]:
         m.evaluate(xte, yte, verbose=0)
     times["shallow_vs_deep"] = time.perf_counter() - t
 
-    # Exercises 2 and 3: numpy only
+    # Exercises 2 and 3: numpy only (and, with --same-work, Exercise 2's real nets)
     t = time.perf_counter()
     xs = np.linspace(-5, 5, 1000)
     sig = 1 / (1 + np.exp(-xs))
@@ -184,11 +184,15 @@ def run(seed: int = 42, same_work: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("seed", type=int, nargs="?", default=42)
+    parser.add_argument("--same-work", action="store_true",
+                        help="also train the other networks dlexp reproduce trains (W)")
+    opts = parser.parse_args()
     start = time.perf_counter()
     import keras  # noqa: F401  (import cost counted in the total, as a notebook pays it once)
 
-    args = [a for a in sys.argv[1:] if a != "--same-work"]
-    times = run(int(args[0]) if args else 42, same_work="--same-work" in sys.argv[1:])
+    times = run(opts.seed, same_work=opts.same_work)
     for name, sec in times.items():
         print(f"{name:40s} {sec:7.1f} s")
     print(f"{'total (including TF import)':40s} {time.perf_counter() - start:7.1f} s")
