@@ -152,7 +152,7 @@ def like_for_like_package(where: Path) -> Path:
     return where
 
 
-TARGETS = {1: 0.15, 5: 0.30, 20: 1.0}  # issue 32's ratios against A
+TARGETS = {1: 0.15, 5: 0.30, 20: 1.0}  # issue 32: each S/A and S/W ratio is read against these
 # Runs a seed of the whole reproduction that W's 32 fits were written for (depth 3 and width 100 of
 # Exercise 1's sweeps are its deep net, trained once): another count means W needs updating.
 RUNS_PER_SEED = 34
