@@ -91,7 +91,12 @@ def measure(cmd: list[str], cwd: str, onednn: Optional[str] = None, extra_env: O
     if rc != 0:  # a failed run's time is no measurement: stop before any ratio is printed
         print(out.stderr[-2000:], file=sys.stderr)
         raise SystemExit(f"benchmark: {' '.join(cmd[:3])} ... exited {rc}; no ratios")
-    return {"wall": wall, "cpu": cpu, "rss": rss, "rc": rc, "steal": steal_seconds() - steal}
+    return {"wall": wall, "cpu": cpu, "rss": rss, "rc": rc, "steal": steal_seconds() - steal, "stdout": out.stdout}
+
+
+def fits(m: dict) -> str:
+    """The number of model.fit calls notebook_baseline.py printed ("fits N"), or "?"."""
+    return next((line.split()[1] for line in m["stdout"].splitlines() if line.startswith("fits ")), "?")
 
 
 def cpu_model() -> str:
@@ -153,7 +158,7 @@ def like_for_like_package(where: Path) -> Path:
 
 
 TARGETS = {1: 0.15, 5: 0.30, 20: 1.0}  # issue 32: each S/A and S/W ratio is read against these
-# Runs a seed of the whole reproduction that W's 32 fits were written for (depth 3 and width 100 of
+# Runs a seed of the whole reproduction that W's fits were written for (depth 3 and width 100 of
 # Exercise 1's sweeps are its deep net, trained once): another count means W needs updating.
 RUNS_PER_SEED = 34
 RSS_TARGET_MB = 1536  # issue 32: peak RSS of the 20-seed reproduction
@@ -174,38 +179,39 @@ def main() -> None:
                         help="also time W, plain Keras training every network the reproduction trains "
                              "(default; --no-same-work skips it)")
     opts = parser.parse_args()
-    variants = [("", {})] + [(f" [{e}]", dict([e.split("=", 1)])) for e in opts.env]
+    # (tag, environment, whether it trains the whole reproduction, the work W does)
+    variants = [("", {}, True)] + [(f" [{e}]", dict([e.split("=", 1)]), True) for e in opts.env]
     work = tempfile.mkdtemp(prefix="dlexp-bench-")
     if opts.like_for_like:
         path = str(like_for_like_package(Path(work) / "like-for-like"))
         variants.append((" [like for like]", {"PYTHONPATH": os.pathsep.join(
-            p for p in (path, os.environ.get("PYTHONPATH")) if p)}))
+            p for p in (path, os.environ.get("PYTHONPATH")) if p)}, False))
     print(f"machine: {platform.node()} {cpu_model()}, {os.cpu_count()} cores, python {platform.python_version()}")
     ratios: dict[tuple, list[float]] = {}
     rss: dict[tuple, list[float]] = {}
     same: dict[tuple, list[float]] = {}  # against W
     for r in range(opts.repeat):
         a = measure([sys.executable, str(HERE / "notebook_baseline.py")], work)
-        show("A", "plain Keras, notebook's way (18 fits)", a)
+        show("A", f"plain Keras, notebook's way ({fits(a)} fits)", a)
         if opts.same_work:
             w = measure([sys.executable, str(HERE / "notebook_baseline.py"), "--same-work"], work)
-            show("W", "plain Keras, the reproduction's networks (32 fits)", w)
+            show("W", f"plain Keras, the reproduction's networks ({fits(w)} fits)", w)
         last: dict[tuple, float] = {}
         for seeds in opts.seeds:
             order = variants if r % 2 == 0 else variants[::-1]  # alternate which goes first
-            for tag, env in order:
+            for tag, env, whole in order:
                 out = Path(work) / f"rep{seeds}-{r}"
                 m = measure(dlexp_exe() + ["reproduce", *EIGHT, "--seeds", str(seeds), "--out", str(out),
                                            "--progress", "none", "--no-variations"], work, extra_env=env)
                 runs = count_runs(out)
                 show(f"S{seeds}", f"dlexp reproduce, {seeds} seed(s){tag} ({runs} runs)", m)
-                if opts.same_work and "like for like" not in tag and runs != RUNS_PER_SEED * seeds:
-                    print(f"  warning: W was written for {RUNS_PER_SEED} runs a seed, this reproduction has "
-                          f"{runs / seeds:g}: update notebook_baseline.py's --same-work networks", flush=True)
                 key = (seeds, tag)
                 ratios.setdefault(key, []).append(m["wall"] / a["wall"])
-                if opts.same_work and "like for like" not in tag:  # W trains what the whole reproduction trains
+                if opts.same_work and whole:
                     same.setdefault(key, []).append(m["wall"] / w["wall"])
+                    if runs != RUNS_PER_SEED * seeds:
+                        print(f"  warning: W was written for {RUNS_PER_SEED} runs a seed, this reproduction has "
+                              f"{runs / seeds:g}: update notebook_baseline.py's --same-work networks", flush=True)
                 rss.setdefault(key, []).append(m["rss"])
                 last[key] = m["wall"]
                 shutil.rmtree(out, ignore_errors=True)
